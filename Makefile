@@ -1,0 +1,75 @@
+# The two commands that set up everything on a fresh machine:
+#   make up STACK=dev     deploy a stack (creates the virtualenv, selects or creates the stack)
+#   make test             lint, type-check and run every test (what CI runs)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS_STAMP := $(VENV)/.deps-installed
+FLYWAY_VERSION = $(shell $(PY) -m components.settings flyway-version)
+DIR ?= database/migrations
+
+.PHONY: help deps test-deps check test up preview destroy lint format typecheck \
+        pulumi-yaml migrations-lint migrations-new migrations-lock migrations-list bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+$(DEPS_STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+deps: $(DEPS_STAMP) ## Create .venv and install pinned dependencies
+
+test-deps: deps ## Install what the contract and workflow tests need (PostgreSQL, Flyway jars, actionlint)
+	bash scripts/install-postgres.sh
+	bash scripts/fetch-flyway.sh $(FLYWAY_VERSION)
+	bash scripts/install-actionlint.sh
+
+lint: deps ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: deps ## Apply ruff formatting and fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: deps ## mypy --strict
+	$(VENV)/bin/mypy
+
+test: test-deps lint typecheck ## Everything CI runs: lint, types, unit, mocks and contract tests
+	$(VENV)/bin/pytest
+
+up: ## Deploy STACK (default dev) with pulumi up
+	bash scripts/pulumi.sh up $(STACK)
+
+preview: ## Show what `make up` would change for STACK, with the diff
+	bash scripts/pulumi.sh preview $(STACK)
+
+destroy: ## Tear STACK down
+	bash scripts/pulumi.sh destroy $(STACK)
+
+pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/settings.py
+	$(PY) -m components.settings write-project-file Pulumi.yaml
+
+migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
+	$(PY) -m components.migrations lint $(DIR)
+
+migrations-new: deps ## Create the next versioned migration: make migrations-new DESC="add fills"
+	@test -n "$(DESC)" || { echo 'usage: make migrations-new DESC="what it does"'; exit 2; }
+	$(PY) -m components.migrations new "$(DESC)" --dir $(DIR)
+
+migrations-lock: deps ## Record new migrations in the lock file
+	$(PY) -m components.migrations lock $(DIR)
+
+migrations-list: deps ## List migrations with versions and checksums
+	$(PY) -m components.migrations list $(DIR)
+
+bench: deps ## Measure how a preview scales with the migration history
+	$(PY) benchmarks/preview_scaling.py

@@ -1,0 +1,174 @@
+"""The Flyway container: its environment, command and pod spec, built from settings (pure).
+
+Everything the Job runs is decided here, so tests can read it without mocks and the
+contract tests can run the very same command against a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from components.settings import FlywaySettings
+
+MOUNT_PATH: Final = "/flyway/sql"
+TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
+COMMAND: Final = ("flyway", "migrate")
+RUN_AS: Final = 10001
+"""Fixed non-root uid/gid; the Flyway image runs with any uid."""
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    """What the migration side needs from any database flavor."""
+
+    host: str
+    port: int
+    database: str
+    username: str
+    secret_name: str
+    password_key: str
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """A container env var: a literal value, or a reference to a Secret key."""
+
+    name: str
+    value: str | None = None
+    secret_name: str | None = None
+    secret_key: str | None = None
+
+    def to_k8s(self) -> dict[str, Any]:
+        if self.value is not None:
+            return {"name": self.name, "value": self.value}
+        return {
+            "name": self.name,
+            "valueFrom": {"secretKeyRef": {"name": self.secret_name, "key": self.secret_key}},
+        }
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def flyway_environment(flyway: FlywaySettings, endpoint: DatabaseEndpoint) -> tuple[EnvVar, ...]:
+    """Flyway's configuration, all of it explicit so a Flyway default change cannot surprise us."""
+    return (
+        EnvVar("FLYWAY_URL", endpoint.jdbc_url),
+        EnvVar("FLYWAY_USER", endpoint.username),
+        EnvVar(
+            "FLYWAY_PASSWORD",
+            secret_name=endpoint.secret_name,
+            secret_key=endpoint.password_key,
+        ),
+        EnvVar("FLYWAY_LOCATIONS", f"filesystem:{MOUNT_PATH}"),
+        EnvVar("FLYWAY_CONNECT_RETRIES", str(flyway.connect_retries)),
+        EnvVar("FLYWAY_CONNECT_RETRIES_INTERVAL", str(flyway.connect_retries_interval)),
+        EnvVar("FLYWAY_BASELINE_ON_MIGRATE", _flag(flyway.baseline_on_migrate)),
+        EnvVar("FLYWAY_BASELINE_VERSION", flyway.baseline_version),
+        EnvVar("FLYWAY_OUT_OF_ORDER", _flag(flyway.out_of_order)),
+        # A misnamed file must fail the run, not be skipped silently.
+        EnvVar("FLYWAY_VALIDATE_MIGRATION_NAMING", "true"),
+        # An applied migration that changed or vanished must stop the run.
+        EnvVar("FLYWAY_VALIDATE_ON_MIGRATE", "true"),
+        EnvVar("FLYWAY_CLEAN_DISABLED", "true"),
+        EnvVar("FLYWAY_LOCK_RETRY_COUNT", str(flyway.lock_retry_count)),
+        # A session-level advisory lock lets CREATE INDEX CONCURRENTLY finish; the
+        # transaction-level one makes it wait for Flyway's own transaction forever.
+        EnvVar("FLYWAY_POSTGRESQL_TRANSACTIONAL_LOCK", "false"),
+        EnvVar("REDGATE_DISABLE_TELEMETRY", "true"),
+        # The root filesystem is read-only; anything Flyway or the JVM writes goes here.
+        EnvVar("HOME", TMP_PATH),
+    )
+
+
+def volume_sources(shards: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> list[dict[str, Any]]:
+    """Projected-volume sources: each ConfigMap (name, [(key, path)]) laid out by path."""
+    return [
+        {
+            "configMap": {
+                "name": name,
+                "items": [{"key": key, "path": path} for key, path in items],
+            }
+        }
+        for name, items in shards
+    ]
+
+
+def pod_template(
+    flyway: FlywaySettings,
+    env: Sequence[EnvVar],
+    sources: list[dict[str, Any]],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+) -> dict[str, Any]:
+    """A locked-down pod: non-root, read-only root, no token, no privilege, one command."""
+    return {
+        "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS,
+                "runAsGroup": RUN_AS,
+                "fsGroup": RUN_AS,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "flyway",
+                    "image": flyway.image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": list(COMMAND),
+                    "env": [e.to_k8s() for e in env],
+                    "resources": {
+                        "requests": {"cpu": flyway.cpu_request, "memory": flyway.memory_request},
+                        "limits": {"cpu": flyway.cpu_limit, "memory": flyway.memory_limit},
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "privileged": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "volumeMounts": [
+                        {"name": "migrations", "mountPath": MOUNT_PATH, "readOnly": True},
+                        {"name": "tmp", "mountPath": TMP_PATH},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "migrations", "projected": {"sources": sources, "defaultMode": 0o444}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+            ],
+        },
+    }
+
+
+def job_spec(flyway: FlywaySettings, template: dict[str, Any]) -> dict[str, Any]:
+    """No ttlSecondsAfterFinished: the finished Job stays as the record of the last run
+    until the next run replaces it, and Pulumi's state never drifts from the cluster."""
+    return {
+        "backoffLimit": flyway.backoff_limit,
+        "activeDeadlineSeconds": flyway.active_deadline_seconds,
+        "template": template,
+    }
+
+
+def config_digest_input(flyway: FlywaySettings, env: Sequence[EnvVar]) -> dict[str, Any]:
+    """Everything about how Flyway runs, apart from the files: what a rerun depends on."""
+    return {
+        "image": flyway.image,
+        "command": list(COMMAND),
+        "env": [e.to_k8s() for e in env],
+    }

@@ -1,0 +1,124 @@
+"""The migration ConfigMaps and the Flyway Job, ordered like a post-install Helm hook."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import flyway
+from components.common import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, content_name, digest, labels
+from components.flyway import DatabaseEndpoint
+from components.migrations import MigrationSet, pack
+from components.settings import FlywaySettings
+
+MIGRATIONS_DIGEST_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/migrations-digest"
+CONFIG_DIGEST_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/flyway-config-digest"
+
+
+@dataclass(frozen=True)
+class MigrationJobArgs:
+    namespace: pulumi.Input[str]
+    migrations: MigrationSet
+    flyway: FlywaySettings
+    endpoint: DatabaseEndpoint
+    database: pulumi.Resource
+    """What must be ready before Flyway runs: the release, or any other database flavor."""
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra pod labels, e.g. the one the database's NetworkPolicy admits."""
+
+
+class MigrationJob(pulumi.ComponentResource):
+    """Runs `flyway migrate` once per distinct (migration files, Flyway settings) pair.
+
+    Names are content-addressed and the Job carries an explicit replacement trigger, so
+    a preview shows exactly why Flyway will run again; an unchanged program shows no diff.
+    Workloads that need the schema depend on `job` (or read `schema_ready`): the Job is
+    awaited, so they are created only after it completed, and never when it failed.
+    """
+
+    job: k8s.batch.v1.Job
+    job_name: pulumi.Output[str]
+    config_map_names: pulumi.Output[list[str]]
+    migrations_digest: pulumi.Output[str]
+    schema_ready: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: MigrationJobArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}:MigrationJob", name, None, opts)
+        component_labels = labels("migrations")
+        after_database = pulumi.ResourceOptions(parent=self, depends_on=[args.database])
+
+        config_maps: list[k8s.core.v1.ConfigMap] = []
+        sources: list[tuple[str, list[tuple[str, str]]]] = []
+        for shard in pack(args.migrations):
+            cm_name = content_name(f"{name}-sql-{shard.index}", shard.digest)
+            config_maps.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-sql-{shard.index}",
+                    metadata={
+                        "name": cm_name,
+                        "namespace": args.namespace,
+                        "labels": component_labels,
+                    },
+                    immutable=True,
+                    data=dict(shard.data) or None,
+                    binary_data=dict(shard.binary_data) or None,
+                    opts=after_database,
+                )
+            )
+            sources.append((cm_name, [(key, path) for key, path in shard.items]))
+
+        env = flyway.flyway_environment(args.flyway, args.endpoint)
+        config_digest = digest(flyway.config_digest_input(args.flyway, env))
+        trigger = digest({"migrations": args.migrations.digest, "flyway": config_digest})
+        template = flyway.pod_template(
+            args.flyway,
+            env,
+            flyway.volume_sources(sources),
+            labels={**component_labels, **args.pod_labels},
+            annotations={
+                MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
+                CONFIG_DIGEST_ANNOTATION: config_digest,
+            },
+        )
+        timeout = f"{args.flyway.job_timeout_seconds}s"
+        self.job = k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata={
+                "name": content_name(f"{name}-migrate", trigger),
+                "namespace": args.namespace,
+                "labels": component_labels,
+                "annotations": {
+                    # A failed run is retried by the next `pulumi up` instead of sticking.
+                    "pulumi.com/replaceUnready": "true",
+                    MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
+                    CONFIG_DIGEST_ANNOTATION: config_digest,
+                },
+            },
+            spec=flyway.job_spec(args.flyway, template),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.database, *config_maps],
+                replacement_trigger=trigger,
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+            ),
+        )
+        self.job_name = self.job.metadata.apply(lambda m: m.name or "")
+        self.config_map_names = pulumi.Output.all(
+            *[cm.metadata.apply(lambda m: m.name or "") for cm in config_maps]
+        ).apply(list)
+        self.migrations_digest = pulumi.Output.from_input(args.migrations.digest)
+        # Resolves only once the awaited Job has completed.
+        self.schema_ready = self.job.metadata.apply(lambda _: trigger)
+        self.register_outputs(
+            {
+                "jobName": self.job_name,
+                "configMapNames": self.config_map_names,
+                "migrationsDigest": self.migrations_digest,
+                "schemaReady": self.schema_ready,
+            }
+        )

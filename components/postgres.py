@@ -1,0 +1,108 @@
+"""The PostgreSQL release (Bitnami chart) and the credentials Secret it reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import postgres_chart
+from components.common import TYPE_PREFIX, labels
+from components.flyway import DatabaseEndpoint
+from components.settings import Credentials, PasswordSource, PostgresSettings, Secret
+
+
+@dataclass(frozen=True)
+class PostgresDatabaseArgs:
+    settings: PostgresSettings
+    namespace: pulumi.Input[str]
+    namespace_name: str
+    """The namespace as a plain string, for names known before deploy."""
+    password_source: PasswordSource
+    credentials: Credentials
+
+
+class PostgresDatabase(pulumi.ComponentResource):
+    """A Helm release that rolls back on failure, with credentials the program owns.
+
+    Passwords never enter chart values: the chart reads them from a Secret created here
+    (`auth.existingSecret`), so `pulumi preview --diff` of the release shows no secret.
+    """
+
+    endpoint: DatabaseEndpoint
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    database: pulumi.Output[str]
+    secret_name: pulumi.Output[str]
+    secret_keys: pulumi.Output[list[str]]
+    release: k8s.helm.v3.Release
+
+    def __init__(
+        self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}:PostgresDatabase", name, None, opts)
+        pg = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        passwords = {key: self._password(name, key, args) for key in postgres_chart.secret_keys(pg)}
+        secret = k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata={
+                "name": postgres_chart.secret_name(pg.release_name),
+                "namespace": args.namespace,
+                "labels": labels("database"),
+            },
+            type="Opaque",
+            string_data=passwords,
+            opts=child,
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            k8s.helm.v3.ReleaseArgs(
+                name=pg.release_name,
+                namespace=args.namespace,
+                chart=pg.chart_repository,
+                version=pg.chart_version,
+                values=postgres_chart.chart_values(pg),
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=pg.release_timeout_seconds,
+                max_history=10,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
+        )
+        self.endpoint = postgres_chart.endpoint(pg, args.namespace_name)
+        # Derived from the release so that whoever reads them waits for it.
+        self.host = self.release.status.apply(lambda _: self.endpoint.host)
+        self.port = pulumi.Output.from_input(self.endpoint.port)
+        self.database = pulumi.Output.from_input(self.endpoint.database)
+        self.secret_name = secret.metadata.apply(lambda _: self.endpoint.secret_name)
+        self.secret_keys = pulumi.Output.from_input(list(passwords))
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "database": self.database,
+                "secretName": self.secret_name,
+                "secretKeys": self.secret_keys,
+            }
+        )
+
+    def _password(self, name: str, key: str, args: PostgresDatabaseArgs) -> pulumi.Output[str]:
+        if args.password_source is PasswordSource.CONFIG:
+            configured: Secret | None = {
+                postgres_chart.ADMIN_PASSWORD_KEY: args.credentials.admin_password,
+                postgres_chart.OWNER_PASSWORD_KEY: args.credentials.owner_password,
+                postgres_chart.REPLICATION_PASSWORD_KEY: args.credentials.replication_password,
+            }[key]
+            if configured is None:  # settings validation makes this unreachable
+                raise ValueError(f"no password configured for {key}")
+            return pulumi.Output.secret(configured.reveal())
+        generated = random.RandomPassword(
+            f"{name}-{key}",
+            length=32,
+            special=False,  # the value lands in JDBC URLs and shell scripts unescaped
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.secret(generated.result)

@@ -1,0 +1,115 @@
+"""Values for the Bitnami PostgreSQL chart, and the endpoint it yields (pure)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from components.flyway import DatabaseEndpoint
+from components.settings import Architecture, PostgresSettings
+
+# Keys of the credentials Secret the chart reads (names, not passwords).
+ADMIN_PASSWORD_KEY: Final = "postgres-password"  # noqa: S105
+OWNER_PASSWORD_KEY: Final = "password"  # noqa: S105
+REPLICATION_PASSWORD_KEY: Final = "replication-password"  # noqa: S105
+BITNAMI_DEFAULT_REPOSITORY: Final = "bitnami/postgresql"
+PORT: Final = 5432
+
+
+def fullname(release_name: str) -> str:
+    """The chart's `common.names.fullname`: the release name, plus `-postgresql` unless present."""
+    if "postgresql" in release_name:
+        return release_name[:63].rstrip("-")
+    return f"{release_name}-postgresql"[:63].rstrip("-")
+
+
+def secret_name(release_name: str) -> str:
+    return f"{release_name}-credentials"
+
+
+def secret_keys(pg: PostgresSettings) -> list[str]:
+    keys = [ADMIN_PASSWORD_KEY, OWNER_PASSWORD_KEY]
+    if pg.architecture is Architecture.REPLICATION:
+        keys.append(REPLICATION_PASSWORD_KEY)
+    return keys
+
+
+def client_label(release_name: str) -> dict[str, str]:
+    """The label the chart's NetworkPolicy requires of clients when allowExternal is false."""
+    return {f"{fullname(release_name)}-client": "true"}
+
+
+def endpoint(pg: PostgresSettings, namespace: str) -> DatabaseEndpoint:
+    """Where the primary answers, as the migration Job sees it; known before deploy."""
+    return DatabaseEndpoint(
+        host=f"{fullname(pg.release_name)}.{namespace}.svc.cluster.local",
+        port=PORT,
+        database=pg.database,
+        username=pg.owner,
+        secret_name=secret_name(pg.release_name),
+        password_key=OWNER_PASSWORD_KEY,
+    )
+
+
+def owner_role_sql(pg: PostgresSettings) -> str:
+    """Run once by the chart at first initialisation, as `postgres`, in the app database.
+
+    The chart creates the owner role WITH CREATEDB; migrations need to own the schema, not
+    to create databases or roles, so those rights are taken away here.
+    """
+    owner, database = pg.owner, pg.database
+    return (
+        f'ALTER ROLE "{owner}" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;\n'
+        f'ALTER DATABASE "{database}" OWNER TO "{owner}";\n'
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC;\n"
+        f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC;\n'
+        f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{owner}";\n'
+    )
+
+
+def chart_values(pg: PostgresSettings) -> dict[str, Any]:
+    """Chart values; no password ever appears here (`auth.existingSecret`)."""
+    resources = {
+        "requests": {"cpu": pg.cpu_request, "memory": pg.memory_request},
+        "limits": {"cpu": pg.cpu_limit, "memory": pg.memory_limit},
+    }
+    persistence: dict[str, Any] = {"enabled": True, "size": pg.storage_size}
+    if pg.storage_class:
+        persistence["storageClass"] = pg.storage_class
+    network_policy = {"enabled": pg.network_policy_enabled, "allowExternal": False}
+    values: dict[str, Any] = {
+        "image": {
+            "registry": pg.image_registry,
+            "repository": pg.image_repository,
+            "tag": pg.image_tag,
+        },
+        "architecture": pg.architecture.value,
+        "auth": {
+            "enablePostgresUser": True,
+            "username": pg.owner,
+            "database": pg.database,
+            "existingSecret": secret_name(pg.release_name),
+            "secretKeys": {
+                "adminPasswordKey": ADMIN_PASSWORD_KEY,
+                "userPasswordKey": OWNER_PASSWORD_KEY,
+                "replicationPasswordKey": REPLICATION_PASSWORD_KEY,
+            },
+        },
+        "primary": {
+            "persistence": persistence,
+            "resources": resources,
+            "networkPolicy": network_policy,
+            "initdb": {"scripts": {"10-owner-role.sql": owner_role_sql(pg)}},
+        },
+        "metrics": {"enabled": pg.metrics_enabled},
+    }
+    if pg.architecture is Architecture.REPLICATION:
+        values["readReplicas"] = {
+            "replicaCount": pg.read_replicas,
+            "persistence": persistence,
+            "resources": resources,
+            "networkPolicy": network_policy,
+        }
+    if pg.image_repository != BITNAMI_DEFAULT_REPOSITORY:
+        # Since 2025 the chart refuses images other than its own unless told otherwise.
+        values["global"] = {"security": {"allowInsecureImages": True}}
+    return values

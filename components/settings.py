@@ -1,0 +1,632 @@
+"""Stack configuration -> one validated, typed `Settings` object.
+
+Every key, its type, default, description and constraints are declared once, on the
+dataclass fields below. `Pulumi.yaml`'s `config:` schema is generated from them
+(`python -m components.settings schema`), and a test keeps the two in step, because
+the CLI applies `Pulumi.yaml` defaults but mocks and other runners do not.
+
+Config values arrive as strings, exactly as the Pulumi CLI hands them to the program,
+and are parsed strictly: an explicit `false` or `0` is a value, never "unset".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import json
+import re
+import sys
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+PROJECT: Final = "tradestream-database"
+
+FLYWAY_VERSION: Final = "11.8.2"
+"""The one Flyway version pin: the Job's image tag and the contract tests' jars."""
+
+_T = TypeVar("_T")
+
+
+class Secret:
+    """A secret config value; its repr never shows the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class Architecture(enum.Enum):
+    """Bitnami chart topologies."""
+
+    STANDALONE = "standalone"
+    REPLICATION = "replication"
+
+
+class PasswordSource(enum.Enum):
+    """Where database passwords come from.
+
+    `generated`: the program generates them and keeps them as secrets in the stack state.
+    `config`: operators set them with `pulumi config set --secret`, so they outlive the state.
+    """
+
+    GENERATED = "generated"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one config key is declared; stored in a dataclass field's metadata."""
+
+    key: str
+    description: str
+    minimum: int | None = None
+    pattern: str | None = None
+    pattern_hint: str | None = None
+    check: Callable[[str], str | None] | None = None
+    secret: bool = False
+
+
+def setting(
+    key: str,
+    default: _T,
+    description: str,
+    *,
+    minimum: int | None = None,
+    pattern: str | None = None,
+    pattern_hint: str | None = None,
+    check: Callable[[str], str | None] | None = None,
+) -> _T:
+    """Declare a config key on a settings field (the default lives here and only here)."""
+    spec = Spec(key, description, minimum, pattern, pattern_hint, check)
+    return field(default=default, metadata={"spec": spec})
+
+
+def secret_setting(key: str, description: str) -> Secret | None:
+    """Declare a secret key: no default, never printed, must be set with `--secret`."""
+    spec = Spec(key, description, secret=True)
+    return typing.cast("Secret | None", field(default=None, metadata={"spec": spec}))
+
+
+_FLYWAY_VERSION_RE = re.compile(r"^\d+([._]\d+)*$")
+_QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_PG_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+_IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+_SEMVER = r"^\d+\.\d+\.\d+$"
+
+
+def check_flyway_version(value: str) -> str | None:
+    """Flyway versions are digits separated by `.` or `_` (e.g. `1`, `1.1`, `2_0_1`)."""
+    if _FLYWAY_VERSION_RE.match(value):
+        return None
+    return "must be a Flyway version: digits separated by '.' or '_' (e.g. 1, 1.1, 0)"
+
+
+def check_not_superuser(value: str) -> str | None:
+    """Migrations must not run as the superuser the chart creates."""
+    if value == "postgres":
+        return "must not be 'postgres': migrations run as a dedicated non-superuser role"
+    return None
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """The Bitnami PostgreSQL release."""
+
+    release_name: str = setting(
+        "postgresReleaseName",
+        "tradestream-postgresql",
+        "Helm release name; the Service is named after it.",
+        pattern=_DNS_LABEL,
+        pattern_hint="a DNS label (lower-case letters, digits, '-')",
+    )
+    chart_repository: str = setting(
+        "postgresChartRepository",
+        "oci://registry-1.docker.io/bitnamicharts/postgresql",
+        "Chart reference of the Bitnami PostgreSQL chart (OCI).",
+    )
+    chart_version: str = setting(
+        "postgresChartVersion",
+        "16.7.27",
+        "Pinned Bitnami PostgreSQL chart version.",
+        pattern=_SEMVER,
+        pattern_hint="an exact chart version such as 16.7.27",
+    )
+    image_registry: str = setting(
+        "postgresImageRegistry", "docker.io", "Registry of the PostgreSQL image."
+    )
+    image_repository: str = setting(
+        "postgresImageRepository",
+        "bitnamilegacy/postgresql",
+        "Repository of the PostgreSQL image (Bitnami moved versioned images to bitnamilegacy).",
+    )
+    image_tag: str = setting(
+        "postgresImageTag",
+        "17.6.0-debian-12-r4",
+        "Pinned tag of the PostgreSQL image.",
+        pattern=_IMAGE_TAG,
+        pattern_hint="an image tag",
+    )
+    architecture: Architecture = setting(
+        "postgresArchitecture",
+        Architecture.STANDALONE,
+        "standalone (one primary) or replication (primary plus read replicas).",
+    )
+    read_replicas: int = setting(
+        "postgresReadReplicas",
+        0,
+        "Read replicas when postgresArchitecture is replication.",
+        minimum=0,
+    )
+    storage_size: str = setting(
+        "postgresStorageSize",
+        "8Gi",
+        "Persistent volume size of each PostgreSQL instance.",
+        pattern=_QUANTITY,
+        pattern_hint="a Kubernetes quantity such as 8Gi",
+    )
+    storage_class: str = setting(
+        "postgresStorageClass", "", "Storage class; empty uses the cluster's default."
+    )
+    cpu_request: str = setting(
+        "postgresCpuRequest", "250m", "CPU request.", pattern=_QUANTITY, pattern_hint="e.g. 250m"
+    )
+    memory_request: str = setting(
+        "postgresMemoryRequest",
+        "512Mi",
+        "Memory request.",
+        pattern=_QUANTITY,
+        pattern_hint="e.g. 512Mi",
+    )
+    cpu_limit: str = setting(
+        "postgresCpuLimit", "1", "CPU limit.", pattern=_QUANTITY, pattern_hint="e.g. 1"
+    )
+    memory_limit: str = setting(
+        "postgresMemoryLimit",
+        "1Gi",
+        "Memory limit.",
+        pattern=_QUANTITY,
+        pattern_hint="e.g. 1Gi",
+    )
+    metrics_enabled: bool = setting(
+        "postgresMetricsEnabled", False, "Run the Prometheus exporter sidecar."
+    )
+    network_policy_enabled: bool = setting(
+        "postgresNetworkPolicyEnabled",
+        True,
+        "Restrict ingress to PostgreSQL with the chart's NetworkPolicy.",
+    )
+    release_timeout_seconds: int = setting(
+        "postgresReleaseTimeoutSeconds",
+        600,
+        "How long Helm waits for the release before rolling back (atomic).",
+        minimum=1,
+    )
+    database: str = setting(
+        "databaseName",
+        "tradestream",
+        "The application database.",
+        pattern=_PG_IDENTIFIER,
+        pattern_hint="a lower-case PostgreSQL identifier",
+    )
+    owner: str = setting(
+        "databaseOwner",
+        "tradestream_owner",
+        "Non-superuser role that owns the database; Flyway runs as it.",
+        pattern=_PG_IDENTIFIER,
+        pattern_hint="a lower-case PostgreSQL identifier",
+        check=check_not_superuser,
+    )
+
+
+@dataclass(frozen=True)
+class FlywaySettings:
+    """The Flyway Job. Every value here reaches the container exactly as configured."""
+
+    image_repository: str = setting(
+        "flywayImageRepository", "flyway/flyway", "Repository of the Flyway image."
+    )
+    version: str = setting(
+        "flywayVersion",
+        FLYWAY_VERSION,
+        "Flyway version; the image tag is <version>-alpine.",
+        pattern=_SEMVER,
+        pattern_hint="an exact Flyway release such as 11.8.2",
+    )
+    connect_retries: int = setting(
+        "flywayConnectRetries",
+        60,
+        "Connection attempts before Flyway gives up (0: fail at once).",
+        minimum=0,
+    )
+    connect_retries_interval: int = setting(
+        "flywayConnectRetriesInterval",
+        10,
+        "Maximum seconds between connection attempts.",
+        minimum=1,
+    )
+    baseline_on_migrate: bool = setting(
+        "flywayBaselineOnMigrate",
+        False,
+        "Baseline a non-empty schema that has no history table instead of failing.",
+    )
+    baseline_version: str = setting(
+        "flywayBaselineVersion",
+        "1",
+        "Version recorded by a baseline; migrations up to it are skipped.",
+        check=check_flyway_version,
+    )
+    out_of_order: bool = setting(
+        "flywayOutOfOrder",
+        False,
+        "Apply migrations whose version is lower than the highest applied one.",
+    )
+    lock_retry_count: int = setting(
+        "flywayLockRetryCount",
+        50,
+        "Attempts (one per second) to take Flyway's lock while another run holds it.",
+        minimum=0,
+    )
+    backoff_limit: int = setting(
+        "flywayBackoffLimit", 1, "Pod retries of a failed Job (restartPolicy Never).", minimum=0
+    )
+    active_deadline_seconds: int = setting(
+        "flywayActiveDeadlineSeconds",
+        900,
+        "Kubernetes stops the Job after this many seconds.",
+        minimum=1,
+    )
+    job_timeout_seconds: int = setting(
+        "flywayJobTimeoutSeconds",
+        1200,
+        "How long `pulumi up` waits for the Job to complete.",
+        minimum=1,
+    )
+    cpu_request: str = setting(
+        "flywayCpuRequest", "100m", "CPU request.", pattern=_QUANTITY, pattern_hint="e.g. 100m"
+    )
+    memory_request: str = setting(
+        "flywayMemoryRequest",
+        "256Mi",
+        "Memory request.",
+        pattern=_QUANTITY,
+        pattern_hint="e.g. 256Mi",
+    )
+    cpu_limit: str = setting(
+        "flywayCpuLimit", "1", "CPU limit.", pattern=_QUANTITY, pattern_hint="e.g. 1"
+    )
+    memory_limit: str = setting(
+        "flywayMemoryLimit",
+        "512Mi",
+        "Memory limit.",
+        pattern=_QUANTITY,
+        pattern_hint="e.g. 512Mi",
+    )
+
+    @property
+    def image(self) -> str:
+        return f"{self.image_repository}:{self.version}-alpine"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Passwords set as secret config (used when passwordSource is `config`)."""
+
+    admin_password: Secret | None = secret_setting(
+        "adminPassword", "Password of the `postgres` superuser."
+    )
+    owner_password: Secret | None = secret_setting(
+        "ownerPassword", "Password of the database owner role Flyway runs as."
+    )
+    replication_password: Secret | None = secret_setting(
+        "replicationPassword", "Password of the replication user (replication architecture)."
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program reads from stack config."""
+
+    namespace: str = setting(
+        "namespace",
+        "tradestream",
+        "Kubernetes namespace of the database and the migration Job.",
+        pattern=_DNS_LABEL,
+        pattern_hint="a DNS label (lower-case letters, digits, '-')",
+    )
+    create_namespace: bool = setting(
+        "createNamespace", True, "Create the namespace (false: it already exists)."
+    )
+    migrations_dir: str = setting(
+        "migrationsDir",
+        "database/migrations",
+        "Folder of the Flyway SQL files, relative to the project root.",
+    )
+    password_source: PasswordSource = setting(
+        "passwordSource",
+        PasswordSource.GENERATED,
+        "generated (kept as secrets in state) or config (set with --secret).",
+    )
+    postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    flyway: FlywaySettings = field(default_factory=FlywaySettings)
+    credentials: Credentials = field(default_factory=Credentials)
+
+
+class SettingsError(ValueError):
+    """Bad stack config; lists every problem, one per line, each naming its key."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid stack configuration ({len(self.problems)} problems):\n{lines}")
+
+
+@dataclass(frozen=True)
+class _Key:
+    spec: Spec
+    type: Any
+    default: Any
+
+
+def _keys(cls: type[Any]) -> dict[str, _Key]:
+    """Every declared key of a settings dataclass tree, by key name."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, _Key] = {}
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get("spec")
+        if spec is None:
+            out.update(_keys(hints[f.name]))
+        else:
+            out[spec.key] = _Key(spec, hints[f.name], f.default)
+    return out
+
+
+def declared_keys() -> dict[str, _Key]:
+    return _keys(Settings)
+
+
+def _fqkey(key: str) -> str:
+    return f"{PROJECT}:{key}"
+
+
+def _describe(k: _Key) -> str:
+    t = k.type
+    if t is bool:
+        return "true or false"
+    if t is int:
+        return f"an integer >= {k.spec.minimum}" if k.spec.minimum is not None else "an integer"
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        return "one of " + ", ".join(m.value for m in t)
+    if k.spec.pattern_hint:
+        return k.spec.pattern_hint
+    return "a string"
+
+
+def _parse_value(k: _Key, raw: str) -> tuple[Any, str | None]:  # noqa: PLR0911 (one exit per type)
+    """Parse one raw config string; returns (value, problem)."""
+    t = k.type
+    shown = json.dumps(raw)
+    if t is bool:
+        if raw in ("true", "false"):
+            return raw == "true", None
+        return None, f"{shown} is not {_describe(k)}"
+    if t is int:
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            return None, f"{shown} is not {_describe(k)}"
+        if k.spec.minimum is not None and value < k.spec.minimum:
+            return None, f"{shown} is out of range: must be {_describe(k)}"
+        return value, None
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        for member in t:
+            if member.value == raw:
+                return member, None
+        return None, f"{shown} is not allowed: must be {_describe(k)}"
+    if k.spec.pattern is not None and not re.match(k.spec.pattern, raw):
+        return None, f"{shown} is not {_describe(k)}"
+    if k.spec.check is not None and (problem := k.spec.check(raw)) is not None:
+        return None, f"{shown} {problem}"
+    return raw, None
+
+
+def parse_settings(
+    values: Mapping[str, str], secret_keys: frozenset[str] = frozenset()
+) -> Settings:
+    """Build `Settings` from raw config (fully-qualified keys -> strings, as the CLI passes).
+
+    Keys of other namespaces (providers such as `kubernetes:`) are ignored; an unknown key in
+    this project's namespace is an error, since it is almost always a typo.
+    """
+    keys = declared_keys()
+    prefix = f"{PROJECT}:"
+    problems: list[str] = []
+    parsed: dict[str, Any] = {}
+    for fq, raw in sorted(values.items()):
+        if not fq.startswith(prefix):
+            continue
+        name = fq[len(prefix) :]
+        k = keys.get(name)
+        if k is None:
+            close = difflib.get_close_matches(name, keys, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "see the configuration reference"
+            problems.append(f"{fq}: unknown key; {hint} (remove it with `pulumi config rm {name}`)")
+            continue
+        if k.spec.secret:
+            if fq not in secret_keys:
+                problems.append(
+                    f"{fq}: is stored in plain text; set it with "
+                    f"`pulumi config set --secret {name} <value>`"
+                )
+                continue
+            if raw == "":
+                problems.append(f"{fq}: is empty; set it with `pulumi config set --secret {name}`")
+                continue
+            parsed[name] = Secret(raw)
+            continue
+        if not isinstance(raw, str):
+            problems.append(f"{fq}: {json.dumps(raw)} must be {_describe(k)}")
+            continue
+        value, problem = _parse_value(k, raw)
+        if problem is not None:
+            problems.append(f"{fq}: {problem} (default: {_show_default(k)})")
+        else:
+            parsed[name] = value
+    if problems:
+        raise SettingsError(problems)
+    settings = _build(Settings, parsed)
+    problems.extend(_cross_checks(settings))
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _show_default(k: _Key) -> str:
+    d = k.default
+    if isinstance(d, enum.Enum):
+        return str(d.value)
+    if isinstance(d, bool):
+        return "true" if d else "false"
+    return json.dumps(d) if isinstance(d, str) else str(d)
+
+
+def _build(cls: type[_T], parsed: Mapping[str, Any]) -> _T:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        spec = f.metadata.get("spec")
+        if spec is None:
+            kwargs[f.name] = _build(hints[f.name], parsed)
+        elif spec.key in parsed:
+            kwargs[f.name] = parsed[spec.key]
+    return cls(**kwargs)
+
+
+def _cross_checks(s: Settings) -> list[str]:
+    """Rules that involve several keys; each message names the keys to change."""
+    problems: list[str] = []
+    pg, fw, creds = s.postgres, s.flyway, s.credentials
+    if pg.architecture is Architecture.REPLICATION and pg.read_replicas < 1:
+        problems.append(
+            f"{_fqkey('postgresReadReplicas')}: is {pg.read_replicas} but postgresArchitecture is "
+            "replication; set postgresReadReplicas >= 1 or postgresArchitecture standalone"
+        )
+    if pg.architecture is Architecture.STANDALONE and pg.read_replicas > 0:
+        problems.append(
+            f"{_fqkey('postgresReadReplicas')}: is {pg.read_replicas} but postgresArchitecture is "
+            "standalone; set postgresArchitecture replication or postgresReadReplicas 0"
+        )
+    if fw.job_timeout_seconds < fw.active_deadline_seconds:
+        problems.append(
+            f"{_fqkey('flywayJobTimeoutSeconds')}: {fw.job_timeout_seconds} is shorter than "
+            f"flywayActiveDeadlineSeconds ({fw.active_deadline_seconds}); `pulumi up` would stop "
+            "waiting before Kubernetes stops the Job. Raise flywayJobTimeoutSeconds."
+        )
+    if s.password_source is PasswordSource.CONFIG:
+        required = [
+            ("adminPassword", creds.admin_password),
+            ("ownerPassword", creds.owner_password),
+        ]
+        if pg.architecture is Architecture.REPLICATION:
+            required.append(("replicationPassword", creds.replication_password))
+        for key, value in required:
+            if value is None:
+                problems.append(
+                    f"{_fqkey(key)}: missing required secret (passwordSource is config); set it "
+                    f"with `pulumi config set --secret {key} <value>`"
+                )
+    else:
+        for key, value in [
+            ("adminPassword", creds.admin_password),
+            ("ownerPassword", creds.owner_password),
+            ("replicationPassword", creds.replication_password),
+        ]:
+            if value is not None:
+                problems.append(
+                    f"{_fqkey(key)}: is set but passwordSource is generated, so it would be "
+                    f"ignored; set passwordSource to config or `pulumi config rm {key}`"
+                )
+    return problems
+
+
+def read_stack_settings() -> Settings:
+    """Read this stack's config from the Pulumi runtime, once."""
+    from pulumi.runtime import config as runtime_config  # noqa: PLC0415 (keep the rest pure)
+
+    values: dict[str, str] = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(
+        runtime_config._SECRET_KEYS.get()  # no public accessor exists
+    )
+    return parse_settings(values, secret_keys)
+
+
+def config_schema() -> dict[str, dict[str, Any]]:
+    """`Pulumi.yaml`'s `config:` section, derived from the declarations above."""
+    schema: dict[str, dict[str, Any]] = {}
+    for name, k in declared_keys().items():
+        if k.spec.secret:
+            # The CLI makes a declared key without a default mandatory for every stack, but
+            # secrets are needed only with passwordSource=config; the program checks them.
+            continue
+        kind = {bool: "boolean", int: "integer"}.get(k.type, "string")
+        d = k.default
+        schema[name] = {
+            "type": kind,
+            "description": k.spec.description,
+            "default": d.value if isinstance(d, enum.Enum) else d,
+        }
+    return schema
+
+
+def secret_keys_declared() -> list[str]:
+    return [name for name, k in declared_keys().items() if k.spec.secret]
+
+
+SCHEMA_MARKER: Final = "# ---- generated from components/settings.py: do not edit below ----"
+
+
+def render_project_file(current: str) -> str:
+    """`Pulumi.yaml` with its `config:` section regenerated; the hand-written head is kept."""
+    import yaml  # noqa: PLC0415 (only the generator needs it)
+
+    head = current.split(SCHEMA_MARKER, 1)[0].rstrip("\n")
+    body = yaml.safe_dump({"config": config_schema()}, sort_keys=False, width=100)
+    return f"{head}\n{SCHEMA_MARKER}\n{body}"
+
+
+def _main(argv: Sequence[str]) -> int:
+    args = list(argv)
+    if args == ["flyway-version"]:
+        print(FLYWAY_VERSION)
+        return 0
+    if len(args) == 2 and args[0] == "write-project-file":
+        path = Path(args[1])
+        path.write_text(render_project_file(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return 0
+    print(
+        "usage: python -m components.settings {flyway-version | write-project-file Pulumi.yaml}",
+        file=sys.stderr,
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

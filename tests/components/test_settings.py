@@ -1,0 +1,263 @@
+"""Stack config -> Settings: types, ranges, secrets and typos fail with the key named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.settings import (
+    PROJECT,
+    Architecture,
+    PasswordSource,
+    Secret,
+    Settings,
+    SettingsError,
+    config_schema,
+    declared_keys,
+    parse_settings,
+    render_project_file,
+)
+from tests.program import ROOT, STACKS, stack_config
+
+
+def fq(key: str) -> str:
+    return f"{PROJECT}:{key}"
+
+
+def parse(secret_keys: frozenset[str] = frozenset(), **values: str) -> Settings:
+    return parse_settings({fq(k): v for k, v in values.items()}, secret_keys)
+
+
+def problems_of(secret_keys: frozenset[str] = frozenset(), **values: str) -> str:
+    with pytest.raises(SettingsError) as caught:
+        parse(secret_keys, **values)
+    return str(caught.value)
+
+
+def test_no_config_gives_the_declared_defaults() -> None:
+    settings = parse()
+    assert settings == Settings()
+    assert settings.flyway.connect_retries == 60
+    assert settings.flyway.baseline_on_migrate is False
+    assert settings.migrations_dir == "database/migrations"
+    assert settings.password_source is PasswordSource.GENERATED
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "path", "expected"),
+    [
+        ("flywayBaselineOnMigrate", "false", ("flyway", "baseline_on_migrate"), False),
+        ("flywayBaselineOnMigrate", "true", ("flyway", "baseline_on_migrate"), True),
+        ("flywayConnectRetries", "0", ("flyway", "connect_retries"), 0),
+        ("flywayBaselineVersion", "0", ("flyway", "baseline_version"), "0"),
+        ("flywayBackoffLimit", "0", ("flyway", "backoff_limit"), 0),
+        ("flywayOutOfOrder", "false", ("flyway", "out_of_order"), False),
+        ("createNamespace", "false", ("create_namespace",), False),
+        ("postgresNetworkPolicyEnabled", "false", ("postgres", "network_policy_enabled"), False),
+        ("postgresStorageClass", "", ("postgres", "storage_class"), ""),
+    ],
+)
+def test_explicit_false_zero_and_empty_are_values_not_unset(
+    key: str, raw: str, path: tuple[str, ...], expected: object
+) -> None:
+    value: object = parse(**{key: raw})
+    for attribute in path:
+        value = getattr(value, attribute)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_every_boolean_and_zero_allowing_integer_round_trips() -> None:
+    """No key may turn an explicit false or 0 into its default (the old chart's bug)."""
+    for name, key in declared_keys().items():
+        if key.type is bool:
+            for raw, want in (("true", True), ("false", False)):
+                settings = parse(**{name: raw})
+                assert _field_value(settings, name) is want, name
+        elif key.type is int and key.spec.minimum == 0:
+            assert _field_value(parse(**{name: "0"}), name) == 0, name
+
+
+def _field_value(settings: Settings, key: str) -> object:
+    import dataclasses  # noqa: PLC0415
+
+    for group in (settings, settings.postgres, settings.flyway):
+        for f in dataclasses.fields(group):
+            spec = f.metadata.get("spec")
+            if spec is not None and spec.key == key:
+                return getattr(group, f.name)
+    raise AssertionError(key)
+
+
+BAD_CONFIG = [
+    # (key, raw value, words the message must contain)
+    ("flywayConnectRetries", "-1", ["out of range", "integer >= 0"]),
+    ("flywayConnectRetries", "sixty", ['"sixty"', "integer >= 0"]),
+    ("flywayConnectRetries", "1.5", ["integer >= 0"]),
+    ("flywayConnectRetriesInterval", "0", ["integer >= 1"]),
+    ("flywayBaselineOnMigrate", "yes", ['"yes"', "true or false"]),
+    ("flywayBaselineOnMigrate", "True", ["true or false"]),
+    ("flywayBaselineVersion", "v1", ["Flyway version"]),
+    ("flywayBaselineVersion", "1.a", ["Flyway version"]),
+    ("flywayBaselineVersion", "", ["Flyway version"]),
+    ("postgresArchitecture", "cluster", ["standalone, replication"]),
+    ("passwordSource", "vault", ["generated, config"]),
+    ("namespace", "Trade_Stream", ["DNS label"]),
+    ("postgresStorageSize", "8 GB", ["quantity"]),
+    ("postgresChartVersion", "latest", ["exact chart version"]),
+    ("flywayVersion", "11", ["exact Flyway release"]),
+    ("databaseOwner", "postgres", ["non-superuser"]),
+    ("databaseName", "Trade-Stream", ["PostgreSQL identifier"]),
+    ("flywayJobTimeoutSeconds", "-5", ["integer >= 1"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "words"), BAD_CONFIG, ids=[f"{k}={v!r}" for k, v, _ in BAD_CONFIG]
+)
+def test_bad_value_names_the_key_the_value_and_what_is_allowed(
+    key: str, raw: str, words: list[str]
+) -> None:
+    message = problems_of(**{key: raw})
+    assert fq(key) in message
+    for word in words:
+        assert word in message
+
+
+def test_unknown_key_is_a_typo_with_a_suggestion() -> None:
+    message = problems_of(flywayConectRetries="5")
+    assert fq("flywayConectRetries") in message
+    assert "unknown key" in message
+    assert "did you mean 'flywayConnectRetries'" in message
+
+
+def test_other_namespaces_are_left_to_their_providers() -> None:
+    settings = parse_settings({"kubernetes:context": "kind-dev", fq("namespace"): "x"})
+    assert settings.namespace == "x"
+
+
+def test_missing_required_secret_names_the_key_and_the_command() -> None:
+    message = problems_of(passwordSource="config")
+    assert fq("adminPassword") in message
+    assert fq("ownerPassword") in message
+    assert "pulumi config set --secret adminPassword" in message
+    assert fq("replicationPassword") not in message  # standalone needs none
+
+
+def test_replication_also_needs_the_replication_password() -> None:
+    secret_keys = frozenset({fq("adminPassword"), fq("ownerPassword")})
+    message = problems_of(
+        secret_keys,
+        passwordSource="config",
+        postgresArchitecture="replication",
+        postgresReadReplicas="1",
+        adminPassword="a",
+        ownerPassword="b",
+    )
+    assert fq("replicationPassword") in message
+
+
+def test_a_password_in_plain_text_is_refused_and_not_echoed() -> None:
+    message = problems_of(passwordSource="config", adminPassword="hunter2-plain")
+    assert fq("adminPassword") in message
+    assert "plain text" in message
+    assert "hunter2-plain" not in message
+
+
+def test_secrets_are_read_as_secrets_and_never_printed() -> None:
+    secret_keys = frozenset({fq("adminPassword"), fq("ownerPassword")})
+    settings = parse(
+        secret_keys, passwordSource="config", adminPassword="s3cr3t-a", ownerPassword="s3cr3t-b"
+    )
+    assert settings.credentials.admin_password == Secret("s3cr3t-a")
+    assert "s3cr3t" not in repr(settings)
+
+
+def test_a_configured_password_is_refused_when_passwords_are_generated() -> None:
+    message = problems_of(frozenset({fq("ownerPassword")}), ownerPassword="x")
+    assert fq("ownerPassword") in message
+    assert "passwordSource" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "words"),
+    [
+        ({"postgresArchitecture": "replication"}, "postgresReadReplicas", ">= 1"),
+        ({"postgresReadReplicas": "2"}, "postgresReadReplicas", "standalone"),
+        (
+            {"flywayJobTimeoutSeconds": "60", "flywayActiveDeadlineSeconds": "600"},
+            "flywayJobTimeoutSeconds",
+            "shorter than flywayActiveDeadlineSeconds",
+        ),
+    ],
+)
+def test_rules_across_keys_name_the_key_to_change(
+    values: dict[str, str], key: str, words: str
+) -> None:
+    message = problems_of(**values)
+    assert fq(key) in message
+    assert words in message
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(flywayConnectRetries="-1", namespace="UPPER", flywayOutOfOrdr="true")
+    assert len(caught.value.problems) == 3
+
+
+def _stack_settings(stack: str) -> Settings:
+    """A stack file's settings, with stand-ins for the secrets an operator would set."""
+    values = stack_config(stack)
+    if values.get(fq("passwordSource")) != "config":
+        return parse_settings(values)
+    secrets = {fq(k): "x" for k in ("adminPassword", "ownerPassword", "replicationPassword")}
+    return parse_settings({**values, **secrets}, frozenset(secrets))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_committed_stack_file_is_valid(stack: str) -> None:
+    assert stack_config(stack), f"stacks/Pulumi.{stack}.yaml has no config"
+    assert _stack_settings(stack).namespace.startswith("tradestream")
+
+
+def test_stacks_differ_where_real_environments_do() -> None:
+    dev, staging, prod = (_stack_settings(s) for s in STACKS)
+    assert len({dev.namespace, staging.namespace, prod.namespace}) == 3
+    assert dev.flyway.baseline_on_migrate is False
+    assert staging.flyway.baseline_on_migrate is True
+    assert prod.flyway.baseline_on_migrate is True
+    assert prod.postgres.architecture is Architecture.REPLICATION
+    assert prod.password_source is PasswordSource.CONFIG
+    assert dev.postgres.storage_size != prod.postgres.storage_size
+
+
+def test_project_file_declares_every_key_with_type_description_and_default() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT
+    assert project["stackConfigDir"] == "stacks"
+    assert project["config"] == config_schema()
+    for name, entry in project["config"].items():
+        assert {"type", "description", "default"} <= entry.keys(), name
+
+
+def test_project_file_is_up_to_date() -> None:
+    current = (ROOT / "Pulumi.yaml").read_text()
+    assert render_project_file(current) == current, "run `make pulumi-yaml`"
+
+
+def test_project_file_defaults_parse_to_the_same_settings(tmp_path: Path) -> None:
+    """What the CLI applies from Pulumi.yaml must equal what the program assumes."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    as_cli = {
+        fq(name): (
+            "true"
+            if e["default"] is True
+            else "false"
+            if e["default"] is False
+            else str(e["default"])
+        )
+        for name, e in project["config"].items()
+    }
+    assert parse_settings(as_cli) == Settings()

@@ -1,0 +1,232 @@
+"""Runs the real Pulumi program under mocks and records everything it registers.
+
+`MockResourceArgs` does not carry resource options, so a `MockMonitor` subclass keeps
+each `RegisterResource` request: parent, dependencies, timeouts, replacement options and
+the wire form of the inputs, where secrets are still wrapped and can be told apart.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.settings import PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod")
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+MOCK_CONFIG_SECRETS = {
+    "adminPassword": "cfg-admin-Pa55word-7f3a",
+    "ownerPassword": "cfg-owner-Pa55word-91bc",
+    "replicationPassword": "cfg-repl-Pa55word-c0de",
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One registered resource, as the engine would have received it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    wire: dict[str, Any]
+    """Inputs as sent: secrets appear as signature-wrapped objects."""
+    parent: str
+    dependencies: tuple[str, ...]
+    delete_before_replace: bool
+    custom_timeouts: dict[str, str]
+    replace_on_changes: tuple[str, ...]
+    ignore_changes: tuple[str, ...]
+    replace_with: tuple[str, ...]
+    replacement_trigger: Any
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[Recorded] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    secret_values: set[str] = field(default_factory=set)
+    """Every password the run saw (mock-generated or configured), for leak scans."""
+    error: BaseException | None = None
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Recorded:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Recorded:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def named(self, name: str) -> Recorded:
+        return next(r for r in self.resources if r.name == name)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Provider stand-ins: return what a provider computes, never what the test expects."""
+
+    def __init__(self, run: ProgramRun) -> None:
+        self._run = run
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            password = f"gen-{args.name}-{len(self._run.secret_values):04d}-Zq8"
+            self._run.secret_values.add(password)
+            state["result"] = password
+        elif args.typ == "kubernetes:helm.sh/v3:Release":
+            state["status"] = {
+                "name": args.inputs.get("name", args.name),
+                "namespace": args.inputs.get("namespace", "default"),
+                "status": "deployed",
+                "version": 1,
+            }
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _Mocks, run: ProgramRun) -> None:
+        super().__init__(mocks)
+        self._run = run
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            timeouts = request.customTimeouts
+            trigger = json_format.MessageToDict(request.replacement_trigger)
+            self._run.resources.append(
+                Recorded(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    inputs=rpc.deserialize_properties(request.object),
+                    wire=json_format.MessageToDict(request.object),
+                    parent=request.parent,
+                    dependencies=tuple(request.dependencies),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    custom_timeouts={
+                        k: v
+                        for k, v in {
+                            "create": timeouts.create,
+                            "update": timeouts.update,
+                            "delete": timeouts.delete,
+                        }.items()
+                        if v
+                    },
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                    ignore_changes=tuple(request.ignoreChanges),
+                    replace_with=tuple(request.replace_with),
+                    replacement_trigger=trigger if trigger != {} else None,
+                )
+            )
+        return response
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """A stack file's config as the CLI hands it to the program: every value a string."""
+    document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    values: dict[str, str] = {}
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            values[key] = yaml.safe_dump(value)
+        else:
+            values[key] = str(value)
+    return values
+
+
+def _resolve(value: Any) -> tuple[Any, bool]:
+    output = pulumi.Output.from_input(value)
+    resolved = _sync_await(output.future())
+    return resolved, bool(_sync_await(output.is_secret()))
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, str | None] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> ProgramRun:
+    """Run `__main__.py` for a stack file, with `config` overrides (None removes a key).
+
+    Without `secrets`, a stack whose passwordSource is `config` gets stand-in secrets, as
+    an operator would have set them with `pulumi config set --secret`.
+    """
+    values = stack_config(stack)
+    for key, value in (config or {}).items():
+        fq = f"{PROJECT}:{key}"
+        if value is None:
+            values.pop(fq, None)
+        else:
+            values[fq] = value
+    if secrets is None:
+        wants = values.get(f"{PROJECT}:passwordSource") == "config"
+        secrets = MOCK_CONFIG_SECRETS if wants else {}
+    secret_keys = [f"{PROJECT}:{k}" for k in secrets]
+    values.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
+    run = ProgramRun(stack=stack, secret_values=set(secrets.values()))
+    contextvars.Context().run(_run_isolated, run, values, secret_keys)
+    return run
+
+
+def _run_isolated(run: ProgramRun, values: dict[str, str], secret_keys: list[str]) -> None:
+    mocks = _Mocks(run)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=PROJECT,
+        stack=run.stack,
+        preview=False,
+        monitor=_RecordingMonitor(mocks, run),
+    )
+    pulumi.runtime.set_all_config(values, secret_keys)
+    main = str(ROOT / "__main__.py")
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__") and None))
+    except Exception as error:  # handed to the test to assert on
+        run.error = error
+        return
+    stack = get_root_resource()
+    assert stack is not None
+    for name, value in getattr(stack, "outputs", {}).items():
+        resolved, is_secret = _resolve(value)
+        run.outputs[name] = resolved
+        if is_secret:
+            run.secret_outputs.add(name)
+
+
+def plain_strings(wire: Any) -> Iterator[str]:
+    """Every string in a wire value that is NOT inside a secret wrapper."""
+    if isinstance(wire, dict):
+        if wire.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return
+        for key, value in wire.items():
+            yield str(key)
+            yield from plain_strings(value)
+    elif isinstance(wire, list):
+        for item in wire:
+            yield from plain_strings(item)
+    elif isinstance(wire, str):
+        yield wire

@@ -8,7 +8,7 @@ import pulumi
 
 from components import postgres_chart
 from components.migration_job import MigrationJob, MigrationJobArgs
-from components.migrations import MigrationError, load_migration_set
+from components.migrations import MigrationError, load_released_set
 from components.namespace import Namespace, NamespaceArgs
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.settings import SettingsError, read_stack_settings
@@ -18,7 +18,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 # Everything that can be wrong with the input is found before the first resource exists.
 try:
     settings = read_stack_settings()
-    migrations = load_migration_set(PROJECT_ROOT / settings.migrations_dir)
+    migrations = load_released_set(
+        PROJECT_ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
+    )
 except (SettingsError, MigrationError) as error:
     raise pulumi.RunError(str(error)) from None
 
@@ -55,4 +57,4 @@ pulumi.export("credentialsSecretName", database.secret_name)
 pulumi.export("migrationJobName", migration_job.job_name)
 pulumi.export("migrationsDigest", migration_job.migrations_digest)
 pulumi.export("migrationConfigMaps", migration_job.config_map_names)
-pulumi.export("migrations", [m.summary() for m in migrations.files if m.checksum is not None])
+pulumi.export("migrations", migration_job.packaged)

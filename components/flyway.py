@@ -14,7 +14,8 @@ from components.settings import FlywaySettings
 
 MOUNT_PATH: Final = "/flyway/sql"
 TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
-COMMAND: Final = ("flyway", "migrate")
+COMMAND: Final = ("flyway", "-skipCheckForUpdate", "migrate")
+"""The image's entrypoint is `flyway`; the update check would only try to reach the internet."""
 RUN_AS: Final = 10001
 """Fixed non-root uid/gid; the Flyway image runs with any uid."""
 

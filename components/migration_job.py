@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +31,21 @@ class MigrationJobArgs:
     """Extra pod labels, e.g. the one the database's NetworkPolicy admits."""
 
 
+def packaged_scripts(migrations: MigrationSet) -> list[dict[str, object]]:
+    """What a reviewer reads in the preview: every script Flyway will see, in its order."""
+    return [
+        {
+            "script": f.path,
+            "type": f.kind.value,
+            "version": str(f.version) if f.version is not None else None,
+            "description": f.description,
+            "checksum": f.checksum,
+        }
+        for f in migrations.files
+        if f.checksum is not None
+    ]
+
+
 class MigrationJob(pulumi.ComponentResource):
     """Runs `flyway migrate` once per distinct (migration files, Flyway settings) pair.
 
@@ -44,6 +60,7 @@ class MigrationJob(pulumi.ComponentResource):
     config_map_names: pulumi.Output[list[str]]
     migrations_digest: pulumi.Output[str]
     schema_ready: pulumi.Output[str]
+    packaged: pulumi.Output[list[dict[str, object]]]
 
     def __init__(
         self, name: str, args: MigrationJobArgs, opts: pulumi.ResourceOptions | None = None
@@ -59,11 +76,9 @@ class MigrationJob(pulumi.ComponentResource):
             config_maps.append(
                 k8s.core.v1.ConfigMap(
                     f"{name}-sql-{shard.index}",
-                    metadata={
-                        "name": cm_name,
-                        "namespace": args.namespace,
-                        "labels": component_labels,
-                    },
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=cm_name, namespace=args.namespace, labels=component_labels
+                    ),
                     immutable=True,
                     data=dict(shard.data) or None,
                     binary_data=dict(shard.binary_data) or None,
@@ -88,18 +103,21 @@ class MigrationJob(pulumi.ComponentResource):
         timeout = f"{args.flyway.job_timeout_seconds}s"
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
-            metadata={
-                "name": content_name(f"{name}-migrate", trigger),
-                "namespace": args.namespace,
-                "labels": component_labels,
-                "annotations": {
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=content_name(f"{name}-migrate", trigger),
+                namespace=args.namespace,
+                labels=component_labels,
+                annotations={
                     # A failed run is retried by the next `pulumi up` instead of sticking.
                     "pulumi.com/replaceUnready": "true",
                     MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
                     CONFIG_DIGEST_ANNOTATION: config_digest,
                 },
-            },
-            spec=flyway.job_spec(args.flyway, template),
+            ),
+            # A plain dict from the pure builder; the provider validates it against the schema.
+            spec=typing.cast(
+                "k8s.batch.v1.JobSpecArgsDict", flyway.job_spec(args.flyway, template)
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[args.database, *config_maps],
@@ -112,6 +130,7 @@ class MigrationJob(pulumi.ComponentResource):
             *[cm.metadata.apply(lambda m: m.name or "") for cm in config_maps]
         ).apply(list)
         self.migrations_digest = pulumi.Output.from_input(args.migrations.digest)
+        self.packaged = pulumi.Output.from_input(packaged_scripts(args.migrations))
         # Resolves only once the awaited Job has completed.
         self.schema_ready = self.job.metadata.apply(lambda _: trigger)
         self.register_outputs(
@@ -120,5 +139,6 @@ class MigrationJob(pulumi.ComponentResource):
                 "configMapNames": self.config_map_names,
                 "migrationsDigest": self.migrations_digest,
                 "schemaReady": self.schema_ready,
+                "packaged": self.packaged,
             }
         )

@@ -29,16 +29,16 @@ class Namespace(pulumi.ComponentResource):
         if args.create:
             ns = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata={
-                    "name": args.name,
-                    "labels": {
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=args.name,
+                    labels={
                         "app.kubernetes.io/part-of": "tradestream",
                         "app.kubernetes.io/managed-by": "pulumi",
                         "app.kubernetes.io/name": APP_NAME,
                         # Every pod here (the database, the Flyway Job) passes `restricted`.
                         "pod-security.kubernetes.io/enforce": "restricted",
                     },
-                },
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.name = ns.metadata.apply(lambda _: args.name)

@@ -11,7 +11,7 @@ import pulumi_random as random
 from components import postgres_chart
 from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint
-from components.settings import Credentials, PasswordSource, PostgresSettings, Secret
+from components.settings import Credentials, PasswordSource, PostgresSettings
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class PostgresDatabase(pulumi.ComponentResource):
         passwords = {key: self._password(name, key, args) for key in postgres_chart.secret_keys(pg)}
         secret = k8s.core.v1.Secret(
             f"{name}-credentials",
-            metadata={
-                "name": postgres_chart.secret_name(pg.release_name),
-                "namespace": args.namespace,
-                "labels": labels("database"),
-            },
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=postgres_chart.secret_name(pg.release_name),
+                namespace=args.namespace,
+                labels=labels("database"),
+            ),
             type="Opaque",
             string_data=passwords,
             opts=child,
@@ -90,17 +90,20 @@ class PostgresDatabase(pulumi.ComponentResource):
         )
 
     def _password(self, name: str, key: str, args: PostgresDatabaseArgs) -> pulumi.Output[str]:
+        role, configured = {
+            postgres_chart.ADMIN_PASSWORD_KEY: ("admin", args.credentials.admin_password),
+            postgres_chart.OWNER_PASSWORD_KEY: ("owner", args.credentials.owner_password),
+            postgres_chart.REPLICATION_PASSWORD_KEY: (
+                "replication",
+                args.credentials.replication_password,
+            ),
+        }[key]
         if args.password_source is PasswordSource.CONFIG:
-            configured: Secret | None = {
-                postgres_chart.ADMIN_PASSWORD_KEY: args.credentials.admin_password,
-                postgres_chart.OWNER_PASSWORD_KEY: args.credentials.owner_password,
-                postgres_chart.REPLICATION_PASSWORD_KEY: args.credentials.replication_password,
-            }[key]
             if configured is None:  # settings validation makes this unreachable
-                raise ValueError(f"no password configured for {key}")
+                raise ValueError(f"no password configured for the {role} role")
             return pulumi.Output.secret(configured.reveal())
         generated = random.RandomPassword(
-            f"{name}-{key}",
+            f"{name}-{role}-password",
             length=32,
             special=False,  # the value lands in JDBC URLs and shell scripts unescaped
             opts=pulumi.ResourceOptions(parent=self),

@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar
 
 PROJECT: Final = "tradestream-database"
 
-FLYWAY_VERSION: Final = "11.8.2"
+FLYWAY_VERSION: Final = "11.20.3"
 """The one Flyway version pin: the Job's image tag and the contract tests' jars."""
 
 _T = TypeVar("_T")
@@ -186,24 +186,32 @@ class PostgresSettings:
         "postgresStorageClass", "", "Storage class; empty uses the cluster's default."
     )
     cpu_request: str = setting(
-        "postgresCpuRequest", "250m", "CPU request.", pattern=_QUANTITY, pattern_hint="e.g. 250m"
+        "postgresCpuRequest",
+        "250m",
+        "CPU request.",
+        pattern=_QUANTITY,
+        pattern_hint="a Kubernetes quantity such as 250m",
     )
     memory_request: str = setting(
         "postgresMemoryRequest",
         "512Mi",
         "Memory request.",
         pattern=_QUANTITY,
-        pattern_hint="e.g. 512Mi",
+        pattern_hint="a Kubernetes quantity such as 512Mi",
     )
     cpu_limit: str = setting(
-        "postgresCpuLimit", "1", "CPU limit.", pattern=_QUANTITY, pattern_hint="e.g. 1"
+        "postgresCpuLimit",
+        "1",
+        "CPU limit.",
+        pattern=_QUANTITY,
+        pattern_hint="a Kubernetes quantity such as 1",
     )
     memory_limit: str = setting(
         "postgresMemoryLimit",
         "1Gi",
         "Memory limit.",
         pattern=_QUANTITY,
-        pattern_hint="e.g. 1Gi",
+        pattern_hint="a Kubernetes quantity such as 1Gi",
     )
     metrics_enabled: bool = setting(
         "postgresMetricsEnabled", False, "Run the Prometheus exporter sidecar."
@@ -248,7 +256,7 @@ class FlywaySettings:
         FLYWAY_VERSION,
         "Flyway version; the image tag is <version>-alpine.",
         pattern=_SEMVER,
-        pattern_hint="an exact Flyway release such as 11.8.2",
+        pattern_hint="an exact Flyway release such as 11.20.3",
     )
     connect_retries: int = setting(
         "flywayConnectRetries",
@@ -271,6 +279,7 @@ class FlywaySettings:
         "flywayBaselineVersion",
         "1",
         "Version recorded by a baseline; migrations up to it are skipped.",
+        pattern_hint="a Flyway version such as 1 or 0",
         check=check_flyway_version,
     )
     out_of_order: bool = setting(
@@ -300,24 +309,32 @@ class FlywaySettings:
         minimum=1,
     )
     cpu_request: str = setting(
-        "flywayCpuRequest", "100m", "CPU request.", pattern=_QUANTITY, pattern_hint="e.g. 100m"
+        "flywayCpuRequest",
+        "100m",
+        "CPU request.",
+        pattern=_QUANTITY,
+        pattern_hint="a Kubernetes quantity such as 100m",
     )
     memory_request: str = setting(
         "flywayMemoryRequest",
         "256Mi",
         "Memory request.",
         pattern=_QUANTITY,
-        pattern_hint="e.g. 256Mi",
+        pattern_hint="a Kubernetes quantity such as 256Mi",
     )
     cpu_limit: str = setting(
-        "flywayCpuLimit", "1", "CPU limit.", pattern=_QUANTITY, pattern_hint="e.g. 1"
+        "flywayCpuLimit",
+        "1",
+        "CPU limit.",
+        pattern=_QUANTITY,
+        pattern_hint="a Kubernetes quantity such as 1",
     )
     memory_limit: str = setting(
         "flywayMemoryLimit",
         "512Mi",
         "Memory limit.",
         pattern=_QUANTITY,
-        pattern_hint="e.g. 512Mi",
+        pattern_hint="a Kubernetes quantity such as 512Mi",
     )
 
     @property
@@ -612,17 +629,34 @@ def render_project_file(current: str) -> str:
     return f"{head}\n{SCHEMA_MARKER}\n{body}"
 
 
+def reference_table() -> str:
+    """The README's configuration reference, so the docs cannot drift from the code."""
+    rows = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    for name, k in declared_keys().items():
+        if k.spec.secret:
+            kind, default = "secret", "(none)"
+        else:
+            kind = _describe(k)
+            default = f"`{_show_default(k)}`" if _show_default(k) != '""' else "(empty)"
+        rows.append(f"| `{name}` | {kind} | {default} | {k.spec.description} |")
+    return "\n".join(rows) + "\n"
+
+
 def _main(argv: Sequence[str]) -> int:
     args = list(argv)
     if args == ["flyway-version"]:
         print(FLYWAY_VERSION)
+        return 0
+    if args == ["reference"]:
+        print(reference_table(), end="")
         return 0
     if len(args) == 2 and args[0] == "write-project-file":
         path = Path(args[1])
         path.write_text(render_project_file(path.read_text(encoding="utf-8")), encoding="utf-8")
         return 0
     print(
-        "usage: python -m components.settings {flyway-version | write-project-file Pulumi.yaml}",
+        "usage: python -m components.settings"
+        " {flyway-version | reference | write-project-file Pulumi.yaml}",
         file=sys.stderr,
     )
     return 2

@@ -112,7 +112,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self._run = run
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             timeouts = request.customTimeouts
             trigger = json_format.MessageToDict(request.replacement_trigger)
@@ -202,9 +202,12 @@ def _run_isolated(run: ProgramRun, values: dict[str, str], secret_keys: list[str
         monitor=_RecordingMonitor(mocks, run),
     )
     pulumi.runtime.set_all_config(values, secret_keys)
-    main = str(ROOT / "__main__.py")
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__") and None))
+        _sync_await(run_pulumi_func(program))
     except Exception as error:  # handed to the test to assert on
         run.error = error
         return

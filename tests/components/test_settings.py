@@ -26,13 +26,15 @@ def fq(key: str) -> str:
     return f"{PROJECT}:{key}"
 
 
-def parse(secret_keys: frozenset[str] = frozenset(), **values: str) -> Settings:
-    return parse_settings({fq(k): v for k, v in values.items()}, secret_keys)
+def parse(values: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> Settings:
+    """Parse short keys; `secrets` are passed as `pulumi config set --secret` would."""
+    raw = {fq(k): v for k, v in {**(values or {}), **(secrets or {})}.items()}
+    return parse_settings(raw, frozenset(fq(k) for k in secrets or {}))
 
 
-def problems_of(secret_keys: frozenset[str] = frozenset(), **values: str) -> str:
+def problems_of(values: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> str:
     with pytest.raises(SettingsError) as caught:
-        parse(secret_keys, **values)
+        parse(values, secrets)
     return str(caught.value)
 
 
@@ -62,7 +64,7 @@ def test_no_config_gives_the_declared_defaults() -> None:
 def test_explicit_false_zero_and_empty_are_values_not_unset(
     key: str, raw: str, path: tuple[str, ...], expected: object
 ) -> None:
-    value: object = parse(**{key: raw})
+    value: object = parse({key: raw})
     for attribute in path:
         value = getattr(value, attribute)
     assert value == expected
@@ -74,10 +76,10 @@ def test_every_boolean_and_zero_allowing_integer_round_trips() -> None:
     for name, key in declared_keys().items():
         if key.type is bool:
             for raw, want in (("true", True), ("false", False)):
-                settings = parse(**{name: raw})
+                settings = parse({name: raw})
                 assert _field_value(settings, name) is want, name
         elif key.type is int and key.spec.minimum == 0:
-            assert _field_value(parse(**{name: "0"}), name) == 0, name
+            assert _field_value(parse({name: "0"}), name) == 0, name
 
 
 def _field_value(settings: Settings, key: str) -> object:
@@ -120,14 +122,14 @@ BAD_CONFIG = [
 def test_bad_value_names_the_key_the_value_and_what_is_allowed(
     key: str, raw: str, words: list[str]
 ) -> None:
-    message = problems_of(**{key: raw})
+    message = problems_of({key: raw})
     assert fq(key) in message
     for word in words:
         assert word in message
 
 
 def test_unknown_key_is_a_typo_with_a_suggestion() -> None:
-    message = problems_of(flywayConectRetries="5")
+    message = problems_of({"flywayConectRetries": "5"})
     assert fq("flywayConectRetries") in message
     assert "unknown key" in message
     assert "did you mean 'flywayConnectRetries'" in message
@@ -139,7 +141,7 @@ def test_other_namespaces_are_left_to_their_providers() -> None:
 
 
 def test_missing_required_secret_names_the_key_and_the_command() -> None:
-    message = problems_of(passwordSource="config")
+    message = problems_of({"passwordSource": "config"})
     assert fq("adminPassword") in message
     assert fq("ownerPassword") in message
     assert "pulumi config set --secret adminPassword" in message
@@ -147,36 +149,34 @@ def test_missing_required_secret_names_the_key_and_the_command() -> None:
 
 
 def test_replication_also_needs_the_replication_password() -> None:
-    secret_keys = frozenset({fq("adminPassword"), fq("ownerPassword")})
     message = problems_of(
-        secret_keys,
-        passwordSource="config",
-        postgresArchitecture="replication",
-        postgresReadReplicas="1",
-        adminPassword="a",
-        ownerPassword="b",
+        {
+            "passwordSource": "config",
+            "postgresArchitecture": "replication",
+            "postgresReadReplicas": "1",
+        },
+        {"adminPassword": "a", "ownerPassword": "b"},
     )
     assert fq("replicationPassword") in message
 
 
 def test_a_password_in_plain_text_is_refused_and_not_echoed() -> None:
-    message = problems_of(passwordSource="config", adminPassword="hunter2-plain")
+    message = problems_of({"passwordSource": "config", "adminPassword": "hunter2-plain"})
     assert fq("adminPassword") in message
     assert "plain text" in message
     assert "hunter2-plain" not in message
 
 
 def test_secrets_are_read_as_secrets_and_never_printed() -> None:
-    secret_keys = frozenset({fq("adminPassword"), fq("ownerPassword")})
     settings = parse(
-        secret_keys, passwordSource="config", adminPassword="s3cr3t-a", ownerPassword="s3cr3t-b"
+        {"passwordSource": "config"}, {"adminPassword": "s3cr3t-a", "ownerPassword": "s3cr3t-b"}
     )
     assert settings.credentials.admin_password == Secret("s3cr3t-a")
     assert "s3cr3t" not in repr(settings)
 
 
 def test_a_configured_password_is_refused_when_passwords_are_generated() -> None:
-    message = problems_of(frozenset({fq("ownerPassword")}), ownerPassword="x")
+    message = problems_of(secrets={"ownerPassword": "x"})
     assert fq("ownerPassword") in message
     assert "passwordSource" in message
 
@@ -196,14 +196,14 @@ def test_a_configured_password_is_refused_when_passwords_are_generated() -> None
 def test_rules_across_keys_name_the_key_to_change(
     values: dict[str, str], key: str, words: str
 ) -> None:
-    message = problems_of(**values)
+    message = problems_of(values)
     assert fq(key) in message
     assert words in message
 
 
 def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(SettingsError) as caught:
-        parse(flywayConnectRetries="-1", namespace="UPPER", flywayOutOfOrdr="true")
+        parse({"flywayConnectRetries": "-1", "namespace": "UPPER", "flywayOutOfOrdr": "true"})
     assert len(caught.value.problems) == 3
 
 

@@ -1,0 +1,226 @@
+"""Command line for the migrations directory, the same checks CI and the Pulumi program run.
+
+    python -m components.migrations lint [DIR] [--out-of-order] [--no-squawk] [--format github]
+    python -m components.migrations new "add trade index" [--dir DIR]
+    python -m components.migrations lock [DIR] [--out-of-order]
+    python -m components.migrations list [DIR]
+
+DIR defaults to database/migrations of this repository (or of the current directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from components.migrations.lint import lint
+from components.migrations.lock import lock_path, update_lock
+from components.migrations.model import (
+    Kind,
+    MigrationError,
+    MigrationSet,
+    Problem,
+    load_migration_set,
+    next_version,
+)
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = Path("database") / "migrations"
+_DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,99}")
+
+
+class UsageError(Exception):
+    """A bad command line argument, reported without a stack trace."""
+
+
+def default_directory() -> Path:
+    """database/migrations of this repository, else of the current directory."""
+    for base in (REPOSITORY_ROOT, Path.cwd()):
+        candidate = base / MIGRATIONS
+        if candidate.is_dir():
+            try:
+                return candidate.relative_to(Path.cwd())
+            except ValueError:
+                return candidate
+    return MIGRATIONS
+
+
+def _located(problem: Problem, directory: Path) -> Problem:
+    path = directory if problem.path == "." else directory / problem.path
+    return dataclasses.replace(problem, path=path.as_posix())
+
+
+def _github_escape(text: str, *, is_property: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if is_property else text
+
+
+def format_problem(problem: Problem, directory: Path, style: str = "text") -> str:
+    """One line per problem: plain text, or a GitHub Actions error annotation."""
+    located = _located(problem, directory)
+    if style != "github":
+        return str(located)
+    fields = (
+        [] if problem.path == "." else [f"file={_github_escape(located.path, is_property=True)}"]
+    )
+    if problem.line is not None:
+        fields.append(f"line={problem.line}")
+    fields.append(f"title={_github_escape(problem.rule or 'migrations', is_property=True)}")
+    return f"::error {','.join(fields)}::{_github_escape(problem.detail)}"
+
+
+def _summary(migration_set: MigrationSet) -> str:
+    counts = ", ".join(
+        f"{len(files)} {label}"
+        for label, files in (
+            ("versioned", migration_set.versioned),
+            ("repeatable", migration_set.repeatable),
+            ("baseline", migration_set.baseline),
+            ("callback", migration_set.callbacks),
+        )
+        if files
+    )
+    highest = migration_set.highest_version
+    return f"{counts or 'no migrations'}; highest version {highest or 'none'}"
+
+
+def _lint(args: argparse.Namespace) -> int:
+    directory: Path = args.directory
+    problems = lint(directory, out_of_order=args.out_of_order, squawk=args.squawk)
+    for problem in problems:
+        print(format_problem(problem, directory, args.format))
+    if problems:
+        print(f"{len(problems)} problem(s) in {directory.as_posix()}", file=sys.stderr)
+        return 1
+    print(f"{directory.as_posix()}: OK ({_summary(load_migration_set(directory))})")
+    return 0
+
+
+def file_name_part(description: str) -> str:
+    """The description as it appears in a file name; UsageError if it would make a bad one."""
+    words = description.split()
+    name = "_".join(words)
+    if not _DESCRIPTION.fullmatch(" ".join(words)) or "__" in name:
+        raise UsageError(
+            f"description {description!r} cannot name a migration file: use 1-100 letters, "
+            "digits, spaces, '-' and '_', starting with a letter or digit"
+        )
+    return name
+
+
+def _new(args: argparse.Namespace) -> int:
+    name = file_name_part(args.description)
+    directory: Path = args.directory
+    version = next_version(load_migration_set(directory))
+    path = directory / f"V{version}__{name}.sql"
+    header = (
+        f"-- V{version}: {' '.join(args.description.split())}\n"
+        "-- Flyway applies this once, in one transaction. Once released (locked), never edit\n"
+        "-- it: put further changes in a new migration.\n\n"
+    )
+    with path.open("x", encoding="utf-8", newline="\n") as handle:
+        handle.write(header)
+    print(path.as_posix())
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    directory: Path = args.directory
+    added = update_lock(directory, out_of_order=args.out_of_order)
+    target = lock_path(directory).as_posix()
+    if not added:
+        print(f"{target} is up to date")
+        return 0
+    print(f"{target}: locked {len(added)} migration(s)")
+    for entry in added:
+        print(f"  {entry.script}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    migration_set = load_migration_set(args.directory)
+    rows = [("TYPE", "VERSION", "DESCRIPTION", "CHECKSUM", "PATH")]
+    rows += [
+        (
+            file.kind.value,
+            file.version.text if file.version else "",
+            file.description,
+            str(file.checksum),
+            file.path,
+        )
+        for file in migration_set
+        if file.kind is not Kind.CONFIG
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m components.migrations",
+        description="Check, create, lock and list Flyway migrations.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def directory_argument(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "directory",
+            nargs="?",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="migrations directory (default: database/migrations)",
+        )
+
+    lint_command = commands.add_parser("lint", help="run every check; exit 1 on any problem")
+    directory_argument(lint_command)
+    lint_command.add_argument("--out-of-order", action="store_true")
+    lint_command.add_argument("--no-squawk", dest="squawk", action="store_false")
+    lint_command.add_argument("--format", choices=("text", "github"), default="text")
+    lint_command.set_defaults(run=_lint)
+
+    new_command = commands.add_parser("new", help="create the next versioned migration")
+    new_command.add_argument("description")
+    new_command.add_argument("--dir", dest="directory", type=Path, default=None, metavar="DIR")
+    new_command.set_defaults(run=_new)
+
+    lock_command = commands.add_parser("lock", help="record new migrations as released")
+    directory_argument(lock_command)
+    lock_command.add_argument("--out-of-order", action="store_true")
+    lock_command.set_defaults(run=_lock)
+
+    list_command = commands.add_parser("list", help="show migrations in Flyway's order")
+    directory_argument(list_command)
+    list_command.set_defaults(run=_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; problems and errors are printed, never raised."""
+    args = _parser().parse_args(argv)
+    directory: Path = args.directory or default_directory()
+    args.directory = directory
+    try:
+        result: int = args.run(args)
+    except MigrationError as error:
+        for problem in error.problems:
+            print(format_problem(problem, directory), file=sys.stderr)
+        return 1
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

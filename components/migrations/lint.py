@@ -1,0 +1,171 @@
+"""Every check a migrations directory must pass before it is deployed, in one list.
+
+Naming, encodings and duplicates (model), the lock (lock), the ConfigMap size limit
+(packing) and squawk's PostgreSQL rules for locking and unsafe DDL. Flyway wraps each
+PostgreSQL migration in a transaction, so scripts are linted with
+``--assume-in-transaction`` unless their ``.sql.conf`` says ``executeInTransaction=false``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from components.migrations.lock import check_lock, read_lock
+from components.migrations.model import (
+    Kind,
+    MigrationError,
+    MigrationFile,
+    MigrationSet,
+    Problem,
+    scan_directory,
+)
+from components.migrations.packing import pack
+
+SQUAWK_CONFIG = ".squawk.toml"
+_INSTALL_FIX = "Install the development tools: pip install -r requirements-dev.txt."
+_GLOB_CHARACTERS = frozenset("*?[]{}!")
+_BATCH = 200
+
+
+def lint(
+    directory: Path,
+    out_of_order: bool = False,
+    squawk: bool = True,
+    *,
+    squawk_config: Path | None = None,
+) -> list[Problem]:
+    """All problems of a migrations directory; empty means ready to deploy.
+
+    ``squawk_config`` defaults to the ``.squawk.toml`` of the repository holding the
+    directory (found by walking up to the folder with Pulumi.yaml or .git).
+    """
+    files, found = scan_directory(directory)
+    problems = list(found)
+    if not problems:
+        migration_set = MigrationSet(files)
+        try:
+            problems.extend(check_lock(migration_set, read_lock(directory), out_of_order))
+        except MigrationError as error:
+            problems.extend(error.problems)
+        try:
+            pack(migration_set)
+        except MigrationError as error:
+            problems.extend(error.problems)
+    if squawk:
+        scripts = [file for file in files if file.kind in (Kind.VERSIONED, Kind.REPEATABLE)]
+        config = squawk_config if squawk_config is not None else find_squawk_config(directory)
+        problems.extend(run_squawk(directory, scripts, config))
+    return problems
+
+
+def find_squawk_config(directory: Path) -> Path | None:
+    """The repository's .squawk.toml: the nearest one up to the repository root."""
+    for folder in (directory.resolve(), *directory.resolve().parents):
+        if (folder / SQUAWK_CONFIG).is_file():
+            return folder / SQUAWK_CONFIG
+        if (folder / "Pulumi.yaml").is_file() or (folder / ".git").exists():
+            return None
+    return None
+
+
+def find_squawk() -> Path | None:
+    """squawk from this interpreter's environment first (what pip installed), then PATH."""
+    beside = Path(sys.executable).parent / ("squawk.exe" if os.name == "nt" else "squawk")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("squawk")
+    return Path(found) if found else None
+
+
+def run_squawk(
+    directory: Path, scripts: Sequence[MigrationFile], config: Path | None
+) -> list[Problem]:
+    """squawk's violations as Problems (one per file, line and rule), sorted by file and line.
+
+    squawk runs from the config's folder (the repository root), as it would by hand, so the
+    config's excluded_paths mean the same. Files squawk cannot take as a path argument (not
+    UTF-8, or glob characters in the name) are fed on stdin, decoded with their encoding.
+    """
+    if not scripts:
+        return []
+    executable = find_squawk()
+    if executable is None:
+        return [Problem(".", "squawk is not installed, so the SQL was not linted", _INSTALL_FIX)]
+    cwd = config.parent if config is not None else directory
+    shown = {Path(os.path.relpath(directory / file.path, cwd)).as_posix(): file for file in scripts}
+    problems: list[Problem] = []
+    for in_transaction in (True, False):
+        group = {
+            name: file for name, file in shown.items() if _in_transaction(file) is in_transaction
+        }
+        base = [
+            str(executable),
+            "--reporter",
+            "json",
+            "--assume-in-transaction" if in_transaction else "--no-assume-in-transaction",
+        ]
+        if config is not None:
+            base += ["--config", str(config)]
+        by_path = [name for name, file in group.items() if _path_safe(name, file)]
+        for start in range(0, len(by_path), _BATCH):
+            problems.extend(_run(base + by_path[start : start + _BATCH], cwd, None))
+        for name, file in group.items():
+            if not _path_safe(name, file):
+                text = file.content.decode(file.encoding).encode("utf-8")
+                problems.extend(_run([*base, "--stdin-filepath", name], cwd, text))
+    relative = [
+        dataclasses.replace(problem, path=shown[problem.path].path)
+        if problem.path in shown
+        else problem
+        for problem in problems
+    ]
+    return sorted(relative, key=lambda problem: (problem.path, problem.line or 0))
+
+
+def _in_transaction(file: MigrationFile) -> bool:
+    return file.settings is None or file.settings.execute_in_transaction is not False
+
+
+def _path_safe(name: str, file: MigrationFile) -> bool:
+    return (
+        file.encoding == "utf-8" and not name.startswith("-") and _GLOB_CHARACTERS.isdisjoint(name)
+    )
+
+
+def _run(command: list[str], directory: Path, stdin: bytes | None) -> list[Problem]:
+    result = subprocess.run(command, cwd=directory, input=stdin, capture_output=True, check=False)
+    try:
+        violations = json.loads(result.stdout) if result.returncode in (0, 1) else None
+    except ValueError:
+        violations = None
+    if not isinstance(violations, list):
+        detail = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+        first_line = detail.splitlines()[0] if detail else f"exit code {result.returncode}"
+        return [
+            Problem(
+                ".",
+                f"squawk failed: {first_line}",
+                "Run squawk on the files by hand to see the whole error.",
+            )
+        ]
+    return [_problem(violation) for violation in violations]
+
+
+def _problem(violation: dict[str, object]) -> Problem:
+    rule = str(violation.get("rule_name", "squawk"))
+    line = violation.get("line")
+    help_text = violation.get("help")
+    return Problem(
+        path=str(violation.get("file", ".")),
+        message=f"{rule}: {violation.get('message', '')}",
+        fix=str(help_text) if help_text else f"See https://squawkhq.com/docs/{rule}.",
+        line=line + 1 if isinstance(line, int) else None,
+        rule=rule,
+    )

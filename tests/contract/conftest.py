@@ -1,0 +1,79 @@
+"""Fixtures for contract tests: real Flyway command line against a real, throwaway PostgreSQL.
+
+Prerequisites (CI installs them; locally run the same):
+    sudo bash scripts/install-postgres.sh
+    bash scripts/fetch-flyway.sh <FLYWAY_VERSION from components/settings.py>
+A missing prerequisite fails the tests with the command to run; it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from components.settings import FLYWAY_VERSION
+from tests.contract.flyway import FlywayNotInstalledError, FlywayRunner, flyway_lib
+from tests.contract.postgres import (
+    INSTALL_HINT,
+    MIN_MAJOR,
+    OS_USER_WHEN_ROOT,
+    PostgresServer,
+    find_bindir,
+)
+
+
+def _missing_prerequisites() -> list[str]:
+    problems: list[str] = []
+    if find_bindir() is None:
+        problems.append(
+            f"PostgreSQL >= {MIN_MAJOR} server binaries (initdb, pg_ctl, postgres) not found "
+            f"under /usr/lib/postgresql/*/bin; {INSTALL_HINT}"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(OS_USER_WHEN_ROOT)
+        except KeyError:
+            problems.append(
+                f"running as root but OS user {OS_USER_WHEN_ROOT!r} is missing; {INSTALL_HINT}"
+            )
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        problems.append("java not found (Flyway needs a Java >= 17 runtime on PATH or JAVA_HOME)")
+    try:
+        flyway_lib(FLYWAY_VERSION)
+    except FlywayNotInstalledError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def contract_prerequisites() -> str:
+    """Fail (never skip, least of all in CI) when PostgreSQL or the Flyway jars are missing."""
+    problems = _missing_prerequisites()
+    if problems:
+        where = "CI must provide them" if os.environ.get("CI") else "install them locally"
+        pytest.fail(
+            f"contract test prerequisites missing ({where}):\n- " + "\n- ".join(problems),
+            pytrace=False,
+        )
+    return FLYWAY_VERSION
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    """A started throwaway PostgreSQL server; always stopped and deleted afterwards."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def flyway(contract_prerequisites: str) -> FlywayRunner:
+    """Runs the Flyway command line of the pinned version: `flyway(["migrate"], env, cwd)`."""
+    return FlywayRunner(contract_prerequisites)

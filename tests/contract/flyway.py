@@ -1,0 +1,157 @@
+"""Run the real Flyway command line (jars from scripts/fetch-flyway.sh) as the Job would.
+
+    proc = run_flyway("11.20.3", ["migrate"], env={"FLYWAY_URL": ...}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+Flyway gets ONLY the given environment plus what Java needs: PATH, JAVA_HOME when set, a
+UTF-8 locale (the flyway/flyway image runs with one; Java 17 would otherwise print non-ASCII
+as '?') and HOME pointed at a fresh temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FLYWAY_CACHE = REPO_ROOT / ".cache" / "flyway"
+MAIN_CLASS = "org.flywaydb.commandline.Main"
+DEFAULT_TIMEOUT = 180.0
+
+
+class FlywayNotInstalledError(RuntimeError):
+    """The jars for the requested Flyway version have not been fetched."""
+
+
+class FlywayTimeoutError(TimeoutError):
+    """Flyway did not finish in time; stdout/stderr hold what it printed until then."""
+
+    def __init__(self, message: str, stdout: str, stderr: str) -> None:
+        super().__init__(message)
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def fetch_command(version: str) -> str:
+    return f"bash scripts/fetch-flyway.sh {version}"
+
+
+def flyway_lib(version: str) -> Path:
+    """The folder holding Flyway `version`'s jars; a clear error when it is not complete."""
+    home = FLYWAY_CACHE / version
+    lib = home / "lib"
+    complete = (home / "COMPLETE").is_file()
+    if not complete or not (lib / f"flyway-commandline-{version}.jar").is_file():
+        raise FlywayNotInstalledError(
+            f"Flyway {version} jars not found in {lib}; run: {fetch_command(version)}"
+        )
+    return lib
+
+
+def java_executable() -> str:
+    """$JAVA_HOME/bin/java when JAVA_HOME is set, else java from PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise FlywayNotInstalledError("java is not on PATH (Flyway needs Java >= 17)")
+    return found
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+    }
+    if os.environ.get("JAVA_HOME"):
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    return env
+
+
+def run_flyway(
+    version: str,
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    os_user: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `java -cp <jars>/* org.flywaydb.commandline.Main *args` and return the result.
+
+    env: the FLYWAY_* (and other) variables Flyway should see; nothing else is inherited.
+    cwd: working directory (defaults to a fresh empty temporary directory).
+    os_user: run as this OS user via runuser (root only), e.g. to prove nothing is written
+        to a directory that user cannot write; HOME is then a temp dir owned by that user.
+    Raises FlywayNotInstalledError without the jars, FlywayTimeoutError after `timeout` s.
+    """
+    lib = flyway_lib(version)
+    argv = [java_executable(), "-cp", f"{lib}/*", MAIN_CLASS, *args]
+    if os_user is not None:
+        argv = ["runuser", "-u", os_user, "--", *argv]
+    # Under /tmp when switching user: TMPDIR may be a 0700 directory that user cannot enter.
+    tmp_parent = "/tmp" if os_user is not None else None
+    with tempfile.TemporaryDirectory(prefix="flyway-home-", dir=tmp_parent) as tmp:
+        home = Path(tmp) / "home"
+        workdir = Path(tmp) / "work"
+        home.mkdir()
+        workdir.mkdir()
+        if os_user is not None:
+            user = pwd.getpwnam(os_user)
+            for path in (Path(tmp), home, workdir):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        full_env = _base_env(home)
+        full_env.update(env or {})
+        try:
+            return subprocess.run(
+                argv,
+                cwd=Path(cwd) if cwd is not None else workdir,
+                env=full_env,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            stdout = _text(exc.stdout)
+            stderr = _text(exc.stderr)
+            raise FlywayTimeoutError(
+                f"flyway {' '.join(args)} did not finish within {timeout:g}s (killed)\n"
+                f"--- stdout ---\n{stdout[-4000:]}\n--- stderr ---\n{stderr[-4000:]}",
+                stdout,
+                stderr,
+            ) from exc
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+
+
+class FlywayRunner:
+    """`run_flyway` bound to one Flyway version: `flyway(["migrate"], env, cwd)`."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.lib = flyway_lib(version)
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        os_user: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return run_flyway(self.version, args, env, cwd, timeout=timeout, os_user=os_user)

@@ -1,0 +1,335 @@
+"""A throwaway PostgreSQL server for contract tests.
+
+`PostgresServer` runs `initdb` in a fresh temporary directory, listens on a free port on
+127.0.0.1 with scram-sha-256 password authentication for a superuser `postgres`, and deletes
+everything on `close()`. initdb/postgres refuse to run as root: as root the server runs as the
+`postgres` OS user (created by Debian's `postgresql` package) in a directory under /tmp it owns.
+
+    with PostgresServer() as pg:
+        pg.create_database("app")
+        rows = pg.query("select version()")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from psycopg import sql
+
+POSTGRES_LIB = Path("/usr/lib/postgresql")
+MIN_MAJOR = 15
+OS_USER_WHEN_ROOT = "postgres"
+INSTALL_HINT = "run: sudo bash scripts/install-postgres.sh"
+
+Row = tuple[Any, ...]
+
+
+class PostgresError(RuntimeError):
+    """The throwaway server could not be created, started or stopped."""
+
+
+def find_bindir(min_major: int = MIN_MAJOR) -> Path | None:
+    """The bin directory of the highest PostgreSQL >= min_major with initdb, pg_ctl, postgres."""
+    found: list[tuple[int, Path]] = []
+    for bindir in POSTGRES_LIB.glob("*/bin"):
+        major = bindir.parent.name
+        if not major.isdigit() or int(major) < min_major:
+            continue
+        if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
+            found.append((int(major), bindir))
+    return max(found)[1] if found else None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the usual bind-to-0 race applies)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """One throwaway PostgreSQL cluster. Create, `start()`, use, `close()` (or use `with`)."""
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        *,
+        superuser: str = "postgres",
+        password: str | None = None,
+        bindir: Path | None = None,
+        start_timeout: float = 60.0,
+    ) -> None:
+        found = bindir or find_bindir()
+        if found is None:
+            raise PostgresError(
+                f"no PostgreSQL >= {MIN_MAJOR} server binaries under {POSTGRES_LIB}/*/bin; "
+                + INSTALL_HINT
+            )
+        self.bindir = found
+        self.superuser = superuser
+        self.password = password or secrets.token_urlsafe(24)
+        self.port = free_port(self.host)
+        self.start_timeout = start_timeout
+        self._os_user: pwd.struct_passwd | None = None
+        if os.geteuid() == 0:
+            try:
+                self._os_user = pwd.getpwnam(OS_USER_WHEN_ROOT)
+            except KeyError:
+                raise PostgresError(
+                    f"running as root, but OS user {OS_USER_WHEN_ROOT!r} to run PostgreSQL as "
+                    f"does not exist; {INSTALL_HINT}"
+                ) from None
+        self.base_dir: Path | None = None
+        self._running = False
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def _base(self) -> Path:
+        if self.base_dir is None:
+            raise PostgresError("the cluster is not initialised (call init() or start())")
+        return self.base_dir
+
+    @property
+    def data_dir(self) -> Path:
+        return self._base() / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self._base() / "server.log"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def init(self) -> None:
+        """Create the temporary directory and run initdb (idempotent)."""
+        if self.base_dir is not None:
+            return
+        # As root the directory must be reachable by the postgres user: not under a 0700
+        # root-owned TMPDIR (e.g. pytest's tmp_path), so /tmp (mode 1777) explicitly.
+        parent = "/tmp" if self._os_user else None
+        self.base_dir = Path(tempfile.mkdtemp(prefix="contract-pg-", dir=parent))
+        base = self.base_dir
+        pwfile = base / "pwfile"
+        with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(self.password + "\n")
+        if self._os_user:
+            for path in (base, pwfile):
+                os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid)
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            self.superuser,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        pwfile.unlink()
+        settings = {
+            "listen_addresses": f"'{self.host}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{base}'",
+            "max_connections": "50",
+            "shared_buffers": "32MB",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "log_min_messages": "warning",
+        }
+        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\n# contract tests\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def start(self) -> None:
+        """Start the server (running initdb first if needed) and wait until it accepts logins."""
+        if self._running:
+            return
+        self.init()
+        self._run(
+            "pg_ctl",
+            "start",
+            "--pgdata",
+            str(self.data_dir),
+            "--log",
+            str(self.log_file),
+            "--wait",
+            "--timeout",
+            str(int(self.start_timeout)),
+        )
+        self._running = True
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                with self.connect(connect_timeout=5):
+                    return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise PostgresError(f"server started but refuses logins: {exc}") from exc
+                time.sleep(0.1)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (mode: smart, fast or immediate); the data directory stays."""
+        if self.base_dir is None or not (self.data_dir / "postmaster.pid").exists():
+            self._running = False
+            return
+        self._run("pg_ctl", "stop", "--pgdata", str(self.data_dir), "--mode", mode, "--wait")
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def close(self) -> None:
+        """Stop the server if it runs and delete the temporary directory, whatever happens."""
+        if self.base_dir is None:
+            return
+        try:
+            try:
+                self.stop("immediate")
+            except (PostgresError, OSError, subprocess.SubprocessError):
+                self._kill_leftover()
+        finally:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+            self.base_dir = None
+            self._running = False
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- client side -------------------------------------------------------------------------
+
+    def jdbc_url(self, dbname: str = "postgres") -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{dbname}"
+
+    def flyway_env(self, dbname: str = "postgres") -> dict[str, str]:
+        """FLYWAY_URL/USER/PASSWORD for the superuser and the given database."""
+        return {
+            "FLYWAY_URL": self.jdbc_url(dbname),
+            "FLYWAY_USER": self.superuser,
+            "FLYWAY_PASSWORD": self.password,
+        }
+
+    def connect(
+        self,
+        dbname: str = "postgres",
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        connect_timeout: int = 10,
+    ) -> psycopg.Connection[Row]:
+        """An autocommit connection over TCP with password authentication."""
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            dbname=dbname,
+            user=user or self.superuser,
+            password=self.password if password is None else password,
+            connect_timeout=connect_timeout,
+            autocommit=True,
+        )
+
+    def query(
+        self,
+        statement: str | sql.SQL | sql.Composed,
+        params: tuple[Any, ...] | dict[str, Any] | None = None,
+        *,
+        dbname: str = "postgres",
+    ) -> list[Row]:
+        """Run one statement as the superuser; the rows it returns ([] for none)."""
+        with self.connect(dbname) as conn, conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description is not None else []
+
+    def create_database(self, name: str, owner: str | None = None) -> str:
+        """CREATE DATABASE name [OWNER owner]; returns the name."""
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if owner is not None:
+            statement = sql.SQL("{} OWNER {}").format(statement, sql.Identifier(owner))
+        self.query(statement)
+        return name
+
+    def create_role(self, name: str, password: str, *, superuser: bool = False) -> str:
+        """CREATE ROLE name LOGIN PASSWORD ... (NOSUPERUSER unless asked); returns the name."""
+        statement = sql.SQL("CREATE ROLE {} LOGIN {} PASSWORD {}").format(
+            sql.Identifier(name),
+            sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"),
+            sql.Literal(password),
+        )
+        self.query(statement)
+        return name
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _run(self, tool: str, *args: str) -> None:
+        argv = [str(self.bindir / tool), *args]
+        if self._os_user:
+            argv = ["runuser", "-u", self._os_user.pw_name, "--", *argv]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+        }
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=self._base(),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=self.start_timeout + 30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise PostgresError(f"{tool} timed out:{self._log_tail()}") from exc
+        if proc.returncode != 0:
+            raise PostgresError(
+                f"{' '.join(argv)} failed with exit code {proc.returncode}:\n"
+                f"{proc.stdout}{proc.stderr}{self._log_tail()}"
+            )
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except (OSError, PostgresError):
+            return ""
+        return "\n--- server log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def _kill_leftover(self) -> None:
+        """SIGKILL a postmaster that pg_ctl could not stop, so no server outlives the test."""
+        pidfile = self.data_dir / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pidfile.read_text(encoding="utf-8").splitlines()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"postgres" in cmdline:
+                os.kill(pid, signal.SIGKILL)

@@ -28,6 +28,7 @@ from components.settings import PROJECT
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 MOCK_CONFIG_SECRETS = {
     "adminPassword": "cfg-admin-Pa55word-7f3a",
     "ownerPassword": "cfg-owner-Pa55word-91bc",
@@ -65,6 +66,8 @@ class ProgramRun:
     secret_values: set[str] = field(default_factory=set)
     """Every password the run saw (mock-generated or configured), for leak scans."""
     error: BaseException | None = None
+    namespace: dict[str, Any] = field(default_factory=dict)
+    """The program's globals after it ran: its components, for tests of what they expose."""
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -122,7 +125,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     type=request.type,
                     name=request.name,
                     custom=request.custom,
-                    inputs=rpc.deserialize_properties(request.object),
+                    inputs=unwrap_secrets(rpc.deserialize_properties(request.object)),
                     wire=json_format.MessageToDict(request.object),
                     parent=request.parent,
                     dependencies=tuple(request.dependencies),
@@ -204,7 +207,7 @@ def _run_isolated(run: ProgramRun, values: dict[str, str], secret_keys: list[str
     pulumi.runtime.set_all_config(values, secret_keys)
 
     def program() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        run.namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     try:
         _sync_await(run_pulumi_func(program))
@@ -220,10 +223,25 @@ def _run_isolated(run: ProgramRun, values: dict[str, str], secret_keys: list[str
             run.secret_outputs.add(name)
 
 
+def is_secret(wire: Any) -> bool:
+    return isinstance(wire, dict) and wire.get(SECRET_SIG) == _SECRET_VALUE
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """The plain value behind any secret wrappers, for assertions on content."""
+    if is_secret(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
 def plain_strings(wire: Any) -> Iterator[str]:
     """Every string in a wire value that is NOT inside a secret wrapper."""
     if isinstance(wire, dict):
-        if wire.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+        if is_secret(wire):
             return
         for key, value in wire.items():
             yield str(key)

@@ -17,6 +17,7 @@ from components.settings import (
     config_schema,
     declared_keys,
     parse_settings,
+    reference_table,
     render_project_file,
 )
 from tests.program import ROOT, STACKS, stack_config
@@ -261,3 +262,11 @@ def test_project_file_defaults_parse_to_the_same_settings(tmp_path: Path) -> Non
         for name, e in project["config"].items()
     }
     assert parse_settings(as_cli) == Settings()
+
+
+def test_readme_configuration_reference_is_up_to_date() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- configuration-reference:start")
+    start = readme.index("\n", start) + 1
+    end = readme.index("<!-- configuration-reference:end -->")
+    assert readme[start:end] == reference_table(), "run `python -m components.settings reference`"

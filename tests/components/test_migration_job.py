@@ -1,0 +1,306 @@
+"""The migration ConfigMaps and the Flyway Job under mocks: what a user relies on."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.migration_job import MigrationJob
+from components.migrations import LOCK_FILE_NAME
+from tests.program import ROOT, ProgramRun
+
+JOB = "kubernetes:batch/v1:Job"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET = "kubernetes:core/v1:Secret"
+MIGRATIONS = ROOT / "database" / "migrations"
+
+EXPECTED_ENV = {
+    # What each committed stack file asks for, written out by hand: the test fails if the
+    # program drops, renames or rewrites any value on the way to the container.
+    "dev": {
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream-dev.svc.cluster.local:5432/tradestream",
+        "FLYWAY_CONNECT_RETRIES": "30",
+        "FLYWAY_CONNECT_RETRIES_INTERVAL": "5",
+        "FLYWAY_BASELINE_ON_MIGRATE": "false",
+        "FLYWAY_BASELINE_VERSION": "1",
+        "FLYWAY_OUT_OF_ORDER": "true",
+    },
+    "staging": {
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream-staging.svc.cluster.local:5432/tradestream",
+        "FLYWAY_CONNECT_RETRIES": "60",
+        "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
+        "FLYWAY_BASELINE_ON_MIGRATE": "true",
+        "FLYWAY_BASELINE_VERSION": "1",
+        "FLYWAY_OUT_OF_ORDER": "false",
+    },
+    "prod": {
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream.svc.cluster.local:5432/tradestream",
+        "FLYWAY_CONNECT_RETRIES": "60",
+        "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
+        "FLYWAY_BASELINE_ON_MIGRATE": "true",
+        "FLYWAY_BASELINE_VERSION": "1",
+        "FLYWAY_OUT_OF_ORDER": "false",
+    },
+}
+COMMON_ENV = {
+    "FLYWAY_USER": "tradestream_owner",
+    "FLYWAY_PASSWORD": {
+        "secretKeyRef": {"name": "tradestream-postgresql-credentials", "key": "password"}
+    },
+    "FLYWAY_LOCATIONS": "filesystem:/flyway/sql",
+    "FLYWAY_VALIDATE_MIGRATION_NAMING": "true",
+    "FLYWAY_VALIDATE_ON_MIGRATE": "true",
+    "FLYWAY_CLEAN_DISABLED": "true",
+    "FLYWAY_LOCK_RETRY_COUNT": "50",
+    "FLYWAY_POSTGRESQL_TRANSACTIONAL_LOCK": "false",
+    "REDGATE_DISABLE_TELEMETRY": "true",
+    "HOME": "/tmp",
+}
+
+
+def container(run: ProgramRun) -> dict[str, Any]:
+    (only,) = run.one(JOB).inputs["spec"]["template"]["spec"]["containers"]
+    return dict(only)
+
+
+def env_of(run: ProgramRun) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(run)["env"]}
+
+
+def volume_files(run: ProgramRun) -> dict[str, bytes]:
+    """What the container sees under /flyway/sql, rebuilt from the recorded resources only."""
+    maps = {cm.inputs["metadata"]["name"]: cm.inputs for cm in run.of_type(CONFIG_MAP)}
+    volumes = run.one(JOB).inputs["spec"]["template"]["spec"]["volumes"]
+    (projected,) = [v["projected"] for v in volumes if v["name"] == "migrations"]
+    files: dict[str, bytes] = {}
+    for source in projected["sources"]:
+        cm = maps[source["configMap"]["name"]]
+        for item in source["configMap"]["items"]:
+            key, path = item["key"], item["path"]
+            assert path not in files, f"{path} is projected twice"
+            if key in cm.get("data", {}):
+                files[path] = cm["data"][key].encode("utf-8")
+            else:
+                files[path] = base64.b64decode(cm["binaryData"][key])
+    return files
+
+
+def disk_files(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != LOCK_FILE_NAME
+    }
+
+
+def test_exact_flyway_environment_for_each_stack(stack_run: ProgramRun) -> None:
+    assert env_of(stack_run) == {**COMMON_ENV, **EXPECTED_ENV[stack_run.stack]}
+
+
+def test_job_runs_flyway_migrate_from_the_pinned_image(stack_run: ProgramRun) -> None:
+    c = container(stack_run)
+    assert c["image"] == "flyway/flyway:11.20.3-alpine"
+    assert c["command"] == ["flyway", "-skipCheckForUpdate", "migrate"]
+
+
+def test_pod_security(stack_run: ProgramRun) -> None:
+    pod = stack_run.one(JOB).inputs["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container(stack_run)["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    writable = [m for m in container(stack_run)["volumeMounts"] if not m.get("readOnly")]
+    assert [m["mountPath"] for m in writable] == ["/tmp"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
+
+
+def test_job_limits_retries_and_await_timeout_come_from_settings(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    dev, prod = run_stack("dev"), run_stack("prod")
+    assert dev.one(JOB).inputs["spec"]["backoffLimit"] == 0
+    assert prod.one(JOB).inputs["spec"]["backoffLimit"] == 1
+    assert prod.one(JOB).inputs["spec"]["activeDeadlineSeconds"] == 1800
+    assert dev.one(JOB).custom_timeouts == {"create": "900s", "update": "900s"}
+    assert prod.one(JOB).custom_timeouts == {"create": "2400s", "update": "2400s"}
+    assert "ttlSecondsAfterFinished" not in prod.one(JOB).inputs["spec"]
+
+
+def test_failed_job_is_retried_by_the_next_up(stack_run: ProgramRun) -> None:
+    annotations = stack_run.one(JOB).inputs["metadata"]["annotations"]
+    assert annotations["pulumi.com/replaceUnready"] == "true"
+
+
+def test_order_is_release_then_config_maps_then_job(stack_run: ProgramRun) -> None:
+    release, secret, job = stack_run.one(RELEASE), stack_run.one(SECRET), stack_run.one(JOB)
+    config_maps = stack_run.of_type(CONFIG_MAP)
+    assert config_maps
+    assert secret.urn in release.dependencies
+    for cm in config_maps:
+        assert release.urn in cm.dependencies
+        assert cm.urn in job.dependencies
+    assert release.urn in job.dependencies
+
+
+def test_children_are_parented_and_named_after_the_component(stack_run: ProgramRun) -> None:
+    component = next(
+        r for r in stack_run.resources if r.type == "tradestream:database:MigrationJob"
+    )
+    children = [r for r in stack_run.resources if r.parent == component.urn]
+    assert {r.type for r in children} == {CONFIG_MAP, JOB}
+    for child in children:
+        assert child.name.startswith(f"{component.name}-")
+
+
+def test_config_maps_are_immutable_labelled_and_hold_the_files_byte_for_byte(
+    stack_run: ProgramRun,
+) -> None:
+    for cm in stack_run.of_type(CONFIG_MAP):
+        assert cm.inputs["immutable"] is True
+        labels = cm.inputs["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "tradestream-database"
+        assert labels["app.kubernetes.io/component"] == "migrations"
+    assert volume_files(stack_run) == disk_files(MIGRATIONS)
+
+
+def test_awkward_files_reach_the_container_unchanged(
+    run_stack: Callable[..., ProgramRun], tmp_path: Path
+) -> None:
+    files = {
+        "V1__crlf.sql": b"CREATE TABLE a (id int);\r\nSELECT 1;\r\n",
+        "V2__bom.sql": b"\xef\xbb\xbfCREATE TABLE b (id int);\n",
+        "V3__trailing_whitespace.sql": b"SELECT 1;   \n\t\n  ",
+        "sub dir/V4__non_ascii.sql": "-- café, 日本語\nSELECT 'é';\n".encode(),
+        "V5__latin1.sql": "SELECT 'caf\u00e9';\n".encode("latin-1"),
+        "V5__latin1.sql.conf": b"encoding=ISO-8859-1\n",
+        "V6__cr_only.sql": b"SELECT 1;\rSELECT 2;\r",
+    }
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    run = run_stack("dev", config={"migrationsDir": str(tmp_path)})
+    assert volume_files(run) == files
+
+
+def test_the_job_exposes_what_workloads_that_need_the_schema_depend_on(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    run = run_stack("staging")
+    component = run.namespace["migration_job"]
+    assert isinstance(component, MigrationJob)
+    assert isinstance(component.job, pulumi.CustomResource)
+    assert run.outputs["migrationJobName"] == run.one(JOB).inputs["metadata"]["name"]
+
+
+def test_stack_outputs_list_the_packaged_migrations(stack_run: ProgramRun) -> None:
+    listed = stack_run.outputs["migrations"]
+    assert [m["script"] for m in listed] == [
+        "V1__baseline_strategies_table.sql",
+        "V2__add_strategy_specs.sql",
+        "V3__add_strategy_performance.sql",
+        "V4__add_signals.sql",
+    ]
+    assert [m["version"] for m in listed] == ["1", "2", "3", "4"]
+    assert all(isinstance(m["checksum"], int) for m in listed)
+    assert (
+        stack_run.outputs["migrationsDigest"]
+        == (
+            stack_run.one(JOB).inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
+        )
+    )
+    assert stack_run.outputs["migrationConfigMaps"] == [
+        cm.inputs["metadata"]["name"] for cm in stack_run.of_type(CONFIG_MAP)
+    ]
+
+
+# Re-run semantics: compare two programs the way the engine would diff them.
+
+
+def snapshot(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    return {
+        f"{r.type}::{r.name}": {"inputs": r.inputs, "trigger": r.replacement_trigger}
+        for r in run.resources
+    }
+
+
+def replaced(before: ProgramRun, after: ProgramRun) -> set[str]:
+    """Resources whose replacement the engine would plan: a new name, a new trigger, or
+    a changed immutable ConfigMap / Job spec."""
+    old, new = snapshot(before), snapshot(after)
+    out: set[str] = set()
+    for key in old.keys() & new.keys():
+        a, b = old[key], new[key]
+        if key.startswith((JOB, CONFIG_MAP)) and a != b:
+            out.add(key.split("::", 1)[1])
+    return out
+
+
+def copy_migrations(tmp_path: Path) -> Path:
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, target)
+    return target
+
+
+def test_an_unchanged_program_has_no_diff(run_stack: Callable[..., ProgramRun]) -> None:
+    assert snapshot(run_stack("dev")) == snapshot(run_stack("dev"))
+
+
+def test_a_new_migration_replaces_the_job_and_only_the_changed_config_map(
+    run_stack: Callable[..., ProgramRun], tmp_path: Path
+) -> None:
+    directory = copy_migrations(tmp_path)
+    before = run_stack("dev", config={"migrationsDir": str(directory)})
+    (directory / "V5__add_fills.sql").write_text("CREATE TABLE fills (id bigint);\n")
+    after = run_stack("dev", config={"migrationsDir": str(directory)})
+    assert replaced(before, after) == {"tradestream-job", "tradestream-sql-0"}
+    assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
+    old_annotations = before.one(JOB).inputs["metadata"]["annotations"]
+    new_annotations = after.one(JOB).inputs["metadata"]["annotations"]
+    assert (
+        old_annotations["tradestream.io/migrations-digest"]
+        != new_annotations["tradestream.io/migrations-digest"]
+    )
+    assert (
+        old_annotations["tradestream.io/flyway-config-digest"]
+        == new_annotations["tradestream.io/flyway-config-digest"]
+    )
+    assert before.one(RELEASE).inputs == after.one(RELEASE).inputs
+
+
+def test_a_changed_flyway_setting_replaces_the_job_but_not_the_files(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    before = run_stack("dev")
+    after = run_stack("dev", config={"flywayConnectRetries": "0"})
+    assert replaced(before, after) == {"tradestream-job"}
+    assert env_of(after)["FLYWAY_CONNECT_RETRIES"] == "0"
+    assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"postgresStorageSize": "3Gi"},
+        {"postgresMetricsEnabled": "true"},
+        {"postgresChartVersion": "16.7.28"},
+        {"postgresCpuLimit": "2"},
+    ],
+)
+def test_postgres_chart_changes_do_not_rerun_flyway(
+    run_stack: Callable[..., ProgramRun], config: dict[str, str]
+) -> None:
+    before, after = run_stack("dev"), run_stack("dev", config=config)
+    assert before.one(RELEASE).inputs != after.one(RELEASE).inputs
+    assert replaced(before, after) == set()

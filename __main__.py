@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pulumi
 
-from components import postgres_chart
+from components.cloudnative_pg import CloudNativePostgres, CloudNativePostgresArgs
+from components.external import ExternalPostgres, ExternalPostgresArgs
 from components.migration_job import MigrationJob, MigrationJobArgs
 from components.migrations import MigrationError, load_released_set
 from components.namespace import Namespace, NamespaceArgs
-from components.postgres import PostgresDatabase, PostgresDatabaseArgs
-from components.settings import SettingsError, read_stack_settings
+from components.postgres import BitnamiPostgres, BitnamiPostgresArgs
+from components.privileges import privilege_model
+from components.roles import DatabaseRoles, DatabaseRolesArgs
+from components.settings import Flavor, SettingsError, read_stack_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -27,33 +30,77 @@ except (SettingsError, MigrationError) as error:
 namespace = Namespace(
     "tradestream", NamespaceArgs(name=settings.namespace, create=settings.create_namespace)
 )
-database = PostgresDatabase(
-    "tradestream",
-    PostgresDatabaseArgs(
-        settings=settings.postgres,
-        namespace=namespace.name,
-        namespace_name=settings.namespace,
-        password_source=settings.password_source,
-        credentials=settings.credentials,
-    ),
-)
+
+database: BitnamiPostgres | CloudNativePostgres | ExternalPostgres
+match settings.database.flavor:
+    case Flavor.BITNAMI:
+        database = BitnamiPostgres(
+            "tradestream",
+            BitnamiPostgresArgs(
+                postgres=settings.postgres,
+                database=settings.database,
+                namespace=namespace.name,
+                namespace_name=settings.namespace,
+                password_source=settings.password_source,
+                credentials=settings.credentials,
+            ),
+        )
+    case Flavor.CLOUDNATIVE_PG:
+        database = CloudNativePostgres(
+            "tradestream",
+            CloudNativePostgresArgs(
+                cnpg=settings.cnpg,
+                postgres=settings.postgres,
+                database=settings.database,
+                namespace=namespace.name,
+                namespace_name=settings.namespace,
+                password_source=settings.password_source,
+                credentials=settings.credentials,
+                wait_timeout_seconds=settings.postgres.release_timeout_seconds,
+            ),
+        )
+    case Flavor.EXTERNAL:
+        database = ExternalPostgres(
+            "tradestream",
+            ExternalPostgresArgs(database=settings.database, credentials=settings.credentials),
+        )
+
+# Where Pulumi can reach the database it manages the roles, and Flyway runs as the migrator.
+ready: pulumi.Resource = database
+endpoint = database.endpoint
+if database.admin is not None:
+    roles = DatabaseRoles(
+        "tradestream",
+        DatabaseRolesArgs(
+            model=privilege_model(settings.database.name),
+            admin=database.admin,
+            address=database.address,
+            namespace=namespace.name,
+            database=database,
+        ),
+    )
+    ready, endpoint = roles, roles.migrator
+if endpoint is None:  # unreachable: settings make external databases manage roles
+    raise pulumi.RunError("no login for Flyway: set databaseAccessHost")
+
 migration_job = MigrationJob(
     "tradestream",
     MigrationJobArgs(
         namespace=namespace.name,
         migrations=migrations,
         flyway=settings.flyway,
-        endpoint=database.endpoint,
-        database=database,
-        pod_labels=postgres_chart.client_label(settings.postgres.release_name),
+        endpoint=endpoint,
+        database=ready,
+        pod_labels=database.client_labels,
     ),
 )
 
 pulumi.export("namespace", namespace.name)
+pulumi.export("databaseFlavor", settings.database.flavor.value)
 pulumi.export("databaseHost", database.host)
-pulumi.export("databasePort", database.port)
-pulumi.export("databaseName", database.database)
-pulumi.export("credentialsSecretName", database.secret_name)
+pulumi.export("databasePort", database.address.port)
+pulumi.export("databaseName", database.address.database)
+pulumi.export("credentialsSecretName", endpoint.secret_name)
 pulumi.export("migrationJobName", migration_job.job_name)
 pulumi.export("migrationsDigest", migration_job.migrations_digest)
 pulumi.export("migrationConfigMaps", migration_job.config_map_names)

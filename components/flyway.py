@@ -21,19 +21,30 @@ RUN_AS: Final = 10001
 
 
 @dataclass(frozen=True)
-class DatabaseEndpoint:
-    """What the migration side needs from any database flavor."""
+class ServerAddress:
+    """Where the migration Job reaches PostgreSQL, whichever flavor serves it."""
 
     host: str
     port: int
     database: str
+    ssl_mode: str | None = None
+    """JDBC `sslmode`; None leaves the driver's default (in-cluster flavors)."""
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    """What the migration side needs from any database flavor: an address and a login."""
+
+    address: ServerAddress
     username: str
     secret_name: str
     password_key: str
 
     @property
     def jdbc_url(self) -> str:
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+        a = self.address
+        query = f"?sslmode={a.ssl_mode}" if a.ssl_mode else ""
+        return f"jdbc:postgresql://{a.host}:{a.port}/{a.database}{query}"
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,15 @@ import pulumi_random as random
 
 from components import postgres_chart
 from components.common import TYPE_PREFIX, labels
-from components.flyway import DatabaseEndpoint
-from components.settings import Credentials, PasswordSource, PostgresSettings
+from components.flyway import DatabaseEndpoint, ServerAddress
+from components.roles import AdminAccess
+from components.settings import Credentials, DatabaseSettings, PasswordSource, PostgresSettings
 
 
 @dataclass(frozen=True)
-class PostgresDatabaseArgs:
-    settings: PostgresSettings
+class BitnamiPostgresArgs:
+    postgres: PostgresSettings
+    database: DatabaseSettings
     namespace: pulumi.Input[str]
     namespace_name: str
     """The namespace as a plain string, for names known before deploy."""
@@ -24,27 +26,28 @@ class PostgresDatabaseArgs:
     credentials: Credentials
 
 
-class PostgresDatabase(pulumi.ComponentResource):
+class BitnamiPostgres(pulumi.ComponentResource):
     """A Helm release that rolls back on failure, with credentials the program owns.
 
     Passwords never enter chart values: the chart reads them from a Secret created here
     (`auth.existingSecret`), so `pulumi preview --diff` of the release shows no secret.
     """
 
-    endpoint: DatabaseEndpoint
+    address: ServerAddress
+    endpoint: DatabaseEndpoint | None
+    admin: AdminAccess | None
+    client_labels: dict[str, str]
+    """Pod labels a client needs to pass the database's NetworkPolicy."""
     host: pulumi.Output[str]
-    port: pulumi.Output[int]
-    database: pulumi.Output[str]
     secret_name: pulumi.Output[str]
     secret_keys: pulumi.Output[list[str]]
     release: k8s.helm.v3.Release
 
     def __init__(
-        self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: BitnamiPostgresArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}:PostgresDatabase", name, None, opts)
-        pg = args.settings
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__(f"{TYPE_PREFIX}:BitnamiPostgres", name, None, opts)
+        pg, db = args.postgres, args.database
         passwords = {key: self._password(name, key, args) for key in postgres_chart.secret_keys(pg)}
         secret = k8s.core.v1.Secret(
             f"{name}-credentials",
@@ -55,7 +58,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
             type="Opaque",
             string_data=passwords,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
@@ -64,7 +67,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 namespace=args.namespace,
                 chart=pg.chart_repository,
                 version=pg.chart_version,
-                values=postgres_chart.chart_values(pg),
+                values=postgres_chart.chart_values(pg, db),
                 atomic=True,
                 cleanup_on_fail=True,
                 timeout=pg.release_timeout_seconds,
@@ -72,24 +75,32 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
         )
-        self.endpoint = postgres_chart.endpoint(pg, args.namespace_name)
+        self.client_labels = postgres_chart.client_label(pg.release_name)
+        self.address = postgres_chart.address(pg, db, args.namespace_name)
+        self.endpoint = postgres_chart.endpoint(pg, db, args.namespace_name)
+        self.admin = (
+            AdminAccess(
+                host=db.access_host,
+                port=db.access_port,
+                username="postgres",
+                password=passwords[postgres_chart.ADMIN_PASSWORD_KEY],
+                database=db.name,
+                ssl_mode=db.ssl_mode.value,
+            )
+            if db.manages_roles
+            else None
+        )
         # Derived from the release so that whoever reads them waits for it.
-        self.host = self.release.status.apply(lambda _: self.endpoint.host)
-        self.port = pulumi.Output.from_input(self.endpoint.port)
-        self.database = pulumi.Output.from_input(self.endpoint.database)
-        self.secret_name = secret.metadata.apply(lambda _: self.endpoint.secret_name)
+        self.host = self.release.status.apply(lambda _: self.address.host)
+        self.secret_name = secret.metadata.apply(
+            lambda _: postgres_chart.secret_name(pg.release_name)
+        )
         self.secret_keys = pulumi.Output.from_input(list(passwords))
         self.register_outputs(
-            {
-                "host": self.host,
-                "port": self.port,
-                "database": self.database,
-                "secretName": self.secret_name,
-                "secretKeys": self.secret_keys,
-            }
+            {"host": self.host, "secretName": self.secret_name, "secretKeys": self.secret_keys}
         )
 
-    def _password(self, name: str, key: str, args: PostgresDatabaseArgs) -> pulumi.Output[str]:
+    def _password(self, name: str, key: str, args: BitnamiPostgresArgs) -> pulumi.Output[str]:
         role, configured = {
             postgres_chart.ADMIN_PASSWORD_KEY: ("admin", args.credentials.admin_password),
             postgres_chart.OWNER_PASSWORD_KEY: ("owner", args.credentials.owner_password),

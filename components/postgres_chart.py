@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from components.flyway import DatabaseEndpoint
-from components.settings import Architecture, PostgresSettings
+from components.flyway import DatabaseEndpoint, ServerAddress
+from components.settings import Architecture, DatabaseSettings, PostgresSettings
 
 # Keys of the credentials Secret the chart reads (names, not passwords).
 ADMIN_PASSWORD_KEY: Final = "postgres-password"  # noqa: S105
@@ -38,25 +38,29 @@ def client_label(release_name: str) -> dict[str, str]:
     return {f"{fullname(release_name)}-client": "true"}
 
 
-def endpoint(pg: PostgresSettings, namespace: str) -> DatabaseEndpoint:
-    """Where the primary answers, as the migration Job sees it; known before deploy."""
+def address(pg: PostgresSettings, db: DatabaseSettings, namespace: str) -> ServerAddress:
+    """Where the primary answers inside the cluster; known before deploy."""
+    host = f"{fullname(pg.release_name)}.{namespace}.svc.cluster.local"
+    return ServerAddress(host=host, port=PORT, database=db.name)
+
+
+def endpoint(pg: PostgresSettings, db: DatabaseSettings, namespace: str) -> DatabaseEndpoint:
+    """The owner's login, for Flyway when roles are not managed."""
     return DatabaseEndpoint(
-        host=f"{fullname(pg.release_name)}.{namespace}.svc.cluster.local",
-        port=PORT,
-        database=pg.database,
-        username=pg.owner,
+        address=address(pg, db, namespace),
+        username=db.owner,
         secret_name=secret_name(pg.release_name),
         password_key=OWNER_PASSWORD_KEY,
     )
 
 
-def owner_role_sql(pg: PostgresSettings) -> str:
+def owner_role_sql(db: DatabaseSettings) -> str:
     """Run once by the chart at first initialisation, as `postgres`, in the app database.
 
     The chart creates the owner role WITH CREATEDB; migrations need to own the schema, not
     to create databases or roles, so those rights are taken away here.
     """
-    owner, database = pg.owner, pg.database
+    owner, database = db.owner, db.name
     return (
         f'ALTER ROLE "{owner}" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;\n'
         f'ALTER DATABASE "{database}" OWNER TO "{owner}";\n'
@@ -66,12 +70,16 @@ def owner_role_sql(pg: PostgresSettings) -> str:
     )
 
 
-def chart_values(pg: PostgresSettings) -> dict[str, Any]:
-    """Chart values; no password ever appears here (`auth.existingSecret`)."""
-    resources = {
+def resources(pg: PostgresSettings) -> dict[str, dict[str, str]]:
+    """Requests and limits of one PostgreSQL instance (Bitnami and CloudNativePG alike)."""
+    return {
         "requests": {"cpu": pg.cpu_request, "memory": pg.memory_request},
         "limits": {"cpu": pg.cpu_limit, "memory": pg.memory_limit},
     }
+
+
+def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
+    """Chart values; no password ever appears here (`auth.existingSecret`)."""
     persistence: dict[str, Any] = {"enabled": True, "size": pg.storage_size}
     if pg.storage_class:
         persistence["storageClass"] = pg.storage_class
@@ -85,8 +93,8 @@ def chart_values(pg: PostgresSettings) -> dict[str, Any]:
         "architecture": pg.architecture.value,
         "auth": {
             "enablePostgresUser": True,
-            "username": pg.owner,
-            "database": pg.database,
+            "username": db.owner,
+            "database": db.name,
             "existingSecret": secret_name(pg.release_name),
             "secretKeys": {
                 "adminPasswordKey": ADMIN_PASSWORD_KEY,
@@ -96,9 +104,9 @@ def chart_values(pg: PostgresSettings) -> dict[str, Any]:
         },
         "primary": {
             "persistence": persistence,
-            "resources": resources,
+            "resources": resources(pg),
             "networkPolicy": network_policy,
-            "initdb": {"scripts": {"10-owner-role.sql": owner_role_sql(pg)}},
+            "initdb": {"scripts": {"10-owner-role.sql": owner_role_sql(db)}},
         },
         "metrics": {"enabled": pg.metrics_enabled},
     }
@@ -106,7 +114,7 @@ def chart_values(pg: PostgresSettings) -> dict[str, Any]:
         values["readReplicas"] = {
             "replicaCount": pg.read_replicas,
             "persistence": persistence,
-            "resources": resources,
+            "resources": resources(pg),
             "networkPolicy": network_policy,
         }
     if pg.image_repository != BITNAMI_DEFAULT_REPOSITORY:

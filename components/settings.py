@@ -59,6 +59,23 @@ class Architecture(enum.Enum):
     REPLICATION = "replication"
 
 
+class Flavor(enum.Enum):
+    """Where PostgreSQL runs; the migration side is the same for all three."""
+
+    BITNAMI = "bitnami"
+    CLOUDNATIVE_PG = "cloudnative-pg"
+    EXTERNAL = "external"
+
+
+class SslMode(enum.Enum):
+    """libpq/JDBC `sslmode` values worth choosing."""
+
+    DISABLE = "disable"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
 class PasswordSource(enum.Enum):
     """Where database passwords come from.
 
@@ -127,8 +144,99 @@ def check_not_superuser(value: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """Which PostgreSQL, which database, and how Pulumi reaches it to manage roles."""
+
+    flavor: Flavor = setting(
+        "databaseFlavor",
+        Flavor.BITNAMI,
+        "bitnami (Helm release), cloudnative-pg (operator cluster) or external (managed).",
+    )
+    name: str = setting(
+        "databaseName",
+        "tradestream",
+        "The application database.",
+        pattern=_PG_IDENTIFIER,
+        pattern_hint="a lower-case PostgreSQL identifier",
+    )
+    owner: str = setting(
+        "databaseOwner",
+        "tradestream_owner",
+        "Non-superuser role owning the database in-cluster; Flyway runs as it unless roles "
+        "are managed.",
+        pattern=_PG_IDENTIFIER,
+        pattern_hint="a lower-case PostgreSQL identifier",
+        check=check_not_superuser,
+    )
+    access_host: str = setting(
+        "databaseAccessHost",
+        "",
+        "Host where Pulumi reaches PostgreSQL to manage roles; required for external (Flyway "
+        "uses it too); empty in-cluster means roles are not managed.",
+    )
+    access_port: int = setting("databaseAccessPort", 5432, "Port of databaseAccessHost.", minimum=1)
+    ssl_mode: SslMode = setting(
+        "databaseSslMode",
+        SslMode.REQUIRE,
+        "sslmode of Pulumi's role-management connection, and of Flyway's for external.",
+    )
+    admin_user: str = setting(
+        "databaseAdminUser",
+        "postgres",
+        "Role Pulumi manages roles as (needs CREATEROLE); its password is adminPassword.",
+        pattern=_PG_IDENTIFIER,
+        pattern_hint="a lower-case PostgreSQL identifier",
+    )
+
+    @property
+    def manages_roles(self) -> bool:
+        """Roles are managed wherever Pulumi itself can reach the database."""
+        return self.flavor is Flavor.EXTERNAL or self.access_host != ""
+
+
+@dataclass(frozen=True)
+class CnpgSettings:
+    """The CloudNativePG operator and cluster (databaseFlavor cloudnative-pg)."""
+
+    install_operator: bool = setting(
+        "cnpgInstallOperator",
+        True,
+        "Install the operator chart (false: the cluster already runs the operator).",
+    )
+    operator_chart_version: str = setting(
+        "cnpgOperatorChartVersion",
+        "0.26.1",
+        "Pinned version of the cloudnative-pg operator chart.",
+        pattern=_SEMVER,
+        pattern_hint="an exact chart version such as 0.26.1",
+    )
+    operator_namespace: str = setting(
+        "cnpgOperatorNamespace",
+        "cnpg-system",
+        "Namespace of the operator release.",
+        pattern=_DNS_LABEL,
+        pattern_hint="a DNS label (lower-case letters, digits, '-')",
+    )
+    cluster_name: str = setting(
+        "cnpgClusterName",
+        "tradestream-pg",
+        "Name of the Cluster; its Services are <name>-rw, -ro and -r.",
+        pattern=_DNS_LABEL,
+        pattern_hint="a DNS label (lower-case letters, digits, '-')",
+    )
+    instances: int = setting(
+        "cnpgInstances", 3, "PostgreSQL instances (one primary, the rest standbys).", minimum=1
+    )
+    image: str = setting(
+        "cnpgImage",
+        "ghcr.io/cloudnative-pg/postgresql:17.6",
+        "PostgreSQL operand image.",
+    )
+
+
+@dataclass(frozen=True)
 class PostgresSettings:
-    """The Bitnami PostgreSQL release."""
+    """The Bitnami PostgreSQL release; storage and resources size cloudnative-pg too."""
 
     release_name: str = setting(
         "postgresReleaseName",
@@ -226,21 +334,6 @@ class PostgresSettings:
         600,
         "How long Helm waits for the release before rolling back (atomic).",
         minimum=1,
-    )
-    database: str = setting(
-        "databaseName",
-        "tradestream",
-        "The application database.",
-        pattern=_PG_IDENTIFIER,
-        pattern_hint="a lower-case PostgreSQL identifier",
-    )
-    owner: str = setting(
-        "databaseOwner",
-        "tradestream_owner",
-        "Non-superuser role that owns the database; Flyway runs as it.",
-        pattern=_PG_IDENTIFIER,
-        pattern_hint="a lower-case PostgreSQL identifier",
-        check=check_not_superuser,
     )
 
 
@@ -347,7 +440,8 @@ class Credentials:
     """Passwords set as secret config (used when passwordSource is `config`)."""
 
     admin_password: Secret | None = secret_setting(
-        "adminPassword", "Password of the `postgres` superuser."
+        "adminPassword",
+        "Password of the superuser (bitnami, cloudnative-pg) or of databaseAdminUser (external).",
     )
     owner_password: Secret | None = secret_setting(
         "ownerPassword", "Password of the database owner role Flyway runs as."
@@ -381,7 +475,9 @@ class Settings:
         PasswordSource.GENERATED,
         "generated (kept as secrets in state) or config (set with --secret).",
     )
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    cnpg: CnpgSettings = field(default_factory=CnpgSettings)
     flyway: FlywaySettings = field(default_factory=FlywaySettings)
     credentials: Credentials = field(default_factory=Credentials)
 
@@ -539,7 +635,7 @@ def _build(cls: type[_T], parsed: Mapping[str, Any]) -> _T:
 def _cross_checks(s: Settings) -> list[str]:
     """Rules that involve several keys; each message names the keys to change."""
     problems: list[str] = []
-    pg, fw, creds = s.postgres, s.flyway, s.credentials
+    pg, fw = s.postgres, s.flyway
     if pg.architecture is Architecture.REPLICATION and pg.read_replicas < 1:
         problems.append(
             f"{_fqkey('postgresReadReplicas')}: is {pg.read_replicas} but postgresArchitecture is "
@@ -556,30 +652,52 @@ def _cross_checks(s: Settings) -> list[str]:
             f"flywayActiveDeadlineSeconds ({fw.active_deadline_seconds}); `pulumi up` would stop "
             "waiting before Kubernetes stops the Job. Raise flywayJobTimeoutSeconds."
         )
-    if s.password_source is PasswordSource.CONFIG:
-        required = [
-            ("adminPassword", creds.admin_password),
-            ("ownerPassword", creds.owner_password),
-        ]
-        if pg.architecture is Architecture.REPLICATION:
-            required.append(("replicationPassword", creds.replication_password))
-        for key, value in required:
-            if value is None:
-                problems.append(
-                    f"{_fqkey(key)}: missing required secret (passwordSource is config); set it "
-                    f"with `pulumi config set --secret {key} <value>`"
-                )
-    else:
-        for key, value in [
-            ("adminPassword", creds.admin_password),
-            ("ownerPassword", creds.owner_password),
-            ("replicationPassword", creds.replication_password),
-        ]:
-            if value is not None:
-                problems.append(
-                    f"{_fqkey(key)}: is set but passwordSource is generated, so it would be "
-                    f"ignored; set passwordSource to config or `pulumi config rm {key}`"
-                )
+    if s.database.flavor is Flavor.EXTERNAL and not s.database.access_host:
+        problems.append(
+            f"{_fqkey('databaseAccessHost')}: is empty but databaseFlavor is external; set it "
+            "to the host of the managed PostgreSQL"
+        )
+    problems.extend(_credential_checks(s))
+    return problems
+
+
+def _required_secrets(s: Settings) -> tuple[set[str], str]:
+    """The secret keys this combination of settings needs, and why."""
+    flavor, config = s.database.flavor, s.password_source is PasswordSource.CONFIG
+    if flavor is Flavor.EXTERNAL:
+        return {"adminPassword"}, "databaseFlavor is external"
+    if not config:
+        return set(), "passwordSource is generated"
+    if flavor is Flavor.CLOUDNATIVE_PG:
+        if s.database.manages_roles:
+            return {"adminPassword"}, "passwordSource is config and roles are managed"
+        return set(), "the operator generates cloudnative-pg passwords unless roles are managed"
+    required = {"adminPassword", "ownerPassword"}
+    if s.postgres.architecture is Architecture.REPLICATION:
+        required.add("replicationPassword")
+    return required, "passwordSource is config"
+
+
+def _credential_checks(s: Settings) -> list[str]:
+    required, reason = _required_secrets(s)
+    creds = s.credentials
+    present = {
+        "adminPassword": creds.admin_password is not None,
+        "ownerPassword": creds.owner_password is not None,
+        "replicationPassword": creds.replication_password is not None,
+    }
+    problems: list[str] = []
+    for key, is_set in present.items():
+        if key in required and not is_set:
+            problems.append(
+                f"{_fqkey(key)}: missing required secret ({reason}); set it with "
+                f"`pulumi config set --secret {key} <value>`"
+            )
+        elif key not in required and is_set:
+            problems.append(
+                f"{_fqkey(key)}: is set but would be ignored ({reason}); remove it with "
+                f"`pulumi config rm {key}` or change passwordSource/databaseFlavor"
+            )
     return problems
 
 

@@ -24,7 +24,7 @@ def test_every_stack_file_yields_the_expected_resources(stack_run: ProgramRun) -
     assert types == sorted(
         {
             "tradestream:database:Namespace",
-            "tradestream:database:PostgresDatabase",
+            "tradestream:database:BitnamiPostgres",
             "tradestream:database:MigrationJob",
             "kubernetes:core/v1:Namespace",
             "kubernetes:core/v1:Secret",
@@ -70,6 +70,7 @@ def test_stack_outputs_a_reviewer_reads(stack_run: ProgramRun) -> None:
     out = stack_run.outputs
     assert set(out) == {
         "namespace",
+        "databaseFlavor",
         "databaseHost",
         "databasePort",
         "databaseName",

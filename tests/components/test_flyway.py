@@ -8,6 +8,7 @@ from components.flyway import (
     COMMAND,
     MOUNT_PATH,
     DatabaseEndpoint,
+    ServerAddress,
     flyway_environment,
     job_spec,
     pod_template,
@@ -16,9 +17,7 @@ from components.flyway import (
 from components.settings import FlywaySettings
 
 ENDPOINT = DatabaseEndpoint(
-    host="db.ns.svc.cluster.local",
-    port=5432,
-    database="app",
+    address=ServerAddress(host="db.ns.svc.cluster.local", port=5432, database="app"),
     username="app_owner",
     secret_name="db-credentials",
     password_key="password",
@@ -115,3 +114,10 @@ def test_job_has_no_ttl_and_takes_limits_from_settings() -> None:
     assert spec["backoffLimit"] == 0
     assert spec["activeDeadlineSeconds"] == 42
     assert "ttlSecondsAfterFinished" not in spec
+
+
+def test_ssl_mode_is_part_of_the_url_only_when_set() -> None:
+    address = ServerAddress(host="db.example", port=6432, database="app", ssl_mode="verify-full")
+    endpoint = dataclasses.replace(ENDPOINT, address=address)
+    assert endpoint.jdbc_url == "jdbc:postgresql://db.example:6432/app?sslmode=verify-full"
+    assert ENDPOINT.jdbc_url == "jdbc:postgresql://db.ns.svc.cluster.local:5432/app"

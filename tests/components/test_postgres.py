@@ -9,7 +9,7 @@ from tests.program import ProgramRun, is_secret
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 PASSWORD = "random:index/randomPassword:RandomPassword"
-COMPONENT = "tradestream:database:PostgresDatabase"
+COMPONENT = "tradestream:database:BitnamiPostgres"
 
 
 def test_release_is_atomic_pinned_and_reads_the_owned_secret(stack_run: ProgramRun) -> None:

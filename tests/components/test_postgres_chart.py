@@ -13,7 +13,9 @@ from components.postgres_chart import (
     owner_role_sql,
     secret_keys,
 )
-from components.settings import Architecture, PostgresSettings
+from components.settings import Architecture, DatabaseSettings, PostgresSettings
+
+DB = DatabaseSettings()
 
 
 def test_fullname_follows_the_chart_rule() -> None:
@@ -22,16 +24,16 @@ def test_fullname_follows_the_chart_rule() -> None:
 
 
 def test_endpoint_points_at_the_primary_service_and_the_owner_role() -> None:
-    ep = endpoint(PostgresSettings(), "ns")
-    assert ep.host == "tradestream-postgresql.ns.svc.cluster.local"
-    assert ep.port == 5432
+    ep = endpoint(PostgresSettings(), DB, "ns")
+    assert ep.address.host == "tradestream-postgresql.ns.svc.cluster.local"
+    assert ep.address.port == 5432
     assert ep.username == "tradestream_owner"
     assert ep.username != "postgres"
     assert (ep.secret_name, ep.password_key) == ("tradestream-postgresql-credentials", "password")
 
 
 def test_values_hold_no_password_and_read_the_owned_secret() -> None:
-    values = chart_values(PostgresSettings())
+    values = chart_values(PostgresSettings(), DB)
     auth = values["auth"]
     assert auth["existingSecret"] == "tradestream-postgresql-credentials"
     assert auth["username"] == "tradestream_owner"
@@ -42,7 +44,7 @@ def test_values_hold_no_password_and_read_the_owned_secret() -> None:
 
 
 def test_image_and_the_2025_bitnami_flag() -> None:
-    values = chart_values(PostgresSettings())
+    values = chart_values(PostgresSettings(), DB)
     assert values["image"] == {
         "registry": "docker.io",
         "repository": "bitnamilegacy/postgresql",
@@ -50,39 +52,39 @@ def test_image_and_the_2025_bitnami_flag() -> None:
     }
     assert values["global"] == {"security": {"allowInsecureImages": True}}
     own = chart_values(
-        dataclasses.replace(PostgresSettings(), image_repository="bitnami/postgresql")
+        dataclasses.replace(PostgresSettings(), image_repository="bitnami/postgresql"), DB
     )
     assert "global" not in own
 
 
 def test_standalone_has_no_replicas_and_replication_has_them() -> None:
-    assert "readReplicas" not in chart_values(PostgresSettings())
+    assert "readReplicas" not in chart_values(PostgresSettings(), DB)
     pg = dataclasses.replace(
         PostgresSettings(), architecture=Architecture.REPLICATION, read_replicas=2
     )
-    values = chart_values(pg)
+    values = chart_values(pg, DB)
     assert values["architecture"] == "replication"
     assert values["readReplicas"]["replicaCount"] == 2
     assert "replication-password" in secret_keys(pg)
 
 
 def test_storage_class_is_omitted_when_empty_and_passed_when_set() -> None:
-    assert "storageClass" not in chart_values(PostgresSettings())["primary"]["persistence"]
+    assert "storageClass" not in chart_values(PostgresSettings(), DB)["primary"]["persistence"]
     pg = dataclasses.replace(PostgresSettings(), storage_class="fast-ssd", storage_size="50Gi")
-    persistence = chart_values(pg)["primary"]["persistence"]
+    persistence = chart_values(pg, DB)["primary"]["persistence"]
     assert persistence == {"enabled": True, "size": "50Gi", "storageClass": "fast-ssd"}
 
 
 def test_network_policy_admits_only_labelled_clients() -> None:
-    values = chart_values(PostgresSettings())
+    values = chart_values(PostgresSettings(), DB)
     assert values["primary"]["networkPolicy"] == {"enabled": True, "allowExternal": False}
     assert client_label("tradestream-postgresql") == {"tradestream-postgresql-client": "true"}
 
 
 def test_owner_role_loses_the_rights_migrations_do_not_need() -> None:
-    sql = owner_role_sql(PostgresSettings())
+    sql = owner_role_sql(DB)
     assert 'ALTER ROLE "tradestream_owner" NOSUPERUSER NOCREATEDB NOCREATEROLE' in sql
     assert 'ALTER DATABASE "tradestream" OWNER TO "tradestream_owner"' in sql
-    assert chart_values(PostgresSettings())["primary"]["initdb"]["scripts"] == {
+    assert chart_values(PostgresSettings(), DB)["primary"]["initdb"]["scripts"] == {
         "10-owner-role.sql": sql
     }

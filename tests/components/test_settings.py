@@ -86,7 +86,7 @@ def test_every_boolean_and_zero_allowing_integer_round_trips() -> None:
 def _field_value(settings: Settings, key: str) -> object:
     import dataclasses  # noqa: PLC0415
 
-    for group in (settings, settings.postgres, settings.flyway):
+    for group in (settings, settings.database, settings.postgres, settings.cnpg, settings.flyway):
         for f in dataclasses.fields(group):
             spec = f.metadata.get("spec")
             if spec is not None and spec.key == key:

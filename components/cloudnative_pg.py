@@ -1,0 +1,150 @@
+"""A CloudNativePG cluster, and the operator that runs it when the stack installs one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import cnpg_spec
+from components.common import TYPE_PREFIX, labels
+from components.flyway import DatabaseEndpoint, ServerAddress
+from components.roles import AdminAccess
+from components.settings import (
+    CnpgSettings,
+    Credentials,
+    DatabaseSettings,
+    PasswordSource,
+    PostgresSettings,
+)
+
+
+@dataclass(frozen=True)
+class CloudNativePostgresArgs:
+    cnpg: CnpgSettings
+    postgres: PostgresSettings
+    """Storage, resources and metrics, shared with the Bitnami flavor."""
+    database: DatabaseSettings
+    namespace: pulumi.Input[str]
+    namespace_name: str
+    password_source: PasswordSource
+    credentials: Credentials
+    wait_timeout_seconds: int
+
+
+class CloudNativePostgres(pulumi.ComponentResource):
+    """An operator-managed cluster with failover; Flyway reads the Secret the operator makes.
+
+    The Cluster carries `pulumi.com/waitFor: condition=Ready`, so nothing that depends on
+    this component starts before the primary accepts connections.
+    """
+
+    address: ServerAddress
+    endpoint: DatabaseEndpoint | None
+    admin: AdminAccess | None
+    client_labels: dict[str, str]
+    """Pod labels a client needs to pass the database's NetworkPolicy."""
+    host: pulumi.Output[str]
+    secret_name: pulumi.Output[str]
+    cluster: k8s.apiextensions.CustomResource
+
+    def __init__(
+        self, name: str, args: CloudNativePostgresArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}:CloudNativePostgres", name, None, opts)
+        cnpg, db = args.cnpg, args.database
+        before_cluster: list[pulumi.Resource] = []
+        if cnpg.install_operator:
+            before_cluster.append(
+                k8s.helm.v3.Release(
+                    f"{name}-operator",
+                    k8s.helm.v3.ReleaseArgs(
+                        name="cnpg",
+                        chart=cnpg_spec.OPERATOR_CHART,
+                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(
+                            repo=cnpg_spec.OPERATOR_REPOSITORY
+                        ),
+                        version=cnpg.operator_chart_version,
+                        namespace=cnpg.operator_namespace,
+                        create_namespace=True,
+                        atomic=True,
+                        cleanup_on_fail=True,
+                        timeout=args.wait_timeout_seconds,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        superuser_password: pulumi.Output[str] | None = None
+        superuser_secret: str | None = None
+        if db.manages_roles:
+            superuser_password = self._superuser_password(name, args)
+            superuser_secret = cnpg_spec.superuser_secret_name(cnpg)
+            before_cluster.append(
+                k8s.core.v1.Secret(
+                    f"{name}-superuser-credentials",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=superuser_secret, namespace=args.namespace, labels=labels("database")
+                    ),
+                    type="kubernetes.io/basic-auth",
+                    string_data={"username": cnpg_spec.SUPERUSER, "password": superuser_password},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        timeout = f"{args.wait_timeout_seconds}s"
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version=cnpg_spec.API_VERSION,
+            kind="Cluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=cnpg.cluster_name,
+                namespace=args.namespace,
+                labels=labels("database"),
+                annotations={"pulumi.com/waitFor": "condition=Ready"},
+            ),
+            spec=cnpg_spec.cluster_spec(
+                cnpg,
+                args.postgres,
+                db,
+                metrics=args.postgres.metrics_enabled,
+                superuser_secret=superuser_secret,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=before_cluster,
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+            ),
+        )
+        self.client_labels = {}
+        self.address = cnpg_spec.address(cnpg, db, args.namespace_name)
+        self.endpoint = cnpg_spec.endpoint(cnpg, db, args.namespace_name)
+        self.admin = (
+            AdminAccess(
+                host=db.access_host,
+                port=db.access_port,
+                username=cnpg_spec.SUPERUSER,
+                password=superuser_password,
+                database=db.name,
+                ssl_mode=db.ssl_mode.value,
+            )
+            if superuser_password is not None
+            else None
+        )
+        self.host = self.cluster.id.apply(lambda _: self.address.host)
+        self.secret_name = pulumi.Output.from_input(cnpg_spec.app_secret_name(cnpg))
+        self.register_outputs({"host": self.host, "secretName": self.secret_name})
+
+    def _superuser_password(self, name: str, args: CloudNativePostgresArgs) -> pulumi.Output[str]:
+        if args.password_source is PasswordSource.CONFIG:
+            configured = args.credentials.admin_password
+            if configured is None:  # settings validation makes this unreachable
+                raise ValueError("no superuser password configured")
+            return pulumi.Output.secret(configured.reveal())
+        generated = random.RandomPassword(
+            f"{name}-superuser-password",
+            length=32,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.secret(generated.result)

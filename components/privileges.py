@@ -1,0 +1,158 @@
+"""Who may do what in the application database, as data (pure).
+
+One model feeds both the pulumi-postgresql resources and the contract tests, which apply
+it with plain SQL to a real PostgreSQL and prove the promises below:
+
+- the migrator owns what migrations create (Flyway runs as it) and nothing else;
+- the app role reads and writes rows, the read-only role reads them;
+- default privileges cover tables and sequences the migrator creates in later migrations;
+- no role but the migrator can change the schema, and none can create roles or databases.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, Literal
+
+ObjectType = Literal["database", "schema", "table", "sequence"]
+PUBLIC: Final = "public"
+"""The pseudo-role every role belongs to (pulumi-postgresql spells it in lower case)."""
+
+
+class Purpose(enum.Enum):
+    MIGRATOR = "migrator"
+    APP = "app"
+    READONLY = "readonly"
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A login role with no superuser, role-creation, database-creation or replication right."""
+
+    name: str
+    purpose: Purpose
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The exact privileges of a role on one kind of object (others are revoked).
+
+    Tables and sequences mean all that exist in the schema when it is applied.
+    """
+
+    role: str
+    object_type: ObjectType
+    privileges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DefaultPrivilege:
+    """Privileges `role` gets on objects `owner` creates later in the schema."""
+
+    owner: str
+    role: str
+    object_type: Literal["table", "sequence"]
+    privileges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PrivilegeModel:
+    database: str
+    schema: str
+    roles: tuple[RoleSpec, ...]
+    grants: tuple[Grant, ...]
+    default_privileges: tuple[DefaultPrivilege, ...]
+
+    def role(self, purpose: Purpose) -> RoleSpec:
+        return next(r for r in self.roles if r.purpose is purpose)
+
+
+READ_WRITE: Final = ("DELETE", "INSERT", "SELECT", "UPDATE")
+SEQUENCE_USE: Final = ("SELECT", "USAGE")
+
+
+def role_name(database: str, purpose: Purpose) -> str:
+    return f"{database}_{purpose.value}"
+
+
+def privilege_model(database: str, schema: str = "public") -> PrivilegeModel:
+    """The three-role model for one database and schema."""
+    migrator, app, readonly = (role_name(database, p) for p in Purpose)
+    grants = (
+        # Nobody gets rights by merely existing; the roles below get exactly theirs.
+        Grant(PUBLIC, "schema", ()),
+        Grant(migrator, "database", ("CONNECT", "TEMPORARY")),
+        Grant(app, "database", ("CONNECT",)),
+        Grant(readonly, "database", ("CONNECT",)),
+        Grant(migrator, "schema", ("CREATE", "USAGE")),
+        Grant(app, "schema", ("USAGE",)),
+        Grant(readonly, "schema", ("USAGE",)),
+        # Tables that exist already (e.g. a database that predates Flyway).
+        Grant(app, "table", READ_WRITE),
+        Grant(app, "sequence", SEQUENCE_USE),
+        Grant(readonly, "table", ("SELECT",)),
+        Grant(readonly, "sequence", ("SELECT",)),
+    )
+    defaults = (
+        DefaultPrivilege(migrator, app, "table", READ_WRITE),
+        DefaultPrivilege(migrator, app, "sequence", SEQUENCE_USE),
+        DefaultPrivilege(migrator, readonly, "table", ("SELECT",)),
+        DefaultPrivilege(migrator, readonly, "sequence", ("SELECT",)),
+    )
+    return PrivilegeModel(
+        database=database,
+        schema=schema,
+        roles=tuple(RoleSpec(role_name(database, p), p) for p in Purpose),
+        grants=grants,
+        default_privileges=defaults,
+    )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _grantee(role: str) -> str:
+    return "PUBLIC" if role == PUBLIC else _ident(role)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _target(model: PrivilegeModel, object_type: ObjectType) -> str:
+    schema = _ident(model.schema)
+    return {
+        "database": f"DATABASE {_ident(model.database)}",
+        "schema": f"SCHEMA {schema}",
+        "table": f"ALL TABLES IN SCHEMA {schema}",
+        "sequence": f"ALL SEQUENCES IN SCHEMA {schema}",
+    }[object_type]
+
+
+def to_sql(model: PrivilegeModel, passwords: dict[Purpose, str]) -> list[str]:
+    """The model as SQL statements, run by a superuser in the application database.
+
+    The same statements pulumi-postgresql issues, in the same order: roles, grants, then
+    default privileges. Used by the contract tests and by operators applying it by hand.
+    """
+    statements = [
+        f"CREATE ROLE {_ident(role.name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+        f"NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {_literal(passwords[role.purpose])}"
+        for role in model.roles
+    ]
+    for grant in model.grants:
+        target = _target(model, grant.object_type)
+        statements.append(f"REVOKE ALL ON {target} FROM {_grantee(grant.role)}")
+        if grant.privileges:
+            privileges = ", ".join(grant.privileges)
+            statements.append(f"GRANT {privileges} ON {target} TO {_grantee(grant.role)}")
+    for default in model.default_privileges:
+        kind = "TABLES" if default.object_type == "table" else "SEQUENCES"
+        statements.append(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {_ident(default.owner)} "
+            f"IN SCHEMA {_ident(model.schema)} "
+            f"GRANT {', '.join(default.privileges)} ON {kind} TO {_ident(default.role)}"
+        )
+    return statements

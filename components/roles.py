@@ -1,0 +1,156 @@
+"""Database roles and grants, managed with pulumi-postgresql, and their Kubernetes Secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_postgresql as postgresql
+import pulumi_random as random
+
+from components.common import TYPE_PREFIX, labels
+from components.flyway import DatabaseEndpoint, ServerAddress
+from components.privileges import PrivilegeModel, Purpose
+
+PASSWORD_KEY = "password"  # noqa: S105 (a Secret key, not a password)
+
+
+@dataclass(frozen=True)
+class AdminAccess:
+    """How Pulumi itself reaches PostgreSQL as a role that may create roles."""
+
+    host: str
+    port: int
+    username: str
+    password: pulumi.Output[str]
+    database: str
+    ssl_mode: str
+
+
+@dataclass(frozen=True)
+class DatabaseRolesArgs:
+    model: PrivilegeModel
+    admin: AdminAccess
+    address: ServerAddress
+    """Where the Job and applications reach the database (not necessarily where Pulumi does)."""
+    namespace: pulumi.Input[str]
+    database: pulumi.Resource
+    """The database these roles live in; nothing here is attempted before it is ready."""
+
+
+def credentials_secret_name(database: str, purpose: Purpose) -> str:
+    return f"{database.replace('_', '-')}-{purpose.value}-credentials"
+
+
+class DatabaseRoles(pulumi.ComponentResource):
+    """The migrator, app and read-only roles, their grants and default privileges.
+
+    Passwords are generated and delivered only as Kubernetes Secrets: the migrator's to the
+    Flyway Job, the others to application workloads.
+    """
+
+    migrator: DatabaseEndpoint
+    secret_names: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self, name: str, args: DatabaseRolesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}:DatabaseRoles", name, None, opts)
+        model, admin = args.model, args.admin
+        provider = postgresql.Provider(
+            f"{name}-provider",
+            host=admin.host,
+            port=admin.port,
+            username=admin.username,
+            password=admin.password,
+            database=admin.database,
+            sslmode=admin.ssl_mode,
+            superuser=False,  # works with managed services' admin roles too
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.database]),
+        )
+        on_db = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        roles: dict[Purpose, postgresql.Role] = {}
+        for spec in model.roles:
+            role_name = spec.purpose.value
+            password = random.RandomPassword(
+                f"{name}-{role_name}-password",
+                length=32,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            secret_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
+            roles[spec.purpose] = postgresql.Role(
+                f"{name}-{role_name}",
+                name=spec.name,
+                login=True,
+                password=secret_password,
+                superuser=False,
+                create_database=False,
+                create_role=False,
+                replication=False,
+                bypass_row_level_security=False,
+                inherit=True,
+                opts=on_db,
+            )
+            secret_name = credentials_secret_name(model.database, spec.purpose)
+            a = args.address
+            k8s.core.v1.Secret(
+                f"{name}-{role_name}-credentials",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=secret_name, namespace=args.namespace, labels=labels("database")
+                ),
+                type="Opaque",
+                string_data={
+                    "username": spec.name,
+                    PASSWORD_KEY: secret_password,
+                    "host": a.host,
+                    "port": str(a.port),
+                    "database": a.database,
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        by_name = {spec.name: roles[spec.purpose] for spec in model.roles}
+        for grant in model.grants:
+            depends = [by_name[grant.role]] if grant.role in by_name else list(roles.values())
+            postgresql.Grant(
+                f"{name}-grant-{grant.role}-{grant.object_type}",
+                database=model.database,
+                schema=None if grant.object_type == "database" else model.schema,
+                role=grant.role,
+                object_type=grant.object_type,
+                objects=[],
+                privileges=list(grant.privileges),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
+            )
+        for d in model.default_privileges:
+            # Owned by the migrator: covers every table and sequence later migrations create.
+            postgresql.DefaultPrivileges(
+                f"{name}-default-{d.role}-{d.object_type}",
+                database=model.database,
+                schema=model.schema,
+                owner=d.owner,
+                role=d.role,
+                object_type=d.object_type,
+                privileges=list(d.privileges),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=provider, depends_on=[by_name[d.owner], by_name[d.role]]
+                ),
+            )
+
+        migrator = model.role(Purpose.MIGRATOR)
+        self.migrator = DatabaseEndpoint(
+            address=args.address,
+            username=migrator.name,
+            secret_name=credentials_secret_name(model.database, Purpose.MIGRATOR),
+            password_key=PASSWORD_KEY,
+        )
+        self.secret_names = pulumi.Output.from_input(
+            {
+                spec.purpose.value: credentials_secret_name(model.database, spec.purpose)
+                for spec in model.roles
+            }
+        )
+        self.register_outputs({"secretNames": self.secret_names})

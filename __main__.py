@@ -66,20 +66,26 @@ match settings.database.flavor:
         )
 
 # Where Pulumi can reach the database it manages the roles, and Flyway runs as the migrator.
-ready: pulumi.Resource = database
+ready: list[pulumi.Resource] = [database]
 endpoint = database.endpoint
 if database.admin is not None:
     roles = DatabaseRoles(
         "tradestream",
         DatabaseRolesArgs(
-            model=privilege_model(settings.database.name),
+            model=privilege_model(
+                settings.database.name,
+                # In-cluster flavors create the owner; a managed database's owner is its own.
+                owner=None
+                if settings.database.flavor is Flavor.EXTERNAL
+                else settings.database.owner,
+            ),
             admin=database.admin,
             address=database.address,
             namespace=namespace.name,
             database=database,
         ),
     )
-    ready, endpoint = roles, roles.migrator
+    ready, endpoint = [database, roles], roles.migrator
 if endpoint is None:  # unreachable: settings make external databases manage roles
     raise pulumi.RunError("no login for Flyway: set databaseAccessHost")
 

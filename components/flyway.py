@@ -92,7 +92,8 @@ def flyway_environment(flyway: FlywaySettings, endpoint: DatabaseEndpoint) -> tu
         EnvVar("FLYWAY_CLEAN_DISABLED", "true"),
         EnvVar("FLYWAY_LOCK_RETRY_COUNT", str(flyway.lock_retry_count)),
         # A session-level advisory lock lets CREATE INDEX CONCURRENTLY finish; the
-        # transaction-level one makes it wait for Flyway's own transaction forever.
+        # transaction-level one makes it wait on Flyway's own open transaction until
+        # lock_timeout (or forever).
         EnvVar("FLYWAY_POSTGRESQL_TRANSACTIONAL_LOCK", "false"),
         EnvVar("REDGATE_DISABLE_TELEMETRY", "true"),
         # The root filesystem is read-only; anything Flyway or the JVM writes goes here.

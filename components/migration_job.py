@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -25,8 +25,8 @@ class MigrationJobArgs:
     migrations: MigrationSet
     flyway: FlywaySettings
     endpoint: DatabaseEndpoint
-    database: pulumi.Resource
-    """What must be ready before Flyway runs: the release, or any other database flavor."""
+    database: Sequence[pulumi.Resource]
+    """What must be ready before Flyway runs: the database of any flavor, and its roles."""
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     """Extra pod labels, e.g. the one the database's NetworkPolicy admits."""
 
@@ -67,7 +67,7 @@ class MigrationJob(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}:MigrationJob", name, None, opts)
         component_labels = labels("migrations")
-        after_database = pulumi.ResourceOptions(parent=self, depends_on=[args.database])
+        after_database = pulumi.ResourceOptions(parent=self, depends_on=list(args.database))
 
         config_maps: list[k8s.core.v1.ConfigMap] = []
         sources: list[tuple[str, list[tuple[str, str]]]] = []
@@ -120,7 +120,7 @@ class MigrationJob(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[args.database, *config_maps],
+                depends_on=[*args.database, *config_maps],
                 replacement_trigger=trigger,
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),

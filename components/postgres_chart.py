@@ -55,10 +55,12 @@ def endpoint(pg: PostgresSettings, db: DatabaseSettings, namespace: str) -> Data
 
 
 def owner_role_sql(db: DatabaseSettings) -> str:
-    """Run once by the chart at first initialisation, as `postgres`, in the app database.
+    """Run once by the image at first initialisation, in the app database.
 
-    The chart creates the owner role WITH CREATEDB; migrations need to own the schema, not
-    to create databases or roles, so those rights are taken away here.
+    The image creates the owner role WITH CREATEDB; migrations need to own the schema, not
+    to create databases or roles, so those rights are taken away here. Only a superuser may
+    do that, and the image runs init scripts as the owner unless told otherwise: see
+    `init_script_env`.
     """
     owner, database = db.owner, db.name
     return (
@@ -76,6 +78,22 @@ def resources(pg: PostgresSettings) -> dict[str, dict[str, str]]:
         "requests": {"cpu": pg.cpu_request, "memory": pg.memory_request},
         "limits": {"cpu": pg.cpu_limit, "memory": pg.memory_limit},
     }
+
+
+def init_script_env(pg: PostgresSettings) -> list[dict[str, Any]]:
+    """Make the image run init scripts as `postgres`, reading its password from our Secret.
+
+    (`primary.initdb.user`/`password` would put the password in chart values.)
+    """
+    return [
+        {"name": "POSTGRESQL_INITSCRIPTS_USERNAME", "value": "postgres"},
+        {
+            "name": "POSTGRESQL_INITSCRIPTS_PASSWORD",
+            "valueFrom": {
+                "secretKeyRef": {"name": secret_name(pg.release_name), "key": ADMIN_PASSWORD_KEY}
+            },
+        },
+    ]
 
 
 def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
@@ -107,6 +125,7 @@ def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
             "resources": resources(pg),
             "networkPolicy": network_policy,
             "initdb": {"scripts": {"10-owner-role.sql": owner_role_sql(db)}},
+            "extraEnvVars": init_script_env(pg),
         },
         "metrics": {"enabled": pg.metrics_enabled},
     }

@@ -57,12 +57,22 @@ class DefaultPrivilege:
 
 
 @dataclass(frozen=True)
+class Membership:
+    """`member` may act as `role`: alter and drop what `role` owns (attributes such as
+    CREATEDB are never inherited)."""
+
+    member: str
+    role: str
+
+
+@dataclass(frozen=True)
 class PrivilegeModel:
     database: str
     schema: str
     roles: tuple[RoleSpec, ...]
     grants: tuple[Grant, ...]
     default_privileges: tuple[DefaultPrivilege, ...]
+    memberships: tuple[Membership, ...] = ()
 
     def role(self, purpose: Purpose) -> RoleSpec:
         return next(r for r in self.roles if r.purpose is purpose)
@@ -76,8 +86,15 @@ def role_name(database: str, purpose: Purpose) -> str:
     return f"{database}_{purpose.value}"
 
 
-def privilege_model(database: str, schema: str = "public") -> PrivilegeModel:
-    """The three-role model for one database and schema."""
+def privilege_model(
+    database: str, schema: str = "public", owner: str | None = None
+) -> PrivilegeModel:
+    """The three-role model for one database and schema.
+
+    `owner` is the role that owns the database and what existed before the migrator (a
+    restored or pre-Flyway schema); the migrator becomes a member so later migrations can
+    still alter those tables.
+    """
     migrator, app, readonly = (role_name(database, p) for p in Purpose)
     grants = (
         # Nobody gets rights by merely existing; the roles below get exactly theirs.
@@ -106,6 +123,7 @@ def privilege_model(database: str, schema: str = "public") -> PrivilegeModel:
         roles=tuple(RoleSpec(role_name(database, p), p) for p in Purpose),
         grants=grants,
         default_privileges=defaults,
+        memberships=(Membership(member=migrator, role=owner),) if owner else (),
     )
 
 
@@ -142,6 +160,7 @@ def to_sql(model: PrivilegeModel, passwords: dict[Purpose, str]) -> list[str]:
         f"NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {_literal(passwords[role.purpose])}"
         for role in model.roles
     ]
+    statements.extend(f"GRANT {_ident(m.role)} TO {_ident(m.member)}" for m in model.memberships)
     for grant in model.grants:
         target = _target(model, grant.object_type)
         statements.append(f"REVOKE ALL ON {target} FROM {_grantee(grant.role)}")

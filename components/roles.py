@@ -113,6 +113,15 @@ class DatabaseRoles(pulumi.ComponentResource):
             )
 
         by_name = {spec.name: roles[spec.purpose] for spec in model.roles}
+        for membership in model.memberships:
+            postgresql.GrantRole(
+                f"{name}-{membership.member}-in-{membership.role}",
+                role=membership.member,
+                grant_role=membership.role,
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=provider, depends_on=[by_name[membership.member]]
+                ),
+            )
         for grant in model.grants:
             depends = [by_name[grant.role]] if grant.role in by_name else list(roles.values())
             postgresql.Grant(

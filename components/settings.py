@@ -606,9 +606,23 @@ def parse_settings(
         raise SettingsError(problems)
     settings = _build(Settings, parsed)
     problems.extend(_cross_checks(settings))
+    problems.extend(_credential_checks(settings))
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def required_secrets(values: Mapping[str, str]) -> frozenset[str]:
+    """The secret keys a stack's config calls for: an operator's checklist before a deploy."""
+    keys, prefix = declared_keys(), f"{PROJECT}:"
+    parsed: dict[str, Any] = {}
+    for fq, raw in values.items():
+        k = keys.get(fq.removeprefix(prefix))
+        if fq.startswith(prefix) and k is not None and not k.spec.secret:
+            value, problem = _parse_value(k, raw)
+            if problem is None:
+                parsed[k.spec.key] = value
+    return frozenset(_required_secrets(_build(Settings, parsed))[0])
 
 
 def _show_default(k: _Key) -> str:
@@ -657,7 +671,6 @@ def _cross_checks(s: Settings) -> list[str]:
             f"{_fqkey('databaseAccessHost')}: is empty but databaseFlavor is external; set it "
             "to the host of the managed PostgreSQL"
         )
-    problems.extend(_credential_checks(s))
     return problems
 
 

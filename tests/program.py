@@ -23,7 +23,7 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import PROJECT
+from components.settings import PROJECT, required_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -175,8 +175,8 @@ def run_program(
 ) -> ProgramRun:
     """Run `__main__.py` for a stack file, with `config` overrides (None removes a key).
 
-    Without `secrets`, a stack whose passwordSource is `config` gets stand-in secrets, as
-    an operator would have set them with `pulumi config set --secret`.
+    Without `secrets`, the run gets stand-ins for the secrets the stack calls for, as an
+    operator would have set them with `pulumi config set --secret`.
     """
     values = stack_config(stack)
     for key, value in (config or {}).items():
@@ -186,8 +186,7 @@ def run_program(
         else:
             values[fq] = value
     if secrets is None:
-        wants = values.get(f"{PROJECT}:passwordSource") == "config"
-        secrets = MOCK_CONFIG_SECRETS if wants else {}
+        secrets = {k: MOCK_CONFIG_SECRETS[k] for k in required_secrets(values)}
     secret_keys = [f"{PROJECT}:{k}" for k in secrets]
     values.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
     run = ProgramRun(stack=stack, secret_values=set(secrets.values()))

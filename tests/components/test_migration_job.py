@@ -19,13 +19,21 @@ JOB = "kubernetes:batch/v1:Job"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 MIGRATIONS = ROOT / "database" / "migrations"
 
+MIGRATOR_PASSWORD = {
+    "secretKeyRef": {"name": "tradestream-migrator-credentials", "key": "password"}
+}
 EXPECTED_ENV = {
     # What each committed stack file asks for, written out by hand: the test fails if the
     # program drops, renames or rewrites any value on the way to the container.
     "dev": {
         "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream-dev.svc.cluster.local:5432/tradestream",
+        "FLYWAY_USER": "tradestream_owner",
+        "FLYWAY_PASSWORD": {
+            "secretKeyRef": {"name": "tradestream-postgresql-credentials", "key": "password"}
+        },
         "FLYWAY_CONNECT_RETRIES": "30",
         "FLYWAY_CONNECT_RETRIES_INTERVAL": "5",
         "FLYWAY_BASELINE_ON_MIGRATE": "false",
@@ -33,7 +41,9 @@ EXPECTED_ENV = {
         "FLYWAY_OUT_OF_ORDER": "true",
     },
     "staging": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream-staging.svc.cluster.local:5432/tradestream",
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream-staging.svc.cluster.local:5432/tradestream",
+        "FLYWAY_USER": "tradestream_migrator",
+        "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
         "FLYWAY_CONNECT_RETRIES": "60",
         "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
         "FLYWAY_BASELINE_ON_MIGRATE": "true",
@@ -41,7 +51,9 @@ EXPECTED_ENV = {
         "FLYWAY_OUT_OF_ORDER": "false",
     },
     "prod": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream.svc.cluster.local:5432/tradestream",
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream.svc.cluster.local:5432/tradestream",
+        "FLYWAY_USER": "tradestream_migrator",
+        "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
         "FLYWAY_CONNECT_RETRIES": "60",
         "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
         "FLYWAY_BASELINE_ON_MIGRATE": "true",
@@ -50,10 +62,6 @@ EXPECTED_ENV = {
     },
 }
 COMMON_ENV = {
-    "FLYWAY_USER": "tradestream_owner",
-    "FLYWAY_PASSWORD": {
-        "secretKeyRef": {"name": "tradestream-postgresql-credentials", "key": "password"}
-    },
     "FLYWAY_LOCATIONS": "filesystem:/flyway/sql",
     "FLYWAY_VALIDATE_MIGRATION_NAMING": "true",
     "FLYWAY_VALIDATE_ON_MIGRATE": "true",
@@ -129,7 +137,7 @@ def test_pod_security(stack_run: ProgramRun) -> None:
 def test_job_limits_retries_and_await_timeout_come_from_settings(
     run_stack: Callable[..., ProgramRun],
 ) -> None:
-    dev, prod = run_stack("dev"), run_stack("prod")
+    dev, prod = run_stack("dev"), run_stack("prod")  # prod: 1 retry, 30 min, on CloudNativePG
     assert dev.one(JOB).inputs["spec"]["backoffLimit"] == 0
     assert prod.one(JOB).inputs["spec"]["backoffLimit"] == 1
     assert prod.one(JOB).inputs["spec"]["activeDeadlineSeconds"] == 1800
@@ -143,15 +151,22 @@ def test_failed_job_is_retried_by_the_next_up(stack_run: ProgramRun) -> None:
     assert annotations["pulumi.com/replaceUnready"] == "true"
 
 
-def test_order_is_release_then_config_maps_then_job(stack_run: ProgramRun) -> None:
-    release, secret, job = stack_run.one(RELEASE), stack_run.one(SECRET), stack_run.one(JOB)
-    config_maps = stack_run.of_type(CONFIG_MAP)
+def test_order_is_database_then_config_maps_then_job(stack_run: ProgramRun) -> None:
+    """What a Helm hook's weight did: the database (and its roles), the files, then Flyway."""
+    database = [
+        r
+        for r in stack_run.resources
+        if r.type in (RELEASE, CLUSTER) or r.type.startswith("postgresql:index/")
+    ]
+    assert database
+    job, config_maps = stack_run.one(JOB), stack_run.of_type(CONFIG_MAP)
     assert config_maps
-    assert secret.urn in release.dependencies
+    for resource in database:
+        assert resource.urn in job.dependencies, resource.name
+        for cm in config_maps:
+            assert resource.urn in cm.dependencies, (resource.name, cm.name)
     for cm in config_maps:
-        assert release.urn in cm.dependencies
         assert cm.urn in job.dependencies
-    assert release.urn in job.dependencies
 
 
 def test_children_are_parented_and_named_after_the_component(stack_run: ProgramRun) -> None:

@@ -1,25 +1,46 @@
-"""The PostgreSQL component under mocks: credentials, the release, and what it exposes."""
+"""The Bitnami PostgreSQL component under mocks: credentials, the release, what it exposes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.program import ProgramRun, is_secret
+import pytest
+
+from tests.program import ProgramRun, is_secret, run_program
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 COMPONENT = "tradestream:database:BitnamiPostgres"
+REPLICATED = {
+    "postgresArchitecture": "replication",
+    "postgresReadReplicas": "1",
+    "postgresStorageSize": "100Gi",
+    "postgresChartVersion": "16.7.26",
+}
 
 
-def test_release_is_atomic_pinned_and_reads_the_owned_secret(stack_run: ProgramRun) -> None:
-    release = stack_run.one(RELEASE).inputs
+@pytest.fixture(scope="module", params=["dev", "dev-replicated", "dev-config-passwords"])
+def bitnami(request: pytest.FixtureRequest) -> ProgramRun:
+    """dev as committed, and dev as a replicated Bitnami stack with configured passwords."""
+    config = {
+        "dev": {},
+        "dev-replicated": REPLICATED,
+        "dev-config-passwords": {**REPLICATED, "passwordSource": "config"},
+    }[request.param]
+    run = run_program("dev", config=config)
+    assert run.error is None, run.error
+    return run
+
+
+def test_release_is_atomic_pinned_and_reads_the_owned_secret(bitnami: ProgramRun) -> None:
+    release = bitnami.one(RELEASE).inputs
     assert release["chart"] == "oci://registry-1.docker.io/bitnamicharts/postgresql"
     assert release["version"]  # pinned per stack
     assert release["atomic"] is True
     assert release["cleanupOnFail"] is True
     assert release["timeout"] > 0
-    secret = stack_run.one(SECRET).inputs
+    secret = bitnami.one(SECRET).inputs
     assert release["values"]["auth"]["existingSecret"] == secret["metadata"]["name"]
     assert release["values"]["auth"]["username"] != "postgres"
 
@@ -27,9 +48,10 @@ def test_release_is_atomic_pinned_and_reads_the_owned_secret(stack_run: ProgramR
 def test_chart_version_and_storage_come_from_each_stack_file(
     run_stack: Callable[..., ProgramRun],
 ) -> None:
-    prod = run_stack("prod")
-    values = prod.one(RELEASE).inputs["values"]
-    assert prod.one(RELEASE).inputs["version"] == "16.7.27"
+    replicated = run_stack("dev", config=REPLICATED)
+    values = replicated.one(RELEASE).inputs["values"]
+    assert replicated.one(RELEASE).inputs["version"] == "16.7.26"
+    assert run_stack("dev").one(RELEASE).inputs["version"] == "16.7.27"
     assert values["architecture"] == "replication"
     assert values["readReplicas"]["replicaCount"] == 1
     assert values["primary"]["persistence"]["size"] == "100Gi"
@@ -38,10 +60,10 @@ def test_chart_version_and_storage_come_from_each_stack_file(
     assert "readReplicas" not in dev
 
 
-def test_secret_holds_every_key_the_chart_reads_and_only_as_secrets(stack_run: ProgramRun) -> None:
-    secret = stack_run.one(SECRET)
+def test_secret_holds_every_key_the_chart_reads_and_only_as_secrets(bitnami: ProgramRun) -> None:
+    secret = bitnami.one(SECRET)
     expected = {"postgres-password", "password"}
-    if stack_run.stack == "prod":
+    if "readReplicas" in bitnami.one(RELEASE).inputs["values"]:
         expected.add("replication-password")
     assert set(secret.inputs["stringData"]) == expected
     assert is_secret(secret.wire["stringData"]), "passwords are sent in plain text"
@@ -57,17 +79,18 @@ def test_generated_passwords_when_configured_so_and_none_otherwise(
     ]
     for password in dev.of_type(PASSWORD):
         assert password.inputs["length"] >= 32
-    assert run_stack("prod").of_type(PASSWORD) == []
+    configured = run_stack("dev", config={**REPLICATED, "passwordSource": "config"})
+    assert configured.of_type(PASSWORD) == []
 
 
-def test_children_are_parented_and_named_after_the_component(stack_run: ProgramRun) -> None:
-    component = next(r for r in stack_run.resources if r.type == COMPONENT)
-    children = [r for r in stack_run.resources if r.parent == component.urn]
+def test_children_are_parented_and_named_after_the_component(bitnami: ProgramRun) -> None:
+    component = next(r for r in bitnami.resources if r.type == COMPONENT)
+    children = [r for r in bitnami.resources if r.parent == component.urn]
     assert {r.type for r in children} >= {SECRET, RELEASE}
     for child in children:
         assert child.name.startswith(f"{component.name}-")
 
 
-def test_release_waits_for_its_secret(stack_run: ProgramRun) -> None:
-    release = stack_run.one(RELEASE)
-    assert stack_run.one(SECRET).urn in release.dependencies
+def test_release_waits_for_its_secret(bitnami: ProgramRun) -> None:
+    release = bitnami.one(RELEASE)
+    assert bitnami.one(SECRET).urn in release.dependencies

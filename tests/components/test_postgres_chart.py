@@ -88,3 +88,20 @@ def test_owner_role_loses_the_rights_migrations_do_not_need() -> None:
     assert chart_values(PostgresSettings(), DB)["primary"]["initdb"]["scripts"] == {
         "10-owner-role.sql": sql
     }
+
+
+def test_init_scripts_run_as_the_superuser_with_its_password_from_the_secret() -> None:
+    """The image would run them as the owner, who cannot take CREATEDB from itself."""
+    env = chart_values(PostgresSettings(), DB)["primary"]["extraEnvVars"]
+    assert env == [
+        {"name": "POSTGRESQL_INITSCRIPTS_USERNAME", "value": "postgres"},
+        {
+            "name": "POSTGRESQL_INITSCRIPTS_PASSWORD",
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": "tradestream-postgresql-credentials",
+                    "key": "postgres-password",
+                }
+            },
+        },
+    ]

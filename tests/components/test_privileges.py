@@ -58,3 +58,10 @@ def test_sql_creates_unprivileged_logins_and_exact_grants() -> None:
     first_default = next(i for i, s in enumerate(sql) if s.startswith("ALTER DEFAULT"))
     assert all(s.startswith("CREATE ROLE") for s in sql[:first_grant])
     assert first_grant < first_default
+
+
+def test_the_migrator_may_act_as_the_owner_of_what_existed_before_it() -> None:
+    model = privilege_model("db", owner="db_owner")
+    assert [(m.member, m.role) for m in model.memberships] == [("db_migrator", "db_owner")]
+    assert 'GRANT "db_owner" TO "db_migrator"' in to_sql(model, dict.fromkeys(Purpose, "x"))
+    assert privilege_model("db").memberships == ()

@@ -246,3 +246,15 @@ def test_bad_flavor_settings_stop_the_preview(
     assert run.error is not None
     assert words in str(run.error)
     assert run.resources == []
+
+
+def test_the_migrator_joins_the_in_cluster_owner_but_not_an_external_one(
+    runs: dict[str, ProgramRun],
+) -> None:
+    grant_role = "postgresql:index/grantRole:GrantRole"
+    for flavor in ("bitnami+roles", "cloudnative-pg+roles"):
+        (membership,) = runs[flavor].of_type(grant_role)
+        assert membership.inputs["role"] == "tradestream_migrator"
+        assert membership.inputs["grantRole"] == "tradestream_owner"
+        assert membership.urn in runs[flavor].one(JOB).dependencies
+    assert runs["external"].of_type(grant_role) == []

@@ -9,7 +9,7 @@ import yaml
 
 from components.settings import (
     PROJECT,
-    Architecture,
+    Flavor,
     PasswordSource,
     Secret,
     Settings,
@@ -19,6 +19,7 @@ from components.settings import (
     parse_settings,
     reference_table,
     render_project_file,
+    required_secrets,
 )
 from tests.program import ROOT, STACKS, stack_config
 
@@ -211,9 +212,7 @@ def test_all_problems_are_reported_at_once() -> None:
 def _stack_settings(stack: str) -> Settings:
     """A stack file's settings, with stand-ins for the secrets an operator would set."""
     values = stack_config(stack)
-    if values.get(fq("passwordSource")) != "config":
-        return parse_settings(values)
-    secrets = {fq(k): "x" for k in ("adminPassword", "ownerPassword", "replicationPassword")}
+    secrets = {fq(k): "x" for k in required_secrets(values)}
     return parse_settings({**values, **secrets}, frozenset(secrets))
 
 
@@ -229,7 +228,13 @@ def test_stacks_differ_where_real_environments_do() -> None:
     assert dev.flyway.baseline_on_migrate is False
     assert staging.flyway.baseline_on_migrate is True
     assert prod.flyway.baseline_on_migrate is True
-    assert prod.postgres.architecture is Architecture.REPLICATION
+    assert dev.database.flavor is Flavor.BITNAMI
+    assert prod.database.flavor is Flavor.CLOUDNATIVE_PG
+    assert staging.cnpg.install_operator is True
+    assert prod.cnpg.install_operator is False
+    assert prod.cnpg.instances > staging.cnpg.instances
+    assert not dev.database.manages_roles
+    assert prod.database.manages_roles
     assert prod.password_source is PasswordSource.CONFIG
     assert dev.postgres.storage_size != prod.postgres.storage_size
 
@@ -270,3 +275,10 @@ def test_readme_configuration_reference_is_up_to_date() -> None:
     start = readme.index("\n", start) + 1
     end = readme.index("<!-- configuration-reference:end -->")
     assert readme[start:end] == reference_table(), "run `python -m components.settings reference`"
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"), [("dev", set()), ("staging", set()), ("prod", {"adminPassword"})]
+)
+def test_each_stack_names_the_secrets_an_operator_must_set(stack: str, expected: set[str]) -> None:
+    assert required_secrets(stack_config(stack)) == expected

@@ -4,6 +4,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from components.migrations.model import (
     LOCK_FILE_NAME,
@@ -12,6 +14,8 @@ from components.migrations.model import (
     MigrationError,
     MigrationSet,
     Version,
+    _is_blank,
+    _utf8_checksum,
     flyway_checksum,
     load_migration_set,
     next_version,
@@ -410,3 +414,27 @@ def test_checksums_of_loaded_files(tmp_path: Path) -> None:
     assert latin_file.encoding == "latin-1"
     assert latin_file.content == latin
     assert latin_file.checksum == 987117724
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(content, expected) for content, codec, expected in FLYWAY_VALUES if codec == "utf-8"],
+)
+def test_loading_checksums_utf8_bytes_as_flyway_does(
+    tmp_path: Path, content: bytes, expected: int
+) -> None:
+    """UTF-8 files are checksummed from their bytes; the values must stay Flyway's."""
+    assert _utf8_checksum(content) == expected
+    if content.strip():
+        write_tree(tmp_path, {"V1__a.sql": content})
+        assert load_migration_set(tmp_path).by_path["V1__a.sql"].checksum == expected
+
+
+@given(st.text(st.sampled_from(["a", "é", "\r", "\n", "\ufeff", "\u2028", "\U0001f600", " "])))
+def test_checksum_from_bytes_equals_checksum_from_text(text: str) -> None:
+    assert _utf8_checksum(text.encode("utf-8")) == flyway_checksum(text)
+
+
+@given(st.text(st.sampled_from(["a", "\ufeff", " ", "\n", "\x1c", "\x85", "\u3000"])))
+def test_blank_check_equals_strip(text: str) -> None:
+    assert _is_blank(text) == (not text.lstrip("\ufeff").strip())

@@ -15,6 +15,7 @@ from components.migrations.packing import (
     DEFAULT_BUDGET,
     MAX_KEY_LENGTH,
     Shard,
+    _first_fit,
     assign_keys,
     efficiency,
     is_valid_key,
@@ -170,7 +171,7 @@ def test_too_large_file_names_file_size_and_fix() -> None:
     with pytest.raises(MigrationError) as caught:
         pack([("V1__ok.sql", b"SELECT 1;"), ("V2__seed_data.sql", big)])
     message = str(caught.value)
-    assert message.startswith("V2__seed_data.sql: takes 983,057 bytes")
+    assert message.startswith(f"V2__seed_data.sql: takes {DEFAULT_BUDGET + 17:,} bytes")
     assert "1,048,576" in message
     assert "Split it" in message
     assert "load bulk data another way" in message
@@ -230,3 +231,21 @@ def test_realistic_mix_is_at_least_ninety_percent_efficient() -> None:
     assert efficiency(shards) >= 0.9
     assert all(shard.size <= DEFAULT_BUDGET for shard in shards)
     assert unpack(shards) == dict(files)
+
+
+def reference_first_fit(sizes: list[int], budget: int) -> list[int]:
+    """First-fit by scanning every shard: slow, obviously right."""
+    free: list[int] = []
+    placement = []
+    for size in sizes:
+        index = next((i for i, room in enumerate(free) if room >= size), len(free))
+        if index == len(free):
+            free.append(budget)
+        free[index] -= size
+        placement.append(index)
+    return placement
+
+
+@given(st.lists(st.integers(1, 100), max_size=300), st.integers(100, 300))
+def test_first_fit_tree_places_like_a_scan(sizes: list[int], budget: int) -> None:
+    assert _first_fit(sizes, budget) == reference_first_fit(sizes, budget)

@@ -28,10 +28,15 @@ installed_version() {
 # actionlint checks the shell of `run:` steps only when shellcheck is on PATH, as it is on
 # GitHub's runners; install it so that a fresh machine checks exactly as much.
 if ! command -v shellcheck >/dev/null 2>&1; then
-    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+    as_root=()
+    if [[ "$(id -u)" != "0" ]] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        as_root=(sudo -n)
+    fi
+    if [[ "$(id -u)" == "0" || ${#as_root[@]} -gt 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
     else
-        echo "install-actionlint: shellcheck not found; run scripts with sudo or install it" >&2
+        echo "install-actionlint: shellcheck not found; install it (apt-get install shellcheck)" >&2
         exit 1
     fi
 fi

@@ -10,7 +10,12 @@ command=${1:?usage: scripts/pulumi.sh up|preview|destroy STACK}
 stack=${2:?usage: scripts/pulumi.sh up|preview|destroy STACK}
 
 if [[ ! -f "stacks/Pulumi.${stack}.yaml" ]]; then
-  echo "error: no stack file stacks/Pulumi.${stack}.yaml (stacks: $(ls stacks | sed -E 's/Pulumi\.(.*)\.yaml/\1/' | xargs))" >&2
+  known=()
+  for file in stacks/Pulumi.*.yaml; do
+    name=${file#stacks/Pulumi.}
+    known+=("${name%.yaml}")
+  done
+  echo "error: no stack file stacks/Pulumi.${stack}.yaml (stacks: ${known[*]})" >&2
   exit 2
 fi
 

@@ -27,7 +27,7 @@ def test_the_main_job_says_what_is_missing_instead_of_failing_obscurely(tmp_path
     """Without a Pulumi CLI, `make up` explains how to get one instead of a stack trace."""
     bin_dir = tmp_path / "bin"  # a PATH with the basics and no pulumi, on any machine
     bin_dir.mkdir()
-    for tool in ("bash", "dirname"):
+    for tool in ("bash", "dirname", "cat"):
         found = shutil.which(tool)
         assert found
         (bin_dir / tool).symlink_to(found)

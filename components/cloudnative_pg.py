@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import cnpg_spec
 from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint, ServerAddress
+from components.passwords import password
 from components.roles import AdminAccess
 from components.settings import (
     CnpgSettings,
@@ -79,7 +79,11 @@ class CloudNativePostgres(pulumi.ComponentResource):
         superuser_password: pulumi.Output[str] | None = None
         superuser_secret: str | None = None
         if db.manages_roles:
-            superuser_password = self._superuser_password(name, args)
+            configured = args.credentials.admin_password
+            use_config = args.password_source is PasswordSource.CONFIG
+            superuser_password = password(
+                f"{name}-superuser-password", self, configured if use_config else None
+            )
             superuser_secret = cnpg_spec.superuser_secret_name(cnpg)
             before_cluster.append(
                 k8s.core.v1.Secret(
@@ -134,17 +138,3 @@ class CloudNativePostgres(pulumi.ComponentResource):
         self.host = self.cluster.id.apply(lambda _: self.address.host)
         self.secret_name = pulumi.Output.from_input(cnpg_spec.app_secret_name(cnpg))
         self.register_outputs({"host": self.host, "secretName": self.secret_name})
-
-    def _superuser_password(self, name: str, args: CloudNativePostgresArgs) -> pulumi.Output[str]:
-        if args.password_source is PasswordSource.CONFIG:
-            configured = args.credentials.admin_password
-            if configured is None:  # settings validation makes this unreachable
-                raise ValueError("no superuser password configured")
-            return pulumi.Output.secret(configured.reveal())
-        generated = random.RandomPassword(
-            f"{name}-superuser-password",
-            length=32,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return pulumi.Output.secret(generated.result)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import postgres_chart
 from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint, ServerAddress
+from components.passwords import password
 from components.roles import AdminAccess
 from components.settings import Credentials, DatabaseSettings, PasswordSource, PostgresSettings
 
@@ -109,14 +109,5 @@ class BitnamiPostgres(pulumi.ComponentResource):
                 args.credentials.replication_password,
             ),
         }[key]
-        if args.password_source is PasswordSource.CONFIG:
-            if configured is None:  # settings validation makes this unreachable
-                raise ValueError(f"no password configured for the {role} role")
-            return pulumi.Output.secret(configured.reveal())
-        generated = random.RandomPassword(
-            f"{name}-{role}-password",
-            length=32,
-            special=False,  # the value lands in JDBC URLs and shell scripts unescaped
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return pulumi.Output.secret(generated.result)
+        use_config = args.password_source is PasswordSource.CONFIG
+        return password(f"{name}-{role}-password", self, configured if use_config else None)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_postgresql as postgresql
-import pulumi_random as random
 
 from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint, ServerAddress
+from components.passwords import password
 from components.privileges import PrivilegeModel, Purpose
 
 PASSWORD_KEY = "password"  # noqa: S105 (a Secret key, not a password)
@@ -74,13 +74,7 @@ class DatabaseRoles(pulumi.ComponentResource):
         roles: dict[Purpose, postgresql.Role] = {}
         for spec in model.roles:
             role_name = spec.purpose.value
-            password = random.RandomPassword(
-                f"{name}-{role_name}-password",
-                length=32,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            secret_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
+            secret_password = password(f"{name}-{role_name}-password", self)
             roles[spec.purpose] = postgresql.Role(
                 f"{name}-{role_name}",
                 name=spec.name,

@@ -3,7 +3,9 @@
 One model feeds both the pulumi-postgresql resources and the contract tests, which apply
 it with plain SQL to a real PostgreSQL and prove the promises below:
 
-- the migrator owns what migrations create (Flyway runs as it) and nothing else;
+- the migrator owns what migrations create (Flyway runs as it); in-cluster it is also a
+  member of the database owner, so it can alter what existed before it (a restored or
+  pre-Flyway schema) and can do, inside this database, what the owner can;
 - the app role reads and writes rows, the read-only role reads them;
 - default privileges cover tables and sequences the migrator creates in later migrations;
 - no role but the migrator can change the schema, and none can create roles or databases.
@@ -96,8 +98,11 @@ def privilege_model(
     still alter those tables.
     """
     migrator, app, readonly = (role_name(database, p) for p in Purpose)
+    # Nobody gets rights by merely existing; the roles below get exactly theirs. On a
+    # managed database (no owner given) PUBLIC keeps CONNECT, which the admin may rely on.
+    public = (Grant(PUBLIC, "database", ()),) if owner else ()
     grants = (
-        # Nobody gets rights by merely existing; the roles below get exactly theirs.
+        *public,
         Grant(PUBLIC, "schema", ()),
         Grant(migrator, "database", ("CONNECT", "TEMPORARY")),
         Grant(app, "database", ("CONNECT",)),

@@ -21,6 +21,7 @@ from tests.contract.postgres import (
     INSTALL_HINT,
     MIN_MAJOR,
     OS_USER_WHEN_ROOT,
+    TOOLS,
     PostgresServer,
     find_bindir,
 )
@@ -30,7 +31,7 @@ def _missing_prerequisites() -> list[str]:
     problems: list[str] = []
     if find_bindir() is None:
         problems.append(
-            f"PostgreSQL >= {MIN_MAJOR} server binaries (initdb, pg_ctl, postgres) not found "
+            f"PostgreSQL >= {MIN_MAJOR} binaries ({', '.join(TOOLS)}) not found "
             f"under /usr/lib/postgresql/*/bin; {INSTALL_HINT}"
         )
     if os.geteuid() == 0:
@@ -65,6 +66,17 @@ def contract_prerequisites() -> str:
 @pytest.fixture
 def postgres() -> Iterator[PostgresServer]:
     """A started throwaway PostgreSQL server; always stopped and deleted afterwards."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def shared_postgres(contract_prerequisites: str) -> Iterator[PostgresServer]:
+    """One started server for a whole test module: tests isolate by database, not by server."""
     server = PostgresServer()
     try:
         server.start()

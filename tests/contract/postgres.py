@@ -41,14 +41,18 @@ class PostgresError(RuntimeError):
     """The throwaway server could not be created, started or stopped."""
 
 
+TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
+"""psql runs init scripts the way database images do (see `PostgresServer.psql`)."""
+
+
 def find_bindir(min_major: int = MIN_MAJOR) -> Path | None:
-    """The bin directory of the highest PostgreSQL >= min_major with initdb, pg_ctl, postgres."""
+    """The bin directory of the highest PostgreSQL >= min_major with every tool in TOOLS."""
     found: list[tuple[int, Path]] = []
     for bindir in POSTGRES_LIB.glob("*/bin"):
         major = bindir.parent.name
         if not major.isdigit() or int(major) < min_major:
             continue
-        if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
+        if all(os.access(bindir / tool, os.X_OK) for tool in TOOLS):
             found.append((int(major), bindir))
     return max(found)[1] if found else None
 
@@ -277,6 +281,47 @@ class PostgresServer:
             statement = sql.SQL("{} OWNER {}").format(statement, sql.Identifier(owner))
         self.query(statement)
         return name
+
+    def psql(
+        self, script: str, *, dbname: str, user: str, password: str, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Feed `script` to psql on stdin as `user`, as database images run their init scripts.
+
+        No ON_ERROR_STOP: each statement runs in its own transaction, a failing one is reported
+        on stderr (with its text: --echo-errors) and the next one runs anyway. The exit code is
+        non-zero only when psql cannot log in or run at all.
+        """
+        argv = [
+            str(self.bindir / "psql"),
+            "-X",
+            "--echo-errors",
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+        ]
+        argv += ["-U", user, "-d", dbname]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PGPASSWORD": password,
+            "PGCONNECT_TIMEOUT": "10",
+        }
+        try:
+            return subprocess.run(
+                argv,
+                input=script,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise PostgresError(f"psql as {user} timed out:{self._log_tail()}") from exc
+
+    def role_exists(self, name: str) -> bool:
+        return bool(self.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)))
 
     def create_role(self, name: str, password: str, *, superuser: bool = False) -> str:
         """CREATE ROLE name LOGIN PASSWORD ... (NOSUPERUSER unless asked); returns the name."""

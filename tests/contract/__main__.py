@@ -1,0 +1,7 @@
+"""`python -m tests.contract`: the harness command line (see tests/contract/harness.py)."""
+
+import sys
+
+from tests.contract.harness import main
+
+sys.exit(main())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL >= 15 server binaries (initdb, pg_ctl, postgres) exist under
+# Make sure PostgreSQL >= 15 binaries (initdb, pg_ctl, postgres, psql) exist under
 # /usr/lib/postgresql/<major>/bin, for the contract tests. Idempotent: does nothing when they do.
 # The tests start their own throwaway clusters; the Debian package's system cluster is
 # stopped again after installation, nothing depends on it.
@@ -14,7 +14,7 @@ find_bindir() {
         major="$(basename "$(dirname "$dir")")"
         [[ "$major" =~ ^[0-9]+$ ]] || continue
         ((major >= min_major)) || continue
-        [[ -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]] || continue
+        [[ -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" && -x "$dir/psql" ]] || continue
         if ((major > best_major)); then
             best="$dir"
             best_major="$major"

@@ -180,6 +180,8 @@ class Version:
     def parse(cls, raw: str) -> Version:
         """Parse the version part of a file name; ValueError says which part is wrong."""
         text = raw.replace("_", ".")
+        if text.isascii() and text.isdigit():
+            return cls((int(text),), text)
         if not _VERSION_TEXT.fullmatch(text):
             raise ValueError(f"non-digit version {raw!r}")
         numbers = [int(piece) for piece in text.split(".")]

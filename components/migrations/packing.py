@@ -230,10 +230,23 @@ def _shard(index: int, members: list[_Entry]) -> Shard:
     binary = {entry.key: entry.encoded for entry in members if entry.encoded is not None}
     sha = hashlib.sha256()
     for entry in members:
+        # Each part is length-prefixed; the small ones are joined to save hash calls.
         kind = b"data" if entry.text is not None else b"binary"
-        for chunk in (kind, entry.key.encode("utf-8"), entry.path.encode("utf-8"), entry.stored):
-            sha.update(len(chunk).to_bytes(8, "big"))
-            sha.update(chunk)
+        key, path = entry.key.encode("utf-8"), entry.path.encode("utf-8")
+        sha.update(
+            b"".join(
+                (
+                    len(kind).to_bytes(8, "big"),
+                    kind,
+                    len(key).to_bytes(8, "big"),
+                    key,
+                    len(path).to_bytes(8, "big"),
+                    path,
+                    len(entry.stored).to_bytes(8, "big"),
+                )
+            )
+        )
+        sha.update(entry.stored)
     return Shard(
         index=index,
         data=data,

@@ -130,7 +130,10 @@ class MigrationJob(pulumi.ComponentResource):
             *[cm.metadata.apply(lambda m: m.name or "") for cm in config_maps]
         ).apply(list)
         self.migrations_digest = pulumi.Output.from_input(args.migrations.digest)
-        self.packaged = pulumi.Output.from_input(packaged_scripts(args.migrations))
+        # One Output holding plain data: from_input on the list would wrap every value of
+        # every script in an Output of its own, which dominates previews of long histories.
+        scripts = packaged_scripts(args.migrations)
+        self.packaged = self.migrations_digest.apply(lambda _: scripts)
         # Resolves only once the awaited Job has completed.
         self.schema_ready = self.job.metadata.apply(lambda _: trigger)
         self.register_outputs(

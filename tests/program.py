@@ -163,7 +163,7 @@ def stack_config(stack: str) -> dict[str, str]:
 
 
 def _resolve(value: Any) -> tuple[Any, bool]:
-    output = pulumi.Output.from_input(value)
+    output = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
     resolved = _sync_await(output.future())
     return resolved, bool(_sync_await(output.is_secret()))
 

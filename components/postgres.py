@@ -39,6 +39,8 @@ class BitnamiPostgres(pulumi.ComponentResource):
     client_labels: dict[str, str]
     """Pod labels a client needs to pass the database's NetworkPolicy."""
     host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    database: pulumi.Output[str]
     secret_name: pulumi.Output[str]
     secret_keys: pulumi.Output[list[str]]
     release: k8s.helm.v3.Release
@@ -95,9 +97,17 @@ class BitnamiPostgres(pulumi.ComponentResource):
         self.secret_name = secret.metadata.apply(
             lambda _: postgres_chart.secret_name(pg.release_name)
         )
+        self.port = pulumi.Output.from_input(self.address.port)
+        self.database = pulumi.Output.from_input(self.address.database)
         self.secret_keys = pulumi.Output.from_input(list(passwords))
         self.register_outputs(
-            {"host": self.host, "secretName": self.secret_name, "secretKeys": self.secret_keys}
+            {
+                "host": self.host,
+                "port": self.port,
+                "database": self.database,
+                "secretName": self.secret_name,
+                "secretKeys": self.secret_keys,
+            }
         )
 
     def _password(self, name: str, key: str, args: BitnamiPostgresArgs) -> pulumi.Output[str]:

@@ -149,6 +149,8 @@ def test_job_limits_retries_and_await_timeout_come_from_settings(
 def test_failed_job_is_retried_by_the_next_up(stack_run: ProgramRun) -> None:
     annotations = stack_run.one(JOB).inputs["metadata"]["annotations"]
     assert annotations["pulumi.com/replaceUnready"] == "true"
+    # Awaited: a failed Job fails `pulumi up`, and nothing that depends on it is created.
+    assert "pulumi.com/skipAwait" not in annotations
 
 
 def test_order_is_database_then_config_maps_then_job(stack_run: ProgramRun) -> None:

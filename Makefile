@@ -14,7 +14,8 @@ FLYWAY_VERSION = $(shell $(PY) -m components.settings flyway-version)
 DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview destroy lint format typecheck \
-        pulumi-yaml migrations-lint migrations-new migrations-lock migrations-list bench
+        pulumi-yaml migrations-lint migrations-check migrations-new migrations-lock \
+        migrations-unlock migrations-list bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -27,8 +28,8 @@ $(DEPS_STAMP): requirements.txt requirements-dev.txt
 
 deps: $(DEPS_STAMP) ## Create .venv and install pinned dependencies
 
-test-deps: deps ## Install what the contract and workflow tests need (PostgreSQL, Flyway jars, actionlint)
-	bash scripts/install-postgres.sh
+test-deps: deps ## Install what the tests need (apt: PostgreSQL, Java, Maven, shellcheck; Flyway; actionlint)
+	bash scripts/install-system-deps.sh
 	bash scripts/fetch-flyway.sh $(FLYWAY_VERSION)
 	bash scripts/install-actionlint.sh
 
@@ -43,7 +44,7 @@ format: deps ## Apply ruff formatting and fixes
 typecheck: deps ## mypy --strict
 	$(VENV)/bin/mypy
 
-test: test-deps lint typecheck ## Everything CI runs: lint, types, unit, mocks and contract tests
+test: test-deps lint typecheck migrations-check ## Everything CI runs: lint, types, migrations, all tests
 	$(VENV)/bin/pytest
 
 up: ## Deploy STACK (default dev) with pulumi up
@@ -61,12 +62,19 @@ pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/sett
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
 	$(PY) -m components.migrations lint $(DIR)
 
+migrations-check: deps ## migrations-lint, and every migration released (in the lock): what CI runs
+	$(PY) -m components.migrations lint $(DIR) --released
+
 migrations-new: deps ## Create the next versioned migration: make migrations-new DESC="add fills"
 	@test -n "$(DESC)" || { echo 'usage: make migrations-new DESC="what it does"'; exit 2; }
 	$(PY) -m components.migrations new "$(DESC)" --dir $(DIR)
 
 migrations-lock: deps ## Record new migrations in the lock file
 	$(PY) -m components.migrations lock $(DIR)
+
+migrations-unlock: deps ## Reopen the newest release no database applied: make migrations-unlock FILE=V5__x.sql
+	@test -n "$(FILE)" || { echo 'usage: make migrations-unlock FILE=V5__x.sql'; exit 2; }
+	$(PY) -m components.migrations unlock "$(FILE)" --dir $(DIR)
 
 migrations-list: deps ## List migrations with versions and checksums
 	$(PY) -m components.migrations list $(DIR)

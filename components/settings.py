@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 PROJECT: Final = "tradestream-database"
+STACK_CONFIG_DIR: Final = "stacks"
+"""Pulumi.yaml's stackConfigDir: where `stacks/Pulumi.<stack>.yaml` holds each stack's config."""
 
 FLYWAY_VERSION: Final = "11.20.3"
 """The one Flyway version pin: the Job's image tag and the contract tests' jars."""
@@ -485,10 +487,15 @@ class Settings:
 class SettingsError(ValueError):
     """Bad stack config; lists every problem, one per line, each naming its key."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
         self.problems = tuple(problems)
+        self.source = source
+        count = len(self.problems)
+        where = f" in {source}" if source else ""
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid stack configuration ({len(self.problems)} problems):\n{lines}")
+        super().__init__(
+            f"invalid stack configuration{where} ({count} problem{'s' * (count != 1)}):\n{lines}"
+        )
 
 
 @dataclass(frozen=True)
@@ -716,14 +723,19 @@ def _credential_checks(s: Settings) -> list[str]:
 
 def read_stack_settings() -> Settings:
     """Read this stack's config from the Pulumi runtime, once."""
-    from pulumi.runtime import config as runtime_config  # noqa: PLC0415 (keep the rest pure)
+    import pulumi  # noqa: PLC0415 (keep the rest pure)
+    from pulumi.runtime import config as runtime_config  # noqa: PLC0415
 
     values: dict[str, str] = dict(runtime_config.get_config_env())
     values.update(runtime_config.CONFIG.get())
     secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(
         runtime_config._SECRET_KEYS.get()  # no public accessor exists
     )
-    return parse_settings(values, secret_keys)
+    try:
+        return parse_settings(values, secret_keys)
+    except SettingsError as error:
+        source = f"{STACK_CONFIG_DIR}/Pulumi.{pulumi.get_stack()}.yaml"
+        raise SettingsError(error.problems, source) from None
 
 
 def config_schema() -> dict[str, dict[str, Any]]:

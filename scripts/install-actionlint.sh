@@ -26,19 +26,10 @@ installed_version() {
 }
 
 # actionlint checks the shell of `run:` steps only when shellcheck is on PATH, as it is on
-# GitHub's runners; install it so that a fresh machine checks exactly as much.
+# GitHub's runners; scripts/install-system-deps.sh installs it.
 if ! command -v shellcheck >/dev/null 2>&1; then
-    as_root=()
-    if [[ "$(id -u)" != "0" ]] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        as_root=(sudo -n)
-    fi
-    if [[ "$(id -u)" == "0" || ${#as_root[@]} -gt 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
-    else
-        echo "install-actionlint: shellcheck not found; install it (apt-get install shellcheck)" >&2
-        exit 1
-    fi
+    echo "install-actionlint: shellcheck not found; run: bash scripts/install-system-deps.sh" >&2
+    exit 1
 fi
 
 if [[ -x "${binary}" ]] && [[ "$(installed_version)" == "${ACTIONLINT_VERSION}" ]]; then

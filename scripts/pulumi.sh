@@ -29,21 +29,26 @@ MSG
   exit 2
 fi
 
-if command -v kubectl >/dev/null 2>&1; then
+# The cluster comes from the stack's own provider config when it names one; otherwise from the
+# current kubectl context (or the kubeconfig file when kubectl is not installed).
+if grep -Eq '^[[:space:]]*kubernetes:(context|kubeconfig):' "stacks/Pulumi.${stack}.yaml"; then
+  echo "Kubernetes cluster: as set in stacks/Pulumi.${stack}.yaml"
+elif command -v kubectl >/dev/null 2>&1; then
   if ! context=$(kubectl config current-context 2>/dev/null); then
-    cat >&2 <<'MSG'
-error: no Kubernetes context is selected.
-  Point kubectl at the target cluster (KUBECONFIG, or `kubectl config use-context NAME`),
-  or set one for this stack: `pulumi config set kubernetes:context NAME`.
+    cat >&2 <<MSG
+error: no Kubernetes context is selected and stacks/Pulumi.${stack}.yaml names none.
+  Either point kubectl at the target cluster (KUBECONFIG, or \`kubectl config use-context NAME\`),
+  or name the context for this stack, under config: in stacks/Pulumi.${stack}.yaml:
+    kubernetes:context: NAME
 MSG
     exit 2
   fi
   echo "Kubernetes context: ${context}"
 elif [[ -z "${KUBECONFIG:-}" && ! -f "${HOME}/.kube/config" ]]; then
-  cat >&2 <<'MSG'
-error: no Kubernetes credentials found (no KUBECONFIG and no ~/.kube/config).
-  Install kubectl (https://kubernetes.io/docs/tasks/tools/) and configure access to the
-  target cluster, then run this command again.
+  cat >&2 <<MSG
+error: no Kubernetes credentials found (no KUBECONFIG, no ~/.kube/config, and
+  stacks/Pulumi.${stack}.yaml sets neither kubernetes:context nor kubernetes:kubeconfig).
+  Configure access to the target cluster, then run this command again.
 MSG
   exit 2
 fi

@@ -122,7 +122,9 @@ def test_stack_outputs_a_reviewer_reads(stack_run: ProgramRun) -> None:
 def test_bad_config_stops_the_preview_before_any_resource(
     config: dict[str, str], words: str
 ) -> None:
-    assert words in refused(run_program("dev", config=config, secrets={}))
+    message = refused(run_program("dev", config=config, secrets={}))
+    assert words in message
+    assert "invalid stack configuration in stacks/Pulumi.dev.yaml (" in message
 
 
 def test_prod_without_its_secrets_is_refused_with_the_command_to_fix_it() -> None:
@@ -139,6 +141,7 @@ def test_prod_without_its_secrets_is_refused_with_the_command_to_fix_it() -> Non
         ("V04__duplicate_of_four.sql", b"SELECT 1;", "V04__duplicate_of_four.sql"),
         ("V5__empty.sql", b"", "V5__empty.sql"),
         ("V5__not_utf8.sql", b"SELECT '\xff';", "V5__not_utf8.sql"),
+        ("V999__only_comments.sql", b"-- to do\n", "V999__only_comments.sql: holds no SQL"),
         ("U4__undo_signals.sql", b"DROP TABLE signals;", "U4__undo_signals.sql"),
     ],
 )

@@ -1,8 +1,10 @@
 """Command line for the migrations directory, the same checks CI and the Pulumi program run.
 
-    python -m components.migrations lint [DIR] [--out-of-order] [--no-squawk] [--format github]
+    python -m components.migrations lint [DIR] [--out-of-order] [--no-squawk] [--released]
+        [--format github]
     python -m components.migrations new "add trade index" [--dir DIR]
     python -m components.migrations lock [DIR] [--out-of-order]
+    python -m components.migrations unlock FILE [--dir DIR]
     python -m components.migrations list [DIR]
 
 DIR defaults to database/migrations of this repository (or of the current directory).
@@ -12,20 +14,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from components.migrations.lint import lint
-from components.migrations.lock import lock_path, update_lock
+from components.migrations.lock import lock_path, unlock, update_lock
 from components.migrations.model import (
+    NO_STATEMENT,
     Kind,
     MigrationError,
     MigrationSet,
     Problem,
     load_migration_set,
     next_version,
+    scan_directory,
 )
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +95,12 @@ def _summary(migration_set: MigrationSet) -> str:
 
 def _lint(args: argparse.Namespace) -> int:
     directory: Path = args.directory
-    problems = lint(directory, out_of_order=args.out_of_order, squawk=args.squawk)
+    problems = lint(
+        directory,
+        out_of_order=args.out_of_order,
+        squawk=args.squawk,
+        require_released=args.released,
+    )
     for problem in problems:
         print(format_problem(problem, directory, args.format))
     if problems:
@@ -104,7 +114,13 @@ def file_name_part(description: str) -> str:
     """The description as it appears in a file name; UsageError if it would make a bad one."""
     words = description.split()
     name = "_".join(words)
-    if not _DESCRIPTION.fullmatch(" ".join(words)) or "__" in name:
+    if "__" in name:
+        raise UsageError(
+            f"description {description!r} cannot name a migration file: it would contain "
+            "'__', which Flyway reads as the end of the version. Use a single '_' or a space "
+            f"(e.g. {'_'.join(part for part in name.split('_') if part)!r})"
+        )
+    if not _DESCRIPTION.fullmatch(" ".join(words)):
         raise UsageError(
             f"description {description!r} cannot name a migration file: use 1-100 letters, "
             "digits, spaces, '-' and '_', starting with a letter or digit"
@@ -115,12 +131,20 @@ def file_name_part(description: str) -> str:
 def _new(args: argparse.Namespace) -> int:
     name = file_name_part(args.description)
     directory: Path = args.directory
-    version = next_version(load_migration_set(directory))
+    # A migration still being written (comments alone) does not stop the next one.
+    files, problems = scan_directory(directory)
+    blocking = [problem for problem in problems if problem.rule != NO_STATEMENT]
+    if blocking:
+        raise MigrationError(blocking)
+    version = next_version(MigrationSet(files))
     path = directory / f"V{version}__{name}.sql"
     header = (
         f"-- V{version}: {' '.join(args.description.split())}\n"
         "-- Flyway applies this once, in one transaction. Once released (locked), never edit\n"
-        "-- it: put further changes in a new migration.\n\n"
+        "-- it: put further changes in a new migration.\n"
+        "-- Write the SQL below (a file of comments alone is refused), starting with\n"
+        "--   SET LOCAL lock_timeout = '10s';\n"
+        "--   SET LOCAL statement_timeout = '5min';\n\n"
     )
     with path.open("x", encoding="utf-8", newline="\n") as handle:
         handle.write(header)
@@ -138,6 +162,21 @@ def _lock(args: argparse.Namespace) -> int:
     print(f"{target}: locked {len(added)} migration(s)")
     for entry in added:
         print(f"  {entry.script}")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    directory: Path = args.directory
+    script = Path(args.file)
+    if script.is_absolute() or (not (directory / script).exists() and script.exists()):
+        # Given as a path from here (what lint prints) rather than from the directory.
+        script = Path(os.path.relpath(script.resolve(), directory.resolve()))
+    entry = unlock(directory, script.as_posix())
+    print(
+        f"{lock_path(directory).as_posix()}: unlocked {entry.script}. Only do this for a "
+        "migration no database has applied (check flyway_schema_history of every stack); "
+        "fix it, then run make migrations-lock and commit both."
+    )
     return 0
 
 
@@ -183,6 +222,9 @@ def _parser() -> argparse.ArgumentParser:
     directory_argument(lint_command)
     lint_command.add_argument("--out-of-order", action="store_true")
     lint_command.add_argument("--no-squawk", dest="squawk", action="store_false")
+    lint_command.add_argument(
+        "--released", action="store_true", help="also fail on migrations missing from the lock"
+    )
     lint_command.add_argument("--format", choices=("text", "github"), default="text")
     lint_command.set_defaults(run=_lint)
 
@@ -195,6 +237,13 @@ def _parser() -> argparse.ArgumentParser:
     directory_argument(lock_command)
     lock_command.add_argument("--out-of-order", action="store_true")
     lock_command.set_defaults(run=_lock)
+
+    unlock_command = commands.add_parser(
+        "unlock", help="release a fix for the newest migration, when no database applied it"
+    )
+    unlock_command.add_argument("file", help="the migration, e.g. V5__add_fills.sql")
+    unlock_command.add_argument("--dir", dest="directory", type=Path, default=None, metavar="DIR")
+    unlock_command.set_defaults(run=_unlock)
 
     list_command = commands.add_parser("list", help="show migrations in Flyway's order")
     directory_argument(list_command)

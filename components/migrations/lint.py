@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.migrations.lock import check_lock, read_lock
+from components.migrations.lock import check_lock, read_lock, unreleased
 from components.migrations.model import (
     Kind,
     MigrationError,
@@ -39,10 +39,13 @@ def lint(
     out_of_order: bool = False,
     squawk: bool = True,
     *,
+    require_released: bool = False,
     squawk_config: Path | None = None,
 ) -> list[Problem]:
     """All problems of a migrations directory; empty means ready to deploy.
 
+    ``require_released`` adds every migration missing from the lock: what CI checks, so a
+    merged migration is always a released one.
     ``squawk_config`` defaults to the ``.squawk.toml`` of the repository holding the
     directory (found by walking up to the folder with Pulumi.yaml or .git).
     """
@@ -51,7 +54,10 @@ def lint(
     if not problems:
         migration_set = MigrationSet(files)
         try:
-            problems.extend(check_lock(migration_set, read_lock(directory), out_of_order))
+            lock = read_lock(directory)
+            problems.extend(check_lock(migration_set, lock, out_of_order, directory))
+            if require_released:
+                problems.extend(unreleased(migration_set, lock))
         except MigrationError as error:
             problems.extend(error.problems)
         try:

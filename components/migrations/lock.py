@@ -11,6 +11,7 @@ they change is their purpose.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from components.migrations.model import (
 
 LOCK_FORMAT = 1
 _LOCKED_KINDS = {"versioned": Kind.VERSIONED, "baseline": Kind.BASELINE}
-_NEW_COMMAND = 'python -m components.migrations new "<description>"'
+_NEW_COMMAND = 'make migrations-new DESC="<description>"'
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,25 @@ def read_lock(directory: Path) -> Lock | None:
     return parse_lock(path.read_text(encoding="utf-8"))
 
 
+def shown_path(directory: Path, script: str) -> str:
+    """A migration's path as a command typed in the current directory needs it."""
+    path = directory / script
+    if not path.is_absolute():
+        return path.as_posix()
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
 def check_lock(
-    migration_set: MigrationSet, lock: Lock | None, out_of_order: bool
+    migration_set: MigrationSet,
+    lock: Lock | None,
+    out_of_order: bool,
+    directory: Path = Path(),
 ) -> tuple[Problem, ...]:
-    """Problems that Flyway's validate or migrate would hit on a database that ran the lock."""
+    """Problems that Flyway's validate or migrate would hit on a database that ran the lock.
+
+    `directory` only makes the fixes' commands name paths that work where they are typed.
+    """
     if lock is None:
         return ()
     files = migration_set.by_path
@@ -160,15 +176,20 @@ def check_lock(
     renamed: set[str] = set()
     for entry in lock.entries:
         current = files.get(entry.script)
+        shown = shown_path(directory, entry.script)
         if current is not None:
             if current.checksum != entry.checksum:
                 problems.append(
                     Problem(
                         entry.script,
                         f"changed after it was released (checksum {entry.checksum} in "
-                        f"{LOCK_FILE_NAME}, now {current.checksum}); Flyway's validate fails",
-                        f"Restore the released content (git checkout) and put the change in a "
-                        f"new migration ({_NEW_COMMAND}).",
+                        f"{LOCK_FILE_NAME}, now {current.checksum}); Flyway's validate fails "
+                        "on every database that applied it",
+                        f"Restore the released content (git checkout HEAD -- {shown}) and put "
+                        f"the change in a new migration ({_NEW_COMMAND}). If no database has "
+                        "applied it (its deploy failed and Flyway rolled it back), release the "
+                        f"fix instead: make migrations-unlock FILE={shown}, edit it, then "
+                        "make migrations-lock.",
                     )
                 )
             continue
@@ -189,7 +210,7 @@ def check_lock(
                     entry.script,
                     "was released but is missing; Flyway's validate fails on an applied "
                     "migration it cannot find",
-                    f"Restore it (git checkout -- {entry.script}).",
+                    f"Restore it (git checkout HEAD -- {shown}).",
                 )
             )
     problems.extend(_too_old(lock, new, renamed, out_of_order))
@@ -248,7 +269,7 @@ def update_lock(directory: Path, out_of_order: bool = False) -> tuple[LockEntry,
     """
     migration_set = load_migration_set(directory)
     lock = read_lock(directory)
-    problems = check_lock(migration_set, lock, out_of_order)
+    problems = check_lock(migration_set, lock, out_of_order, directory)
     if problems:
         raise MigrationError(problems)
     updated = extend_lock(migration_set, lock)
@@ -266,7 +287,62 @@ def load_released_set(directory: Path, out_of_order: bool) -> MigrationSet:
     stops the preview instead of failing Flyway's validation in the middle of a deploy.
     """
     migration_set = load_migration_set(directory)
-    problems = check_lock(migration_set, read_lock(directory), out_of_order)
+    problems = check_lock(migration_set, read_lock(directory), out_of_order, directory)
     if problems:
         raise MigrationError(problems)
     return migration_set
+
+
+def unreleased(migration_set: MigrationSet, lock: Lock | None) -> tuple[Problem, ...]:
+    """Versioned and baseline migrations missing from the lock: what a merge must not carry.
+
+    Locking is the release: once merged, a migration may reach a database, and from then on
+    the lock is what keeps it from changing.
+    """
+    locked = {entry.script for entry in lock.entries} if lock is not None else set()
+    return tuple(
+        Problem(
+            file.path,
+            f"is not in {LOCK_FILE_NAME}, so nothing stops it from changing after it is applied",
+            "Release it: make migrations-lock, and commit the lock file with it.",
+        )
+        for file in (*migration_set.versioned, *migration_set.baseline)
+        if file.path not in locked
+    )
+
+
+def unlock(directory: Path, script: str) -> LockEntry:
+    """Remove one released migration from the lock, so a migration no database applied can be
+    fixed in place. Refuses anything but the newest released version: an older one may
+    already have been overtaken by migrations that did apply.
+    """
+    lock = read_lock(directory)
+    entries = lock.entries if lock is not None else ()
+    found = [entry for entry in entries if entry.script == script]
+    if not found:
+        raise MigrationError(
+            [
+                Problem(
+                    script,
+                    f"is not in {LOCK_FILE_NAME}",
+                    "Pass the path relative to the migrations directory, as "
+                    "`make migrations-list` shows it.",
+                )
+            ]
+        )
+    [entry] = found
+    newer = [other.script for other in entries if other.version > entry.version]
+    if newer:
+        raise MigrationError(
+            [
+                Problem(
+                    script,
+                    f"is not the newest released migration ({', '.join(newer)} came after it), "
+                    "so a database may have applied it",
+                    f"Leave it as released and put the change in a new migration ({_NEW_COMMAND}).",
+                )
+            ]
+        )
+    remaining = Lock(tuple(other for other in entries if other is not entry))
+    lock_path(directory).write_text(render_lock(remaining), encoding="utf-8")
+    return entry

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
+from typing import Final
 
 LOCK_FILE_NAME = "migrations.lock.json"
 SQL_SUFFIX = ".sql"
@@ -586,6 +587,51 @@ def _is_blank(text: str) -> bool:
     return not rest or rest.isspace()
 
 
+_LINE_END = re.compile(r"[\r\n]")
+NO_STATEMENT: Final = "no-statement"
+"""The rule of a script with comments alone: a migration still being written."""
+
+
+def has_statement(text: str) -> bool:
+    """Whether any SQL is left once comments, white space and bare semicolons are removed.
+
+    A file of comments alone passes Flyway, is recorded as applied and can never be given its
+    SQL afterwards without a checksum mismatch, so it is refused before it is released.
+    Line comments and (nested, as in PostgreSQL) block comments are skipped; anything else,
+    a quote included, counts as SQL.
+    """
+    position, end = 0, len(text)
+    while position < end:
+        char = text[position]
+        if char.isspace() or char in ";\ufeff":
+            position += 1
+        elif text.startswith("--", position):
+            line_end = _LINE_END.search(text, position)
+            position = line_end.end() if line_end else end
+        elif text.startswith("/*", position):
+            position = _block_comment_end(text, position)
+        else:
+            return True
+    return False
+
+
+def _block_comment_end(text: str, start: int) -> int:
+    """The index after the block comment opening at `start` (the end if it never closes)."""
+    depth, position = 0, start
+    while position < len(text):
+        if text.startswith("/*", position):
+            depth += 1
+            position += 2
+        elif text.startswith("*/", position):
+            depth -= 1
+            position += 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return position
+
+
 def _decode(path: str, content: bytes, java_name: str) -> tuple[str, str] | Problem:
     """Decode as Flyway would (strictly), returning (text, Python codec) or the problem."""
     codec = JAVA_CHARSETS.get(java_name.upper(), "utf-8")
@@ -593,11 +639,15 @@ def _decode(path: str, content: bytes, java_name: str) -> tuple[str, str] | Prob
         return content.decode(codec), codec
     except UnicodeDecodeError as error:
         conf_name = path.rpartition("/")[2] + ".conf"
+        line = content.count(b"\n", 0, error.start) + 1
+        column = error.start - (content.rfind(b"\n", 0, error.start) + 1) + 1
         return Problem(
             path,
-            f"does not decode as {java_name} (invalid byte at offset {error.start})",
+            f"does not decode as {java_name} (invalid byte 0x{content[error.start]:02x} at "
+            f"line {line}, column {column})",
             f"Save it as UTF-8, or declare its real encoding in {conf_name} "
             "(e.g. encoding=ISO-8859-1).",
+            line=line,
         )
 
 
@@ -681,6 +731,16 @@ def _read_scripts(
                 Problem(path, "is empty", "Write the migration's SQL, or delete the file.")
             )
             continue
+        if not has_statement(text):
+            problems.append(
+                Problem(
+                    path,
+                    "holds no SQL statement, only comments; Flyway would record it as applied "
+                    "and its SQL could never be added later",
+                    "Write the migration's SQL below the comments, or delete the file.",
+                    rule=NO_STATEMENT,
+                )
+            )
         files.append(
             _file(
                 path,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -221,24 +220,41 @@ def test_the_job_exposes_what_workloads_that_need_the_schema_depend_on(
     assert run.outputs["migrationJobName"] == run.one(JOB).inputs["metadata"]["name"]
 
 
-def test_stack_outputs_list_the_packaged_migrations(stack_run: ProgramRun) -> None:
-    listed = stack_run.outputs["migrations"]
-    assert [m["script"] for m in listed] == [
-        "V1__baseline_strategies_table.sql",
-        "V2__add_strategy_specs.sql",
-        "V3__add_strategy_performance.sql",
-        "V4__add_signals.sql",
+SMALL_SET = {
+    "V1__create_a.sql": "CREATE TABLE a (id int);\n",
+    "V1_1__create_b.sql": "CREATE TABLE b (id int);\n",
+    "nested/V2__create_c.sql": "CREATE TABLE c (id int);\n",
+    "R__view_of_a.sql": "CREATE OR REPLACE VIEW va AS SELECT id FROM a;\n",
+}
+
+
+def write_set(directory: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_stack_outputs_list_the_packaged_migrations(
+    run_stack: Callable[..., ProgramRun], tmp_path: Path, stack: str
+) -> None:
+    directory = write_set(tmp_path / "migrations", SMALL_SET)
+    run = run_stack(stack, config={"migrationsDir": str(directory)})
+    listed = run.outputs["migrations"]
+    assert [(m["script"], m["version"]) for m in listed] == [
+        ("V1__create_a.sql", "1"),
+        ("V1_1__create_b.sql", "1.1"),
+        ("nested/V2__create_c.sql", "2"),
+        ("R__view_of_a.sql", None),
     ]
-    assert [m["version"] for m in listed] == ["1", "2", "3", "4"]
     assert all(isinstance(m["checksum"], int) for m in listed)
     assert (
-        stack_run.outputs["migrationsDigest"]
-        == (
-            stack_run.one(JOB).inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
-        )
+        run.outputs["migrationsDigest"]
+        == run.one(JOB).inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
     )
-    assert stack_run.outputs["migrationConfigMaps"] == [
-        cm.inputs["metadata"]["name"] for cm in stack_run.of_type(CONFIG_MAP)
+    assert run.outputs["migrationConfigMaps"] == [
+        cm.inputs["metadata"]["name"] for cm in run.of_type(CONFIG_MAP)
     ]
 
 
@@ -264,12 +280,6 @@ def replaced(before: ProgramRun, after: ProgramRun) -> set[str]:
     return out
 
 
-def copy_migrations(tmp_path: Path) -> Path:
-    target = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, target)
-    return target
-
-
 def test_an_unchanged_program_has_no_diff(run_stack: Callable[..., ProgramRun]) -> None:
     assert snapshot(run_stack("dev")) == snapshot(run_stack("dev"))
 
@@ -277,9 +287,9 @@ def test_an_unchanged_program_has_no_diff(run_stack: Callable[..., ProgramRun]) 
 def test_a_new_migration_replaces_the_job_and_only_the_changed_config_map(
     run_stack: Callable[..., ProgramRun], tmp_path: Path
 ) -> None:
-    directory = copy_migrations(tmp_path)
+    directory = write_set(tmp_path / "migrations", SMALL_SET)
     before = run_stack("dev", config={"migrationsDir": str(directory)})
-    (directory / "V5__add_fills.sql").write_text("CREATE TABLE fills (id bigint);\n")
+    write_set(directory, {"V3__add_fills.sql": "CREATE TABLE fills (id bigint);\n"})
     after = run_stack("dev", config={"migrationsDir": str(directory)})
     assert replaced(before, after) == {"tradestream-job", "tradestream-sql-0"}
     assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger

@@ -15,7 +15,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,19 +84,20 @@ def run_flyway(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     os_user: str | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `java -cp <jars>/* org.flywaydb.commandline.Main *args` and return the result.
 
     env: the FLYWAY_* (and other) variables Flyway should see; nothing else is inherited.
     cwd: working directory (defaults to a fresh empty temporary directory).
     os_user: run as this OS user via runuser (root only), e.g. to prove nothing is written
-        to a directory that user cannot write; HOME is then a temp dir owned by that user.
+        to a directory that user cannot write; HOME is then a temp dir owned by that user,
+        and the jars are read from a copy that user can reach wherever the clone lives.
+    on_line: called with each line Flyway prints (stdout or stderr) as it prints it, so a
+        test can act on what Flyway did instead of on how long it took.
     Raises FlywayNotInstalledError without the jars, FlywayTimeoutError after `timeout` s.
     """
     lib = flyway_lib(version)
-    argv = [java_executable(), "-cp", f"{lib}/*", MAIN_CLASS, *args]
-    if os_user is not None:
-        argv = ["runuser", "-u", os_user, "--", *argv]
     # Under /tmp when switching user: TMPDIR may be a 0700 directory that user cannot enter.
     tmp_parent = "/tmp" if os_user is not None else None
     with tempfile.TemporaryDirectory(prefix="flyway-home-", dir=tmp_parent) as tmp:
@@ -103,39 +105,76 @@ def run_flyway(
         workdir = Path(tmp) / "work"
         home.mkdir()
         workdir.mkdir()
+        argv = [java_executable(), "-cp", f"{lib}/*", MAIN_CLASS, *args]
         if os_user is not None:
+            readable_lib = Path(tmp) / "lib"
+            shutil.copytree(lib, readable_lib)
             user = pwd.getpwnam(os_user)
-            for path in (Path(tmp), home, workdir):
+            for path in (Path(tmp), home, workdir, readable_lib, *readable_lib.iterdir()):
                 os.chown(path, user.pw_uid, user.pw_gid)
+            argv = ["runuser", "-u", os_user, "--", argv[0], "-cp", f"{readable_lib}/*", *argv[3:]]
         full_env = _base_env(home)
         full_env.update(env or {})
-        try:
-            return subprocess.run(
-                argv,
-                cwd=Path(cwd) if cwd is not None else workdir,
-                env=full_env,
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            stdout = _text(exc.stdout)
-            stderr = _text(exc.stderr)
-            raise FlywayTimeoutError(
-                f"flyway {' '.join(args)} did not finish within {timeout:g}s (killed)\n"
-                f"--- stdout ---\n{stdout[-4000:]}\n--- stderr ---\n{stderr[-4000:]}",
-                stdout,
-                stderr,
-            ) from exc
+        return _run(argv, Path(cwd) if cwd is not None else workdir, full_env, timeout, on_line)
 
 
-def _text(data: str | bytes | None) -> str:
-    if data is None:
-        return ""
-    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+def _run(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    on_line: Callable[[str], None] | None,
+) -> subprocess.CompletedProcess[str]:
+    """Run argv, collecting stdout and stderr line by line as they are printed."""
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    streams = {"stdout": process.stdout, "stderr": process.stderr}
+    collected: dict[str, list[str]] = {name: [] for name in streams}
+    failures: list[BaseException] = []
+
+    def pump(name: str) -> None:
+        stream = streams[name]
+        assert stream is not None
+        for line in stream:
+            collected[name].append(line)
+            if on_line is not None:
+                try:
+                    on_line(line.rstrip("\n"))
+                except BaseException as error:  # re-raised in the caller's thread
+                    failures.append(error)
+
+    readers = [threading.Thread(target=pump, args=(name,), daemon=True) for name in streams]
+    for reader in readers:
+        reader.start()
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        for reader in readers:
+            reader.join()
+        stdout, stderr = ("".join(collected[name]) for name in streams)
+        raise FlywayTimeoutError(
+            f"flyway {' '.join(argv[argv.index(MAIN_CLASS) + 1 :])} did not finish within "
+            f"{timeout:g}s (killed)\n"
+            f"--- stdout ---\n{stdout[-4000:]}\n--- stderr ---\n{stderr[-4000:]}",
+            stdout,
+            stderr,
+        ) from None
+    for reader in readers:
+        reader.join()
+    if failures:
+        raise failures[0]
+    stdout, stderr = ("".join(collected[name]) for name in streams)
+    return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
 
 
 class FlywayRunner:
@@ -153,5 +192,8 @@ class FlywayRunner:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         os_user: str | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return run_flyway(self.version, args, env, cwd, timeout=timeout, os_user=os_user)
+        return run_flyway(
+            self.version, args, env, cwd, timeout=timeout, os_user=os_user, on_line=on_line
+        )

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -770,6 +770,7 @@ def run_job(
     *,
     password: str,
     timeout: float = DEFAULT_TIMEOUT,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run Flyway's command line of the image's version with the container's command and env.
 
@@ -778,7 +779,9 @@ def run_job(
     """
     with tempfile.TemporaryDirectory(prefix="flyway-pod-tmp-") as scratch:
         env = job_environment(job, server, mount_root, password, Path(scratch))
-        return run_flyway(job.flyway_version, flyway_arguments(job), env, timeout=timeout)
+        return run_flyway(
+            job.flyway_version, flyway_arguments(job), env, timeout=timeout, on_line=on_line
+        )
 
 
 # -- reading the outcome ------------------------------------------------------------------------

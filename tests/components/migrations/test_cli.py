@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.migrations.__main__ import default_directory, main
-from components.migrations.model import LOCK_FILE_NAME, load_migration_set
+from components.migrations.model import LOCK_FILE_NAME, MigrationError, load_migration_set
 from tests.components.migrations import write_tree
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
@@ -77,9 +77,24 @@ def test_new_creates_the_next_version(tmp_path: Path, capsys: pytest.CaptureFixt
     created = tmp_path / "V3__add_trades_index.sql"
     assert capsys.readouterr().out == f"{created.as_posix()}\n"
     assert created.read_text().startswith("-- V3: add trades index\n")
+    with pytest.raises(MigrationError, match="holds no SQL statement"):
+        load_migration_set(tmp_path)
+    assert main(["new", "add fills", "--dir", str(tmp_path)]) == 0
+    assert (tmp_path / "V4__add_fills.sql").is_file()
+    created.write_text(created.read_text() + TABLE)
+    (tmp_path / "V4__add_fills.sql").write_text(TABLE)
     assert load_migration_set(tmp_path).highest_version is not None
     assert main(["new", "  second   one ", "--dir", str(tmp_path)]) == 0
-    assert (tmp_path / "V4__second_one.sql").is_file()
+    assert (tmp_path / "V5__second_one.sql").is_file()
+
+
+def test_new_names_the_double_underscore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["new", "add__x", "--dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "'__'" in error
+    assert "'add_x'" in error
 
 
 def test_new_in_an_empty_directory_starts_at_one(tmp_path: Path) -> None:
@@ -143,3 +158,26 @@ def test_module_runs_with_clean_errors(tmp_path: Path) -> None:
 
 def test_default_directory_is_the_repositorys() -> None:
     assert default_directory().as_posix().endswith("database/migrations")
+
+
+def test_lint_released_fails_on_an_unlocked_migration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path, {"V1__a.sql": TABLE})
+    assert main(["lint", str(tmp_path), "--no-squawk"]) == 0
+    assert main(["lint", str(tmp_path), "--no-squawk", "--released"]) == 1
+    assert "V1__a.sql: is not in migrations.lock.json" in capsys.readouterr().out
+    assert main(["lock", str(tmp_path)]) == 0
+    assert main(["lint", str(tmp_path), "--no-squawk", "--released"]) == 0
+
+
+def test_unlock_takes_the_path_lint_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path, {"V1__a.sql": TABLE, "V2__b.sql": TABLE})
+    assert main(["lock", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["unlock", "V1__a.sql", "--dir", str(tmp_path)]) == 1
+    assert "not the newest released migration" in capsys.readouterr().err
+    assert main(["unlock", str(tmp_path / "V2__b.sql"), "--dir", str(tmp_path)]) == 0
+    assert "unlocked V2__b.sql" in capsys.readouterr().out

@@ -38,7 +38,7 @@ def test_reports_structure_lock_and_size_problems_together(repo: Path) -> None:
     write_tree(repo, {"V1__a.sql": TABLE, "V2__b.sql": TABLE})
     update_lock(repo)
     (repo / "V1__a.sql").write_text(TABLE + "-- edited\n")
-    write_tree(repo, {"V3__huge.sql": "--" + "x" * DEFAULT_BUDGET + "\n"})
+    write_tree(repo, {"V3__huge.sql": "SELECT 1;\n--" + "x" * DEFAULT_BUDGET + "\n"})
     problems = lint(repo, squawk=False)
     assert [problem.path for problem in problems] == ["V1__a.sql", "V3__huge.sql"]
     assert "changed after it was released" in problems[0].message

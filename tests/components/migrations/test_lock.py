@@ -13,6 +13,8 @@ from components.migrations.lock import (
     parse_lock,
     read_lock,
     render_lock,
+    unlock,
+    unreleased,
     update_lock,
 )
 from components.migrations.model import (
@@ -106,7 +108,7 @@ def test_removed_migration_fails(released: Path) -> None:
     (released / "sub" / "V5__five.sql").unlink()
     (problem,) = problems_of(released)
     assert problem.startswith("sub/V5__five.sql: was released but is missing")
-    assert "git checkout -- sub/V5__five.sql" in problem
+    assert "git checkout HEAD -- sub/V5__five.sql" in problem
 
 
 def test_renamed_migration_is_reported_as_renamed(released: Path) -> None:
@@ -207,3 +209,32 @@ def test_duplicate_lock_entries_are_an_error(released: Path) -> None:
     doubled = render_lock(Lock((*lock.entries, lock.entries[0])))
     with pytest.raises(MigrationError, match="more than once"):
         parse_lock(doubled)
+
+
+def test_unreleased_lists_what_the_lock_lacks(released: Path) -> None:
+    write_tree(released, {"V9__new.sql": "CREATE TABLE n (id int);\n"})
+    problems = unreleased(load_migration_set(released), read_lock(released))
+    assert [(p.path, p.fix) for p in problems] == [
+        ("V9__new.sql", "Release it: make migrations-lock, and commit the lock file with it.")
+    ]
+    update_lock(released)
+    assert unreleased(load_migration_set(released), read_lock(released)) == ()
+
+
+def test_a_failed_newest_release_can_be_unlocked_fixed_and_locked(released: Path) -> None:
+    newest = max(read_lock(released).entries, key=lambda e: e.version)  # type: ignore[union-attr]
+    (released / newest.script).write_text("CREATE TABLE fixed (id int);\n")
+    [problem] = problems_of(released)
+    assert f"make migrations-unlock FILE={newest.script}" in problem
+    assert unlock(released, newest.script) == newest
+    assert update_lock(released) != ()
+    assert problems_of(released) == []
+
+
+def test_only_the_newest_release_can_be_unlocked(released: Path) -> None:
+    oldest = min(read_lock(released).entries, key=lambda e: e.version)  # type: ignore[union-attr]
+    with pytest.raises(MigrationError, match="not the newest released migration") as caught:
+        unlock(released, oldest.script)
+    assert "put the change in a new migration" in str(caught.value)
+    with pytest.raises(MigrationError, match=r"is not in migrations\.lock\.json"):
+        unlock(released, "V404__missing.sql")

@@ -17,6 +17,7 @@ from components.migrations.model import (
     _is_blank,
     _utf8_checksum,
     flyway_checksum,
+    has_statement,
     load_migration_set,
     next_version,
     parse_name,
@@ -99,6 +100,25 @@ def test_knows_flyways_callback_events() -> None:
 # --- the corpus of mistakes -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SELECT 1", True),
+        ("-- a\nSELECT 1", True),
+        ("-- a\rSELECT 1", True),
+        ("/* a /* b */ c */ SELECT 1", True),
+        ("\ufeff;\n$$", True),
+        ("'-- not a comment'", True),
+        ("-- a\n-- b\n", False),
+        ("/* a /* b */ SELECT 1 */", False),
+        ("/* never closed SELECT 1", False),
+        (" ;\n\t; ", False),
+    ],
+)
+def test_has_statement_skips_comments_as_postgresql_does(text: str, expected: bool) -> None:
+    assert has_statement(text) is expected
+
+
 def case(files: dict[str, bytes | str], culprit: str, *words: str) -> pytest.ParameterSet:
     """Files to write, the file the problem must name, and words its line must contain."""
     return pytest.param(files, culprit, list(words), id=culprit)
@@ -128,6 +148,18 @@ BAD = [
     case({"V1__x.sql": b""}, "V1__x.sql", "is empty", "write the migration's sql"),
     case({"V1__x.sql": b"\xef\xbb\xbf \n\t\r\n"}, "V1__x.sql", "is empty", "or delete the file"),
     case({"sub/R__x.sql": "  "}, "sub/R__x.sql", "is empty"),
+    case(
+        {"V1__x.sql": "-- V1: x\n/* outer /* nested */ still */\n;\n"},
+        "V1__x.sql",
+        "holds no sql statement",
+        "write the migration's sql below the comments",
+    ),
+    case({"R__x.sql": "-- only a comment"}, "R__x.sql", "holds no sql statement"),
+    case(
+        {"V1__x.sql": b"SELECT 1;\nSELECT '\xe9';\n"},
+        "V1__x.sql",
+        "invalid byte 0xe9 at line 2, column 9",
+    ),
     case(
         {"V1__x.sql": b"SELECT '\xe9';\n"},
         "V1__x.sql",

@@ -1,11 +1,12 @@
 # The two commands that set up everything on a fresh machine:
-#   make up STACK=dev     deploy a stack (creates the virtualenv, selects or creates the stack)
+#   make up               deploy the local stack on this machine with the real engine
+#                         (STACK=dev|staging|prod deploys to a cluster instead)
 #   make test             lint, type-check and run every test (what CI runs)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-STACK ?= dev
+STACK ?= local
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,9 +14,9 @@ DEPS_STAMP := $(VENV)/.deps-installed
 FLYWAY_VERSION = $(shell $(PY) -m components.settings flyway-version)
 DIR ?= database/migrations
 
-.PHONY: help deps test-deps check test up preview destroy lint format typecheck \
+.PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         pulumi-yaml migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-list bench
+        migrations-unlock migrations-list bench bench-engine
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -28,10 +29,11 @@ $(DEPS_STAMP): requirements.txt requirements-dev.txt
 
 deps: $(DEPS_STAMP) ## Create .venv and install pinned dependencies
 
-test-deps: deps ## Install what the tests need (apt: PostgreSQL, Java, Maven, shellcheck; Flyway; actionlint)
+test-deps: deps ## Install what the tests need (apt packages, Flyway, actionlint, the engine)
 	bash scripts/install-system-deps.sh
 	bash scripts/fetch-flyway.sh $(FLYWAY_VERSION)
 	bash scripts/install-actionlint.sh
+	bash scripts/install-engine.sh all
 
 lint: deps ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -47,14 +49,20 @@ typecheck: deps ## mypy --strict
 test: test-deps lint typecheck migrations-check ## Everything CI runs: lint, types, migrations, all tests
 	$(VENV)/bin/pytest
 
-up: ## Deploy STACK (default dev) with pulumi up
+up: ## Deploy STACK (default local: this machine) with the real engine; prints Flyway's log
 	bash scripts/pulumi.sh up $(STACK)
 
 preview: ## Show what `make up` would change for STACK, with the diff
 	bash scripts/pulumi.sh preview $(STACK)
 
-destroy: ## Tear STACK down
+logs: ## Print Flyway's log of the last migration Job of STACK
+	bash scripts/pulumi.sh logs $(STACK)
+
+destroy: ## Delete what the program deployed for STACK (the database of record is kept)
 	bash scripts/pulumi.sh destroy $(STACK)
+
+down: ## Stop and remove the local stack's database, cluster and state
+	bash scripts/pulumi.sh down local
 
 pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/settings.py
 	$(PY) -m components.settings write-project-file Pulumi.yaml
@@ -81,3 +89,6 @@ migrations-list: deps ## List migrations with versions and checksums
 
 bench: deps ## Measure how a preview scales with the migration history
 	$(PY) benchmarks/preview_scaling.py
+
+bench-engine: test-deps ## Measure the real engine's no-op preview and up at 10 to 5,000 files
+	$(PY) benchmarks/engine_noop.py

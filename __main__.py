@@ -62,7 +62,11 @@ match settings.database.flavor:
     case Flavor.EXTERNAL:
         database = ExternalPostgres(
             "tradestream",
-            ExternalPostgresArgs(database=settings.database, credentials=settings.credentials),
+            ExternalPostgresArgs(
+                database=settings.database,
+                credentials=settings.credentials,
+                namespace=namespace.name,
+            ),
         )
 
 # Where Pulumi can reach the database it manages the roles, and Flyway runs as the migrator.
@@ -86,7 +90,7 @@ if database.admin is not None:
         ),
     )
     ready, endpoint = [database, roles], roles.migrator
-if endpoint is None:  # unreachable: settings make external databases manage roles
+if endpoint is None:  # unreachable: settings give external databases a login or an admin
     raise pulumi.RunError("no login for Flyway: set databaseAccessHost")
 
 migration_job = MigrationJob(

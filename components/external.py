@@ -5,24 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 
-from components.common import TYPE_PREFIX
+from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint, ServerAddress
-from components.roles import AdminAccess
-from components.settings import Credentials, DatabaseSettings
+from components.privileges import Purpose, role_name
+from components.roles import PASSWORD_KEY, AdminAccess, credentials_secret_name
+from components.settings import Credentials, DatabaseSettings, Secret
 
 
 @dataclass(frozen=True)
 class ExternalPostgresArgs:
     database: DatabaseSettings
     credentials: Credentials
+    namespace: pulumi.Input[str]
 
 
 class ExternalPostgres(pulumi.ComponentResource):
     """Stands for the managed database in the resource tree, so dependents can wait on it.
 
-    It has no owner login in the cluster: the migrator role that the roles component
-    creates is the only way in, so `endpoint` is None.
+    When Pulumi manages the roles (`admin` is set), the migrator role that the roles
+    component creates is the only way in, so `endpoint` is None. When a DBA manages them,
+    the stack is given the migrator's login and `endpoint` is that login's Secret.
     """
 
     address: ServerAddress
@@ -37,23 +41,56 @@ class ExternalPostgres(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}:ExternalPostgres", name, None, opts)
         db = args.database
-        if args.credentials.admin_password is None:  # settings validation requires it
-            raise ValueError("an external database needs adminPassword")
         self.address = ServerAddress(
             host=db.access_host,
             port=db.access_port,
             database=db.name,
             ssl_mode=db.ssl_mode.value,
         )
-        self.endpoint = None
         self.client_labels = {}
-        self.admin = AdminAccess(
-            host=db.access_host,
-            port=db.access_port,
-            username=db.admin_user,
-            password=pulumi.Output.secret(args.credentials.admin_password.reveal()),
-            database=db.name,
-            ssl_mode=db.ssl_mode.value,
-        )
+        self.admin, self.endpoint = None, None
+        if db.manages_roles:
+            admin_password = _required(args.credentials.admin_password, "adminPassword")
+            self.admin = AdminAccess(
+                host=db.access_host,
+                port=db.access_port,
+                username=db.admin_user,
+                password=pulumi.Output.secret(admin_password.reveal()),
+                database=db.name,
+                ssl_mode=db.ssl_mode.value,
+            )
+        else:
+            password = _required(args.credentials.migrator_password, "migratorPassword")
+            self.endpoint = self._migrator_login(name, args, password)
         self.host = pulumi.Output.from_input(db.access_host)
         self.register_outputs({"host": self.host})
+
+    def _migrator_login(
+        self, name: str, args: ExternalPostgresArgs, password: Secret
+    ) -> DatabaseEndpoint:
+        """The Secret Flyway reads the DBA-created migrator's login from."""
+        username = role_name(args.database.name, Purpose.MIGRATOR)
+        secret_name = credentials_secret_name(args.database.name, Purpose.MIGRATOR)
+        a = self.address
+        k8s.core.v1.Secret(
+            f"{name}-migrator-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=secret_name, namespace=args.namespace, labels=labels("database")
+            ),
+            type="Opaque",
+            string_data={
+                "username": username,
+                PASSWORD_KEY: pulumi.Output.secret(password.reveal()),
+                "host": a.host,
+                "port": str(a.port),
+                "database": a.database,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return DatabaseEndpoint(self.address, username, secret_name, PASSWORD_KEY)
+
+
+def _required(secret: Secret | None, key: str) -> Secret:
+    if secret is None:  # settings validation requires it
+        raise ValueError(f"an external database needs {key}")
+    return secret

@@ -69,6 +69,17 @@ class Flavor(enum.Enum):
     EXTERNAL = "external"
 
 
+class RolesManager(enum.Enum):
+    """Who creates the migrator, app and read-only roles of an external database.
+
+    `pulumi`: pulumi-postgresql, from the privilege model, as databaseAdminUser.
+    `dba`: a DBA did, outside this program; the stack only gets the migrator's login.
+    """
+
+    PULUMI = "pulumi"
+    DBA = "dba"
+
+
 class SslMode(enum.Enum):
     """libpq/JDBC `sslmode` values worth choosing."""
 
@@ -189,11 +200,19 @@ class DatabaseSettings:
         pattern=_PG_IDENTIFIER,
         pattern_hint="a lower-case PostgreSQL identifier",
     )
+    roles_managed_by: RolesManager = setting(
+        "databaseRolesManagedBy",
+        RolesManager.PULUMI,
+        "external only: pulumi (creates the roles as databaseAdminUser) or dba (a DBA created "
+        "them; Flyway logs in as <databaseName>_migrator with migratorPassword).",
+    )
 
     @property
     def manages_roles(self) -> bool:
-        """Roles are managed wherever Pulumi itself can reach the database."""
-        return self.flavor is Flavor.EXTERNAL or self.access_host != ""
+        """Roles are managed wherever Pulumi itself can reach the database, unless a DBA does."""
+        if self.flavor is Flavor.EXTERNAL:
+            return self.roles_managed_by is RolesManager.PULUMI
+        return self.access_host != ""
 
 
 @dataclass(frozen=True)
@@ -451,6 +470,10 @@ class Credentials:
     replication_password: Secret | None = secret_setting(
         "replicationPassword", "Password of the replication user (replication architecture)."
     )
+    migrator_password: Secret | None = secret_setting(
+        "migratorPassword",
+        "Password of the migrator role a DBA created (databaseRolesManagedBy dba).",
+    )
 
 
 @dataclass(frozen=True)
@@ -678,6 +701,13 @@ def _cross_checks(s: Settings) -> list[str]:
             f"{_fqkey('databaseAccessHost')}: is empty but databaseFlavor is external; set it "
             "to the host of the managed PostgreSQL"
         )
+    database = s.database
+    if database.flavor is not Flavor.EXTERNAL and database.roles_managed_by is RolesManager.DBA:
+        problems.append(
+            f"{_fqkey('databaseRolesManagedBy')}: is dba but databaseFlavor is "
+            f"{s.database.flavor.value}; a DBA-managed login is for external databases only. "
+            "Set databaseRolesManagedBy pulumi or databaseFlavor external"
+        )
     return problems
 
 
@@ -685,6 +715,8 @@ def _required_secrets(s: Settings) -> tuple[set[str], str]:
     """The secret keys this combination of settings needs, and why."""
     flavor, config = s.database.flavor, s.password_source is PasswordSource.CONFIG
     if flavor is Flavor.EXTERNAL:
+        if s.database.roles_managed_by is RolesManager.DBA:
+            return {"migratorPassword"}, "databaseRolesManagedBy is dba"
         return {"adminPassword"}, "databaseFlavor is external"
     if not config:
         return set(), "passwordSource is generated"
@@ -705,6 +737,7 @@ def _credential_checks(s: Settings) -> list[str]:
         "adminPassword": creds.admin_password is not None,
         "ownerPassword": creds.owner_password is not None,
         "replicationPassword": creds.replication_password is not None,
+        "migratorPassword": creds.migrator_password is not None,
     }
     problems: list[str] = []
     for key, is_set in present.items():

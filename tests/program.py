@@ -33,6 +33,7 @@ MOCK_CONFIG_SECRETS = {
     "adminPassword": "cfg-admin-Pa55word-7f3a",
     "ownerPassword": "cfg-owner-Pa55word-91bc",
     "replicationPassword": "cfg-repl-Pa55word-c0de",
+    "migratorPassword": "cfg-migrator-Pa55word-5e1f",
 }
 
 

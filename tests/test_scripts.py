@@ -51,4 +51,4 @@ def test_an_unknown_stack_lists_the_known_ones() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "stacks: dev prod staging" in result.stderr
+    assert "stacks: dev local prod staging" in result.stderr

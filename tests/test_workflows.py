@@ -110,12 +110,17 @@ def _yaml_files() -> list[Path]:
     return files
 
 
+MACHINE_LOCAL_STACKS = {"local"}
+"""Stacks deployed to the machine they run on (make up STACK=local), never by a workflow."""
+
+
 def _stack_names() -> set[str]:
-    """Stacks with a stack file in stacks/; the three standard stacks until those exist."""
+    """Stacks with a stack file in stacks/ that deploy to a cluster; the three standard stacks
+    until those exist."""
     names = {
         p.name.removeprefix("Pulumi.").removesuffix(".yaml")
         for p in STACKS_DIR.glob("Pulumi.*.yaml")
-    }
+    } - MACHINE_LOCAL_STACKS
     return names or set(DEPLOY_ORDER)
 
 

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from components.settings import FLYWAY_VERSION
-from tests.contract.flyway import FlywayNotInstalledError, FlywayRunner, flyway_lib
-from tests.contract.postgres import (
+from deploy.postgres import (
     INSTALL_HINT,
     MIN_MAJOR,
     OS_USER_WHEN_ROOT,
@@ -25,6 +24,7 @@ from tests.contract.postgres import (
     PostgresServer,
     find_bindir,
 )
+from tests.contract.flyway import FlywayNotInstalledError, FlywayRunner, flyway_lib
 
 
 def _missing_prerequisites() -> list[str]:

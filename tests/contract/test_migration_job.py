@@ -28,6 +28,7 @@ from psycopg import sql
 
 from components.migrations import CONFIGMAP_LIMIT, LOCK_FILE_NAME, load_migration_set
 from components.privileges import Purpose
+from deploy.postgres import PostgresServer
 from tests.contract.flyway import FlywayTimeoutError
 from tests.contract.harness import (
     INITSCRIPTS_PASSWORD_ENV,
@@ -45,7 +46,6 @@ from tests.contract.harness import (
     schema_history,
     volume_files,
 )
-from tests.contract.postgres import PostgresServer
 from tests.program import ROOT, STACKS
 
 pytestmark = pytest.mark.contract

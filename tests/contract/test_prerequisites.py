@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from deploy.postgres import PostgresServer
 from tests.contract.flyway import FlywayRunner
-from tests.contract.postgres import PostgresServer
 
 pytestmark = pytest.mark.contract
 

@@ -23,6 +23,7 @@ from psycopg import sql
 from components.migrations import load_migration_set
 from components.privileges import Purpose, privilege_model
 from components.settings import Flavor
+from deploy.postgres import PostgresServer
 from tests.contract.harness import (
     DeclaredJob,
     PreparedDatabase,
@@ -33,7 +34,6 @@ from tests.contract.harness import (
     run_job,
     schema_history,
 )
-from tests.contract.postgres import PostgresServer
 from tests.program import ROOT
 
 pytestmark = pytest.mark.contract

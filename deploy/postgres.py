@@ -65,9 +65,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class PostgresServer:
-    """One throwaway PostgreSQL cluster. Create, `start()`, use, `close()` (or use `with`)."""
+    """One PostgreSQL cluster. Create, `start()`, use, `close()` (or use `with`).
+
+    Throwaway by default (a temporary directory, a free port). Given `base_dir` and `port` it
+    persists: `start()` reuses the data and the superuser password kept there, `stop()` keeps
+    them, and `close()` deletes them.
+    """
 
     host = "127.0.0.1"
+    PASSWORD_FILE = "superuser-password"  # noqa: S105 (a file name)
 
     def __init__(
         self,
@@ -76,6 +82,8 @@ class PostgresServer:
         password: str | None = None,
         bindir: Path | None = None,
         start_timeout: float = 60.0,
+        base_dir: Path | None = None,
+        port: int | None = None,
     ) -> None:
         found = bindir or find_bindir()
         if found is None:
@@ -85,8 +93,11 @@ class PostgresServer:
             )
         self.bindir = found
         self.superuser = superuser
+        kept = base_dir / self.PASSWORD_FILE if base_dir is not None else None
+        if kept is not None and kept.is_file():
+            password = kept.read_text(encoding="utf-8").strip()
         self.password = password or secrets.token_urlsafe(24)
-        self.port = free_port(self.host)
+        self.port = port or free_port(self.host)
         self.start_timeout = start_timeout
         self._os_user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
@@ -97,7 +108,8 @@ class PostgresServer:
                     f"running as root, but OS user {OS_USER_WHEN_ROOT!r} to run PostgreSQL as "
                     f"does not exist; {INSTALL_HINT}"
                 ) from None
-        self.base_dir: Path | None = None
+        self.base_dir: Path | None = base_dir
+        self._persistent = base_dir is not None
         self._running = False
 
     # -- paths -------------------------------------------------------------------------------
@@ -118,14 +130,23 @@ class PostgresServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def init(self) -> None:
-        """Create the temporary directory and run initdb (idempotent)."""
-        if self.base_dir is not None:
+        """Create the directory and run initdb (idempotent)."""
+        if self._persistent:
+            base = self._base()
+            if (self.data_dir / "PG_VERSION").exists():
+                return
+            base.mkdir(parents=True, exist_ok=True)
+            kept = base / self.PASSWORD_FILE
+            with os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+                fh.write(self.password + "\n")
+        elif self.base_dir is not None:
             return
-        # As root the directory must be reachable by the postgres user: not under a 0700
-        # root-owned TMPDIR (e.g. pytest's tmp_path), so /tmp (mode 1777) explicitly.
-        parent = "/tmp" if self._os_user else None
-        self.base_dir = Path(tempfile.mkdtemp(prefix="contract-pg-", dir=parent))
-        base = self.base_dir
+        else:
+            # As root the directory must be reachable by the postgres user: not under a 0700
+            # root-owned TMPDIR (e.g. pytest's tmp_path), so /tmp (mode 1777) explicitly.
+            parent = "/tmp" if self._os_user else None  # noqa: S108 (mkdtemp: private)
+            self.base_dir = Path(tempfile.mkdtemp(prefix="contract-pg-", dir=parent))
+            base = self.base_dir
         pwfile = base / "pwfile"
         with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
             fh.write(self.password + "\n")
@@ -146,19 +167,23 @@ class PostgresServer:
             "--no-sync",
         )
         pwfile.unlink()
+        self.write_settings()
+
+    def write_settings(self) -> None:
+        """Append the settings this server runs with to postgresql.conf."""
+        base = self._base()
         settings = {
             "listen_addresses": f"'{self.host}'",
             "port": str(self.port),
             "unix_socket_directories": f"'{base}'",
             "max_connections": "50",
             "shared_buffers": "32MB",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
             "log_min_messages": "warning",
         }
+        if not self._persistent:  # a throwaway server trades durability for speed
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write("\n# contract tests\n")
+            conf.write("\n# set by deploy/postgres.py\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
     def start(self) -> None:
@@ -166,6 +191,9 @@ class PostgresServer:
         if self._running:
             return
         self.init()
+        if (self.data_dir / "postmaster.pid").exists() and self._accepts_logins():
+            self._running = True  # a persistent server left running by an earlier start
+            return
         self._run(
             "pg_ctl",
             "start",
@@ -187,6 +215,13 @@ class PostgresServer:
                 if time.monotonic() > deadline:
                     raise PostgresError(f"server started but refuses logins: {exc}") from exc
                 time.sleep(0.1)
+
+    def _accepts_logins(self) -> bool:
+        try:
+            with self.connect(connect_timeout=5):
+                return True
+        except psycopg.OperationalError:
+            return False
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (mode: smart, fast or immediate); the data directory stays."""
@@ -211,7 +246,7 @@ class PostgresServer:
                 self._kill_leftover()
         finally:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-            self.base_dir = None
+            self.base_dir = None if not self._persistent else self.base_dir
             self._running = False
 
     def __enter__(self) -> Self:

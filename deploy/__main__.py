@@ -1,0 +1,220 @@
+"""Run the program with the real Pulumi engine for one stack.
+
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|down} STACK [--yes]
+
+`local` brings up its own database and cluster first and keeps its workspace, state and
+passphrase outside the clone; other stacks use the repository's stack file, a state folder
+`.pulumi-state/` (unless PULUMI_BACKEND_URL is set) and the current Kubernetes context.
+After `up`, and whenever it fails, Flyway's log is printed and kept in
+`.pulumi-state/logs/<stack>-flyway.log`, so the error text survives the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from deploy import local
+from deploy.engine import (
+    ROOT,
+    STACK_DIR,
+    Backend,
+    EngineError,
+    find_engine,
+    open_stack,
+    prepare_workspace,
+)
+
+STATE = ROOT / ".pulumi-state"
+JOB_TYPE = "kubernetes:batch/v1:Job"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A stack ready to run, and how to read its Flyway log."""
+
+    name: str
+    stack: auto.Stack
+    is_local: bool
+
+
+def open_target(name: str, *, start: bool) -> Target:
+    """Select the stack; for `local`, start (or find) its database and cluster when `start`."""
+    if name == local.STACK:
+        engine = find_engine(local_provider=True)
+        state = local.state_dir()
+        workspace = prepare_workspace(state / "workspace", name)
+        kubeconfig = local.start_cluster() if start else None
+        database = local.start_database() if start else None
+        stack = open_stack(
+            name,
+            workspace,
+            Backend.local_folder(state / "state", name),
+            engine,
+            kubeconfig=kubeconfig,
+        )
+        if database is not None:
+            stack.set_config(
+                "migratorPassword", auto.ConfigValue(database.migrator_password, secret=True)
+            )
+        if engine.provider_note:
+            print(f"note: {engine.provider_note}")
+        return Target(name, stack, is_local=True)
+    engine = find_engine(local_provider=False)
+    if os.environ.get("PULUMI_BACKEND_URL"):
+        backend = Backend(os.environ["PULUMI_BACKEND_URL"], _passphrase_file(name))
+    else:
+        backend = Backend.local_folder(STATE, name)
+    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False)
+
+
+def _passphrase_file(stack: str) -> Path:
+    given = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if given:
+        return Path(given)
+    return Backend.local_folder(STATE, stack).passphrase_file
+
+
+def newest_job(stack: auto.Stack) -> tuple[str, str] | None:
+    """(namespace, name) of the newest migration Job the state records, failed ones included."""
+    deployment = stack.export_stack().deployment or {}
+    resources = deployment.get("resources", [])
+    jobs = [r.get("outputs", {}).get("metadata", {}) for r in resources if r["type"] == JOB_TYPE]
+    jobs = [m for m in jobs if m.get("name")]
+    if not jobs:
+        return None
+    newest = max(jobs, key=lambda m: str(m.get("creationTimestamp", "")))
+    return str(newest.get("namespace", "default")), str(newest["name"])
+
+
+def flyway_log(target: Target) -> str | None:
+    """Flyway's output from the newest Job's pod, or None when there is none to read."""
+    job = newest_job(target.stack)
+    if job is None:
+        return None
+    namespace, name = job
+    if target.is_local:
+        text = local.job_log(namespace, name)
+    elif shutil.which("kubectl"):
+        result = subprocess.run(
+            ["kubectl", "logs", f"job/{name}", "-n", namespace, "--all-containers"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        text = result.stdout or result.stderr
+    else:
+        text = "(kubectl is not installed, so the Job's log cannot be read)"
+    return f"--- Flyway: job {namespace}/{name} ---\n{text.rstrip()}\n"
+
+
+def show_flyway_log(target: Target) -> None:
+    text = flyway_log(target)
+    if text is None:
+        return
+    print(text, end="")
+    logs = STATE / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{target.name}-flyway.log").write_text(text, encoding="utf-8")
+
+
+def show_outputs(stack: auto.Stack) -> None:
+    print("--- outputs ---")
+    for key, output in sorted(stack.outputs().items()):
+        value: Any = "[secret]" if output.secret else output.value
+        print(f"{key}: {json.dumps(value) if not isinstance(value, str) else value}")
+
+
+def confirm(question: str) -> bool:
+    if os.environ.get("PULUMI_YES") or not sys.stdin.isatty():
+        return bool(os.environ.get("PULUMI_YES"))
+    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+
+
+def run(command: str, name: str, *, yes: bool) -> int:
+    if command == "down":
+        return down(name)
+    target = open_target(name, start=command in {"preview", "up", "refresh", "destroy"})
+    stack = target.stack
+    try:
+        if command == "preview":
+            stack.preview(on_output=print, diff=True)
+        elif command == "up":
+            if not (yes or target.is_local):
+                stack.preview(on_output=print, diff=True)
+                if not confirm(f"Deploy these changes to {name}?"):
+                    print("Nothing deployed.")
+                    return 1
+            try:
+                stack.up(on_output=print)
+            finally:
+                show_flyway_log(target)
+            show_outputs(stack)
+        elif command == "refresh":
+            stack.refresh(on_output=print)
+        elif command == "destroy":
+            if not (yes or target.is_local or confirm(f"Destroy every resource of {name}?")):
+                return 1
+            stack.destroy(on_output=print)
+        elif command == "outputs":
+            show_outputs(stack)
+        elif command == "logs":
+            text = flyway_log(target)
+            print(text or f"no migration Job in the state of {name}", end="\n" * (text is None))
+    except auto.errors.CommandError:
+        print(f"error: `pulumi {command}` failed for {name}; see above.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def down(name: str) -> int:
+    """Tear the local stack's machine down: cluster, database and kept state."""
+    if name != local.STACK:
+        print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
+        return 2
+    local.stop_cluster()
+    local.stop_database(remove=True)
+    shutil.rmtree(local.state_dir(), ignore_errors=True)
+    with contextlib.suppress(OSError):  # the parent of the database's folder, when empty
+        local.postgres_dir().parent.rmdir()
+    print("local stack removed: cluster stopped, database and state deleted")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "command", choices=["preview", "up", "refresh", "destroy", "outputs", "logs", "down"]
+    )
+    parser.add_argument("stack")
+    parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
+    args = parser.parse_args(argv)
+    if not (ROOT / STACK_DIR / f"Pulumi.{args.stack}.yaml").is_file():
+        known = " ".join(
+            sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / STACK_DIR).glob("*"))
+        )
+        print(
+            f"error: no stack file {STACK_DIR}/Pulumi.{args.stack}.yaml (stacks: {known})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return run(args.command, args.stack, yes=args.yes)
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The real Pulumi engine, driven through the Automation API.
+
+The program runs inline, inside this Python process, so no Pulumi language host is needed:
+only the Pulumi CLI and the kubernetes resource provider. Both are found on PATH, or where
+`scripts/install-engine.sh` caches them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "tradestream-database"
+INSTALL_SCRIPT = ROOT / "scripts" / "install-engine.sh"
+STACK_DIR = "stacks"
+
+
+class EngineError(RuntimeError):
+    """The engine or one of its parts is missing; the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The Pulumi CLI, and the kubernetes provider when the CLI should not download one."""
+
+    pulumi: Path
+    provider: Path | None
+
+    @property
+    def provider_note(self) -> str | None:
+        """Why the provider's version may differ from the one the Python SDK asks for."""
+        if self.provider is None:
+            return None
+        match = re.search(r"-v([0-9][^/]*)/", self.provider.as_posix())
+        version = match.group(1) if match else "unknown"
+        return (
+            f"kubernetes provider {version} from {self.provider} (built from the Go module "
+            f"proxy); the pinned Python SDK pulumi-kubernetes asks for {_sdk_version()}"
+        )
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return version("pulumi-kubernetes")
+
+
+def cached_path(part: str) -> Path:
+    """Where scripts/install-engine.sh puts `part` (pulumi, provider or control-plane)."""
+    result = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT), "path", part], capture_output=True, text=True, check=True
+    )
+    return Path(result.stdout.strip())
+
+
+def find_engine(*, local_provider: bool) -> Engine:
+    """The CLI from PATH or the cache; with `local_provider`, the cached provider too."""
+    on_path = shutil.which("pulumi")
+    cached = cached_path("pulumi")
+    # scripts/install-engine.sh keeps an installed CLI only when it is recent enough.
+    pulumi = Path(on_path) if on_path else cached if cached.is_file() else None
+    if pulumi is None:
+        raise EngineError(
+            f"the Pulumi CLI is not installed; run: bash {INSTALL_SCRIPT.relative_to(ROOT)} "
+            "pulumi (or install it from https://www.pulumi.com/docs/iac/download-install/)"
+        )
+    provider = None
+    if local_provider:
+        provider = cached_path("provider")
+        if not provider.is_file():
+            raise EngineError(
+                "the kubernetes provider is not built; run: "
+                f"bash {INSTALL_SCRIPT.relative_to(ROOT)} provider"
+            )
+    return Engine(pulumi, provider)
+
+
+def program() -> None:
+    """The project's own `__main__.py`, exactly as `pulumi up` would run it."""
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a stack's state lives and the passphrase its secrets are encrypted with."""
+
+    url: str
+    passphrase_file: Path
+
+    @classmethod
+    def local_folder(cls, folder: Path, stack: str) -> Backend:
+        """A file backend in `folder`, with a random passphrase per stack kept beside it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        passphrase = folder / f"{stack}.passphrase"
+        if not passphrase.exists():
+            fd = os.open(passphrase, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(24).hex())
+        return cls(f"file://{folder.resolve()}", passphrase)
+
+
+def prepare_workspace(
+    work_dir: Path, stack: str, overrides: Mapping[str, str] | None = None
+) -> Path:
+    """A workspace that mirrors the repository (Pulumi.yaml, stacks/) outside it.
+
+    The CLI rewrites a stack file when it creates the stack (it adds the encryption salt and
+    quotes every value) and keeps secrets set later in it; here those changes stay in the
+    workspace, so running a stack never edits the committed file. The salt and secrets the
+    workspace already holds survive each refresh from the committed file.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "Pulumi.yaml", work_dir / "Pulumi.yaml")
+    committed = read_yaml(ROOT / STACK_DIR / f"Pulumi.{stack}.yaml")
+    target = work_dir / STACK_DIR / f"Pulumi.{stack}.yaml"
+    kept = read_yaml(target)
+    config = as_mapping(committed.get("config"))
+    config.update({_qualified(key): str(value) for key, value in (overrides or {}).items()})
+    for key, value in as_mapping(kept.get("config")).items():
+        if isinstance(value, dict) and "secure" in value and key not in config:
+            config[key] = value
+    document: dict[str, object] = {"config": config}
+    if "encryptionsalt" in kept:
+        document = {"encryptionsalt": kept["encryptionsalt"], **document}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return work_dir
+
+
+def _qualified(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def as_mapping(value: object) -> dict[str, object]:
+    return {str(key): item for key, item in value.items()} if isinstance(value, dict) else {}
+
+
+def read_yaml(path: Path) -> dict[str, object]:
+    if not path.exists():
+        return {}
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def open_stack(
+    stack: str,
+    work_dir: Path,
+    backend: Backend,
+    engine: Engine,
+    *,
+    kubeconfig: Path | None = None,
+) -> auto.Stack:
+    """Create or select `stack` in `work_dir`, running the program inline."""
+    path = os.environ.get("PATH", "")
+    env = {
+        "PULUMI_BACKEND_URL": backend.url,
+        "PULUMI_CONFIG_PASSPHRASE_FILE": str(backend.passphrase_file),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    if engine.provider is not None:
+        # A provider binary on PATH is used whatever version the SDK asks for.
+        env["PATH"] = f"{engine.provider.parent}{os.pathsep}{path}"
+        env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(work_dir),
+        env_vars=env,
+        pulumi_command=auto.PulumiCommand(
+            root=str(engine.pulumi.parent.parent), skip_version_check=True
+        ),
+    )
+    return auto.create_or_select_stack(
+        stack_name=stack, project_name=PROJECT, program=program, opts=options
+    )

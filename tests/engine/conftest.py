@@ -1,0 +1,213 @@
+"""The program on the real Pulumi engine, a real kube-apiserver with the real Job controller,
+Flyway's real command line (run by the local node agent) and a real PostgreSQL.
+
+Each test module gets its own throwaway PostgreSQL set up as a DBA would (the local stack's
+`provision`), and each deployment its own workspace, state, namespace and migrations folder,
+so tests never touch the committed stack file or the developer's own local stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from deploy import local
+from deploy.__main__ import Target, flyway_log
+from deploy.engine import ROOT, Backend, Engine, EngineError, find_engine, open_stack
+from deploy.engine import prepare_workspace as prepare
+from deploy.postgres import PostgresServer
+from localcluster.api import Client
+
+pytestmark = pytest.mark.engine
+
+MIGRATIONS = ROOT / "database" / "migrations"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    try:
+        found = find_engine(local_provider=True)
+    except EngineError as error:
+        pytest.fail(f"{error} (or: make up STACK=local, which installs everything)")
+    if found.provider_note:
+        print(f"\nnote: {found.provider_note}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Iterator[Path]:
+    """The local control plane; stopped at the end unless it was running before."""
+    running = (
+        subprocess.run(
+            [sys.executable, "-m", "localcluster", "status"],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    path = local.start_cluster()
+    yield path
+    if not running:
+        local.stop_cluster()
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig: Path) -> Client:
+    return Client.from_kubeconfig(kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    """A throwaway server; each deployment gets its own database and roles on it."""
+    with PostgresServer() as started:
+        yield started
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 300.0) -> None:
+    """Wait for an event; the timeout only stops a hang, it is never what a test measures."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(0.2)
+
+
+def copy_migrations(target: Path) -> Path:
+    shutil.copytree(MIGRATIONS, target)
+    return target
+
+
+@dataclass
+class Deployment:
+    """One stack of the program in its own workspace, namespace and migrations folder."""
+
+    target: Target
+    migrations: Path
+    namespace: str
+    server: PostgresServer
+    database: str
+    migrator_password: str
+    transcript: list[str] = field(default_factory=list)
+
+    @property
+    def stack(self) -> auto.Stack:
+        return self.target.stack
+
+    def _printer(self) -> tuple[list[str], Callable[[str], None]]:
+        """Lines of one operation, also kept in the transcript of everything printed."""
+        lines: list[str] = []
+
+        def keep(line: str) -> None:
+            lines.append(line)
+            self.transcript.append(line)
+
+        return lines, keep
+
+    def preview(self, **options: Any) -> tuple[str, auto.PreviewResult]:
+        lines, keep = self._printer()
+        result = self.stack.preview(on_output=keep, diff=True, color="never", **options)
+        return "\n".join(lines), result
+
+    def up(self) -> tuple[str, auto.UpResult | None]:
+        """`up`; the output (with Flyway's log appended), and the result or None on failure."""
+        lines, keep = self._printer()
+        result: auto.UpResult | None
+        try:
+            result = self.stack.up(on_output=keep, color="never")
+        except auto.errors.CommandError as error:
+            keep(str(error))
+            result = None
+        keep(flyway_log(self.target) or "")
+        return "\n".join(lines), result
+
+    def refresh(self) -> str:
+        lines, keep = self._printer()
+        self.stack.refresh(on_output=keep, color="never")
+        return "\n".join(lines)
+
+    def destroy(self) -> str:
+        lines, keep = self._printer()
+        self.stack.destroy(on_output=keep, color="never")
+        return "\n".join(lines)
+
+    def history(self) -> list[tuple[Any, ...]]:
+        exists = self.query("SELECT to_regclass('public.flyway_schema_history') IS NOT NULL")
+        if not exists[0][0]:
+            return []
+        return self.query(
+            "SELECT version, script, installed_by, success FROM flyway_schema_history"
+            " WHERE version IS NOT NULL ORDER BY installed_rank"
+        )
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        return self.server.query(statement, dbname=self.database)
+
+    def tables(self) -> set[str]:
+        rows = self.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {str(row[0]) for row in rows}
+
+
+NewDeployment = Callable[..., Deployment]
+_COUNTER = itertools.count()
+
+
+@pytest.fixture
+def new_deployment(
+    engine: Engine,
+    kubeconfig: Path,
+    server: PostgresServer,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[NewDeployment]:
+    """Builds deployments; destroys what they left in the cluster at the end."""
+    made: list[Deployment] = []
+
+    def build(**config: str) -> Deployment:
+        index = next(_COUNTER)
+        name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+        namespace = f"e2e-{index}-{name}"[:63].strip("-")
+        database = f"e2e_{index}"
+        migrator_password = local.provision(server, database, tmp_path / f"dba-{index}")
+        migrations = copy_migrations(tmp_path / f"migrations-{index}")
+        workspace = prepare(
+            tmp_path / f"workspace-{index}",
+            local.STACK,
+            {
+                "namespace": namespace,
+                "databaseAccessPort": str(server.port),
+                "databaseName": database,
+                "migrationsDir": str(migrations),
+                **config,
+            },
+        )
+        backend = Backend.local_folder(tmp_path / f"state-{index}", local.STACK)
+        stack = open_stack(local.STACK, workspace, backend, engine, kubeconfig=kubeconfig)
+        stack.set_config("migratorPassword", auto.ConfigValue(migrator_password, secret=True))
+        deployment = Deployment(
+            Target(local.STACK, stack, is_local=True),
+            migrations,
+            namespace,
+            server,
+            database,
+            migrator_password,
+        )
+        made.append(deployment)
+        return deployment
+
+    yield build
+    for deployment in made:
+        with contextlib.suppress(auto.errors.CommandError):
+            deployment.stack.destroy(color="never")

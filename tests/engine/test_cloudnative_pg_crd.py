@@ -1,0 +1,112 @@
+"""The CloudNativePG Cluster of staging and prod, checked by a real API server against the
+operator's own CRD at the version the stacks pin (server-side dry run, strict field
+validation). The CRD comes from the operator's Go module at test time; nothing is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from localcluster.api import ApiError, Client
+from tests.engine.conftest import wait_until
+from tests.program import run_program, stack_config
+
+pytestmark = pytest.mark.engine
+
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+OPERATOR_MODULE = "github.com/cloudnative-pg/cloudnative-pg"
+OPERATOR_FOR_CHART = {"0.26.1": "1.27.1"}
+"""The operator release (appVersion) of each chart version the stacks may pin."""
+CRD_PATH = "config/crd/bases/postgresql.cnpg.io_clusters.yaml"
+
+
+def pinned_operator() -> str:
+    charts = {
+        stack_config(stack).get("tradestream-database:cnpgOperatorChartVersion", "0.26.1")
+        for stack in ("staging", "prod")
+    }
+    unknown = charts - OPERATOR_FOR_CHART.keys()
+    assert not unknown, f"add the operator version of chart {unknown} to OPERATOR_FOR_CHART"
+    [operator] = {OPERATOR_FOR_CHART[chart] for chart in charts}
+    return operator
+
+
+@pytest.fixture(scope="module")
+def cluster_crd(kube: Client) -> dict[str, Any]:
+    version = pinned_operator()
+    with tempfile.TemporaryDirectory() as scratch:
+        downloaded = subprocess.run(
+            ["go", "mod", "download", "-json", f"{OPERATOR_MODULE}@v{version}"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
+    crd: dict[str, Any] = yaml.safe_load(
+        (Path(json.loads(downloaded.stdout)["Dir"]) / CRD_PATH).read_text()
+    )
+    name = crd["metadata"]["name"]
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    if kube.get_or_none(f"{path}/{name}") is None:
+        kube.post(path, crd)
+    wait_until(  # the API serves the new type once the CRD is Established
+        lambda: any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (kube.get(f"{path}/{name}").get("status") or {}).get("conditions") or []
+        ),
+        f"CRD {name} established",
+    )
+    return crd
+
+
+def integral(value: Any) -> Any:
+    """Numbers as the engine sends them: 2, not the 2.0 that mocks record."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_declared_cluster_passes_the_operators_crd(
+    kube: Client, cluster_crd: dict[str, Any], stack: str
+) -> None:
+    run = run_program(stack)
+    cluster = integral(run.one(CLUSTER).inputs)
+    namespace = cluster["metadata"]["namespace"]
+    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    path = f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
+    try:
+        accepted = kube.post(f"{path}?dryRun=All&fieldValidation=Strict", cluster)
+    except ApiError as error:
+        pytest.fail(f"the API server refused {stack}'s Cluster: {error}")
+    assert accepted["spec"]["instances"] == cluster["spec"]["instances"]
+    assert kube.get_or_none(f"{path}/{cluster['metadata']['name']}") is None  # a dry run
+
+
+def test_a_field_the_operator_does_not_know_is_refused(
+    kube: Client, cluster_crd: dict[str, Any]
+) -> None:
+    cluster = integral(run_program("staging").one(CLUSTER).inputs)
+    cluster["spec"]["instancez"] = 2
+    namespace = cluster["metadata"]["namespace"]
+    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    with pytest.raises(ApiError, match="instancez"):
+        kube.post(
+            f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
+            "?dryRun=All&fieldValidation=Strict",
+            cluster,
+        )

@@ -1,0 +1,253 @@
+"""The local cluster end to end: Jobs and pods really run on the node agent."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from components import flyway
+from components.settings import FLYWAY_VERSION, FlywaySettings
+from localcluster import procs
+from localcluster.layout import NODE_NAME
+from tests.localcluster.cluster import Cluster, Obj, cli
+
+pytestmark = pytest.mark.engine
+
+PG_IMAGE = "postgres:17"
+
+
+def shell(name: str, script: str, **container: object) -> Obj:
+    return {"name": name, "image": PG_IMAGE, "command": ["sh", "-c", script], **container}
+
+
+def test_start_again_is_a_no_op_and_status_reports_every_component(cluster_state: Path) -> None:
+    again = cli(cluster_state, "start")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert again.stdout.strip().endswith(str(cluster_state / "kubeconfig"))
+    status = cli(cluster_state, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "agent"):
+        assert f"{component}: running" in status.stdout
+    assert cli(cluster_state, "kubeconfig").stdout.strip() == str(cluster_state / "kubeconfig")
+
+
+def test_the_node_is_ready_and_holds_its_lease(cluster: Cluster) -> None:
+    node = cluster.api.get(f"/api/v1/nodes/{NODE_NAME}")
+    ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready[0]["status"] == "True"
+    assert node["status"]["allocatable"]["pods"] == "110"
+    lease = cluster.api.get(
+        f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE_NAME}"
+    )
+    assert lease["spec"]["holderIdentity"] == NODE_NAME
+
+
+def test_a_psql_job_completes_and_its_log_is_kept(cluster: Cluster) -> None:
+    spec = {
+        "restartPolicy": "Never",
+        "containers": [{"name": "psql", "image": PG_IMAGE, "command": ["psql", "--version"]}],
+    }
+    cluster.create_job("psql-version", spec)
+    assert cluster.job_outcome("psql-version") == "Complete", cluster.explain("psql-version")
+    (pod,) = cluster.job_pods("psql-version")
+    assert pod["status"]["phase"] == "Succeeded"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (0, "Completed")
+    assert "psql (PostgreSQL)" in cluster.log(pod["metadata"]["name"], "psql")
+    logs = cli(cluster.layout.state, "logs", "--job", cluster.namespace, "psql-version")
+    assert logs.returncode == 0, logs.stderr
+    assert "psql (PostgreSQL)" in logs.stdout
+
+
+def test_an_image_the_node_cannot_run_fails_the_job_with_the_reason(cluster: Cluster) -> None:
+    spec = {
+        "restartPolicy": "Never",
+        "containers": [{"name": "box", "image": "busybox", "command": ["echo", "hi"]}],
+    }
+    cluster.create_job("busybox", spec)
+    assert cluster.job_outcome("busybox") == "Failed", cluster.explain("busybox")
+    (pod,) = cluster.job_pods("busybox")
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["reason"] == "ImageNotRunnableLocally"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["reason"] == "ImageNotRunnableLocally"
+    assert 'image "busybox" cannot run on the local node' in terminated["message"]
+    assert "flyway/flyway" in terminated["message"]
+
+
+def test_the_programs_flyway_pod_template_runs_flyway(cluster: Cluster) -> None:
+    """The Job's own pod: non-root user, projected migrations, emptyDir /tmp, secret env."""
+    endpoint = flyway.DatabaseEndpoint(
+        flyway.ServerAddress("db.example", 5432, "app"), "app_owner", "db-credentials", "password"
+    )
+    password = base64.b64encode(b"not-used").decode()
+    cluster.api.post(
+        f"/api/v1/namespaces/{cluster.namespace}/secrets",
+        {"metadata": {"name": "db-credentials"}, "data": {"password": password}},
+    )
+    cluster.api.post(
+        f"/api/v1/namespaces/{cluster.namespace}/configmaps",
+        {"metadata": {"name": "migrations"}, "data": {"V1__init.sql": "create table t (id int);"}},
+    )
+    settings = FlywaySettings()
+    template = flyway.pod_template(
+        settings,
+        flyway.flyway_environment(settings, endpoint),
+        flyway.volume_sources([("migrations", [("V1__init.sql", "V1__init.sql")])]),
+        labels={},
+        annotations={},
+    )
+    template["spec"]["containers"][0]["command"] = ["flyway", "-skipCheckForUpdate", "-v"]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "flyway-version"},
+        "spec": flyway.job_spec(settings, template),
+    }
+    cluster.api.post(f"/apis/batch/v1/namespaces/{cluster.namespace}/jobs", job)
+    assert cluster.job_outcome("flyway-version") == "Complete", cluster.explain("flyway-version")
+    (pod,) = cluster.job_pods("flyway-version")
+    log = cluster.log(pod["metadata"]["name"], "flyway")
+    assert f"Flyway OSS Edition {FLYWAY_VERSION}" in log
+
+
+def test_a_projected_config_map_is_mounted_read_only_for_the_pods_user(cluster: Cluster) -> None:
+    cluster.api.post(
+        f"/api/v1/namespaces/{cluster.namespace}/configmaps",
+        {"metadata": {"name": "scripts"}, "data": {"one": "select 1;"}},
+    )
+    script = (
+        "cat /data/x/y.sql; echo; id -u; id -G;"
+        " touch /data/x/new 2>/dev/null && echo writable || echo read-only"
+    )
+    spec = {
+        "restartPolicy": "Never",
+        # 0440 files: readable through fsGroup only, as in a real cluster.
+        "securityContext": {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10002},
+        "containers": [
+            shell(
+                "reader",
+                script,
+                volumeMounts=[{"name": "d", "mountPath": "/data", "readOnly": True}],
+            )
+        ],
+        "volumes": [
+            {
+                "name": "d",
+                "projected": {
+                    "defaultMode": 0o440,
+                    "sources": [
+                        {
+                            "configMap": {
+                                "name": "scripts",
+                                "items": [{"key": "one", "path": "x/y.sql"}],
+                            }
+                        }
+                    ],
+                },
+            }
+        ],
+    }
+    cluster.create_pod("projected", spec)
+    pod = cluster.pod_phase("projected", "Succeeded", "Failed")
+    assert pod["status"]["phase"] == "Succeeded", cluster.explain_pod(pod)
+    assert cluster.log("projected", "reader").splitlines() == [
+        "select 1;",
+        "10001",
+        "10001 10002",
+        "read-only",
+    ]
+
+
+def test_env_sources_and_expansion_reach_the_process(cluster: Cluster) -> None:
+    cluster.api.post(
+        f"/api/v1/namespaces/{cluster.namespace}/secrets",
+        {"metadata": {"name": "greeting"}, "stringData": {"word": "hello"}},
+    )
+    container = shell(
+        "env",
+        'echo "$MESSAGE"; echo "$1"',
+        args=["--", "$(POD_NAME) in $(NAMESPACE)"],
+        env=[
+            {"name": "WORD", "valueFrom": {"secretKeyRef": {"name": "greeting", "key": "word"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "MESSAGE", "value": "$(WORD), $(POD_NAME)! $$(WORD)"},
+        ],
+    )
+    cluster.create_pod("env", {"restartPolicy": "Never", "containers": [container]})
+    pod = cluster.pod_phase("env", "Succeeded", "Failed")
+    assert pod["status"]["phase"] == "Succeeded", cluster.explain_pod(pod)
+    assert cluster.log("env", "env").splitlines() == [
+        "hello, env! $(WORD)",
+        f"env in {cluster.namespace}",
+    ]
+
+
+def test_init_containers_run_first_and_share_empty_dirs(cluster: Cluster) -> None:
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}]
+    spec = {
+        "restartPolicy": "Never",
+        "initContainers": [shell("first", "echo from-init > /scratch/note", volumeMounts=mounts)],
+        "containers": [shell("second", "cat /scratch/note", volumeMounts=mounts)],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    cluster.create_pod("init", spec)
+    pod = cluster.pod_phase("init", "Succeeded", "Failed")
+    assert pod["status"]["phase"] == "Succeeded", cluster.explain_pod(pod)
+    assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert cluster.log("init", "second") == "from-init\n"
+
+
+def test_on_failure_restarts_the_container_in_place(cluster: Cluster) -> None:
+    script = (
+        "if [ -f /scratch/once ]; then echo second run;"
+        " else touch /scratch/once; echo first run; exit 3; fi"
+    )
+    spec = {
+        "restartPolicy": "OnFailure",
+        "containers": [
+            shell("flaky", script, volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}])
+        ],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    cluster.create_pod("flaky", spec)
+    pod = cluster.pod_phase("flaky", "Succeeded", "Failed")
+    assert pod["status"]["phase"] == "Succeeded", cluster.explain_pod(pod)
+    status = pod["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+    assert cluster.log("flaky", "flaky") == "first run\nsecond run\n"
+
+
+def test_a_failing_container_fails_the_pod_with_its_exit_code(cluster: Cluster) -> None:
+    spec = {"restartPolicy": "Never", "containers": [shell("fails", "echo oops >&2; exit 7")]}
+    cluster.create_pod("fails", spec)
+    pod = cluster.pod_phase("fails", "Succeeded", "Failed")
+    assert pod["status"]["phase"] == "Failed", cluster.explain_pod(pod)
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (7, "Error")
+    assert cluster.log("fails", "fails") == "oops\n"
+
+
+def test_deleting_a_running_pod_kills_it_and_keeps_its_log(cluster: Cluster) -> None:
+    spec = {
+        "restartPolicy": "Never",
+        "containers": [shell("sleeper", "echo started; exec sleep 3600")],
+    }
+    cluster.create_pod("sleeper", spec)
+    pod = cluster.pod_phase("sleeper", "Running")
+    uid = pod["metadata"]["uid"]
+    pid_file = cluster.layout.pod_pids / f"{uid}-sleeper.pid"
+    process = cluster.wait("the container's pid file", lambda: procs.read_pid_file(pid_file))
+    assert procs.is_alive(process)
+
+    cluster.api.delete(f"/api/v1/namespaces/{cluster.namespace}/pods/sleeper")
+    cluster.wait("the pod to be gone", lambda: True if cluster.pod("sleeper") is None else None)
+
+    assert not procs.is_alive(process)
+    assert not (cluster.layout.pods / uid).exists()
+    assert cluster.log("sleeper", "sleeper") == "started\n"

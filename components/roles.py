@@ -116,32 +116,43 @@ class DatabaseRoles(pulumi.ComponentResource):
                     parent=self, provider=provider, depends_on=[by_name[membership.member]]
                 ),
             )
+        # One at a time, in the model's order: PostgreSQL fails concurrent GRANT/REVOKE on the
+        # same objects with "tuple concurrently updated", and destroy runs the chain backwards.
+        previous: list[pulumi.Resource] = []
         for grant in model.grants:
             depends = [by_name[grant.role]] if grant.role in by_name else list(roles.values())
-            postgresql.Grant(
-                f"{name}-grant-{grant.role}-{grant.object_type}",
-                database=model.database,
-                schema=None if grant.object_type == "database" else model.schema,
-                role=grant.role,
-                object_type=grant.object_type,
-                objects=[],
-                privileges=list(grant.privileges),
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
-            )
+            previous = [
+                postgresql.Grant(
+                    f"{name}-grant-{grant.role}-{grant.object_type}",
+                    database=model.database,
+                    schema=None if grant.object_type == "database" else model.schema,
+                    role=grant.role,
+                    object_type=grant.object_type,
+                    objects=[],
+                    privileges=list(grant.privileges),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=provider, depends_on=[*depends, *previous]
+                    ),
+                )
+            ]
         for d in model.default_privileges:
             # Owned by the migrator: covers every table and sequence later migrations create.
-            postgresql.DefaultPrivileges(
-                f"{name}-default-{d.role}-{d.object_type}",
-                database=model.database,
-                schema=model.schema,
-                owner=d.owner,
-                role=d.role,
-                object_type=d.object_type,
-                privileges=list(d.privileges),
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=provider, depends_on=[by_name[d.owner], by_name[d.role]]
-                ),
-            )
+            previous = [
+                postgresql.DefaultPrivileges(
+                    f"{name}-default-{d.role}-{d.object_type}",
+                    database=model.database,
+                    schema=model.schema,
+                    owner=d.owner,
+                    role=d.role,
+                    object_type=d.object_type,
+                    privileges=list(d.privileges),
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        provider=provider,
+                        depends_on=[by_name[d.owner], by_name[d.role], *previous],
+                    ),
+                )
+            ]
 
         migrator = model.role(Purpose.MIGRATOR)
         self.migrator = DatabaseEndpoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -258,3 +259,15 @@ def test_the_migrator_joins_the_in_cluster_owner_but_not_an_external_one(
         assert membership.inputs["grantRole"] == "tradestream_owner"
         assert membership.urn in runs[flavor].one(JOB).dependencies
     assert runs["external"].of_type(grant_role) == []
+
+
+@pytest.mark.parametrize("flavor", ["bitnami+roles", "cloudnative-pg+roles", "external"])
+def test_grants_and_default_privileges_run_one_at_a_time(
+    runs: dict[str, ProgramRun], flavor: str
+) -> None:
+    """Concurrent GRANT/REVOKE on the same objects fails with "tuple concurrently updated"."""
+    run = runs[flavor]
+    chain = [r for r in run.resources if r.type in (GRANT, DEFAULTS)]
+    assert len(chain) > 2
+    for before, after in itertools.pairwise(chain):
+        assert before.urn in after.dependencies, f"{after.name} does not wait for {before.name}"

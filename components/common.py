@@ -27,11 +27,3 @@ def digest(value: object) -> str:
     """SHA-256 of a JSON-able value in canonical form, so equal inputs give equal names."""
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def content_name(prefix: str, content_digest: str, length: int = 10) -> str:
-    """A Kubernetes name that changes exactly when the content does (kustomize-style)."""
-    name = f"{prefix}-{content_digest[:length]}"
-    if len(name) > 63:
-        raise ValueError(f"name {name!r} is longer than 63 characters; shorten {prefix!r}")
-    return name

@@ -101,8 +101,13 @@ def flyway_environment(flyway: FlywaySettings, endpoint: DatabaseEndpoint) -> tu
     )
 
 
-def volume_sources(shards: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> list[dict[str, Any]]:
-    """Projected-volume sources: each ConfigMap (name, [(key, path)]) laid out by path."""
+def volume_sources(
+    shards: Sequence[tuple[object, Sequence[tuple[str, str]]]],
+) -> list[dict[str, Any]]:
+    """Projected-volume sources: each ConfigMap (name, [(key, path)]) laid out by path.
+
+    A name is whatever stands for the ConfigMap's name: a string, or its Output once the
+    engine has named it."""
     return [
         {
             "configMap": {
@@ -178,10 +183,13 @@ def job_spec(flyway: FlywaySettings, template: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def config_digest_input(flyway: FlywaySettings, env: Sequence[EnvVar]) -> dict[str, Any]:
-    """Everything about how Flyway runs, apart from the files: what a rerun depends on."""
-    return {
-        "image": flyway.image,
-        "command": list(COMMAND),
-        "env": [e.to_k8s() for e in env],
-    }
+def config_digest_input(
+    flyway: FlywaySettings, env: Sequence[EnvVar], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """Everything the Job runs with apart from the files: image, command, environment,
+    resources, security, backoff limit and deadline.
+
+    A change to any of it runs Flyway again in a new Job. Kubernetes cannot change a Job's
+    template in place, and updating only the rest would leave a Job that did not run with
+    what it shows."""
+    return job_spec(flyway, pod_template(flyway, env, [], labels, annotations={}))

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import flyway
-from components.common import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, content_name, digest, labels
+from components.common import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, digest, labels
 from components.flyway import DatabaseEndpoint
 from components.migrations import MigrationSet, pack
 from components.settings import FlywaySettings
@@ -49,8 +49,11 @@ def packaged_scripts(migrations: MigrationSet) -> list[dict[str, object]]:
 class MigrationJob(pulumi.ComponentResource):
     """Runs `flyway migrate` once per distinct (migration files, Flyway settings) pair.
 
-    Names are content-addressed and the Job carries an explicit replacement trigger, so
-    a preview shows exactly why Flyway will run again; an unchanged program shows no diff.
+    The Job carries an explicit replacement trigger and digest annotations, so a preview
+    shows exactly why Flyway will run again; an unchanged program shows no diff. Names are
+    the engine's (the resource name plus a random suffix), never derived from content: a
+    revert after a failed run brings back earlier content, and a derived name would then
+    collide with an object the engine still means to delete.
     Workloads that need the schema depend on `job` (or read `schema_ready`): the Job is
     awaited, so they are created only after it completed, and never when it failed.
     """
@@ -70,31 +73,31 @@ class MigrationJob(pulumi.ComponentResource):
         after_database = pulumi.ResourceOptions(parent=self, depends_on=list(args.database))
 
         config_maps: list[k8s.core.v1.ConfigMap] = []
-        sources: list[tuple[str, list[tuple[str, str]]]] = []
+        sources: list[tuple[object, list[tuple[str, str]]]] = []
         for shard in pack(args.migrations):
-            cm_name = content_name(f"{name}-sql-{shard.index}", shard.digest)
-            config_maps.append(
-                k8s.core.v1.ConfigMap(
-                    f"{name}-sql-{shard.index}",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=cm_name, namespace=args.namespace, labels=component_labels
-                    ),
-                    immutable=True,
-                    data=dict(shard.data) or None,
-                    binary_data=dict(shard.binary_data) or None,
-                    opts=after_database,
-                )
+            config_map = k8s.core.v1.ConfigMap(
+                f"{name}-sql-{shard.index}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    namespace=args.namespace, labels=component_labels
+                ),
+                # Immutable: new content replaces the ConfigMap, under a new name.
+                immutable=True,
+                data=dict(shard.data) or None,
+                binary_data=dict(shard.binary_data) or None,
+                opts=after_database,
             )
-            sources.append((cm_name, [(key, path) for key, path in shard.items]))
+            config_maps.append(config_map)
+            sources.append((config_map.metadata.name, [(key, path) for key, path in shard.items]))
 
         env = flyway.flyway_environment(args.flyway, args.endpoint)
-        config_digest = digest(flyway.config_digest_input(args.flyway, env))
+        pod_labels = {**component_labels, **args.pod_labels}
+        config_digest = digest(flyway.config_digest_input(args.flyway, env, pod_labels))
         trigger = digest({"migrations": args.migrations.digest, "flyway": config_digest})
         template = flyway.pod_template(
             args.flyway,
             env,
             flyway.volume_sources(sources),
-            labels={**component_labels, **args.pod_labels},
+            labels=pod_labels,
             annotations={
                 MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
                 CONFIG_DIGEST_ANNOTATION: config_digest,
@@ -104,7 +107,6 @@ class MigrationJob(pulumi.ComponentResource):
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=content_name(f"{name}-migrate", trigger),
                 namespace=args.namespace,
                 labels=component_labels,
                 annotations={

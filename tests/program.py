@@ -8,6 +8,7 @@ the wire form of the inputs, where secrets are still wrapped and can be told apa
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class Recorded:
     name: str
     custom: bool
     inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    """What the provider stand-in returned, e.g. a generated name."""
     wire: dict[str, Any]
     """Inputs as sent: secrets appear as signature-wrapped objects."""
     parent: str
@@ -97,6 +100,11 @@ class _Mocks(pulumi.runtime.Mocks):
             password = f"gen-{args.name}-{len(self._run.secret_values):04d}-Zq8"
             self._run.secret_values.add(password)
             state["result"] = password
+        elif args.typ.startswith("kubernetes:") and not (state.get("metadata") or {}).get("name"):
+            # Auto-naming, as the provider does it: the resource name and a random suffix
+            # (here derived from the inputs, so runs compare).
+            suffix = hashlib.sha256(repr(sorted(args.inputs.items())).encode()).hexdigest()[:8]
+            state["metadata"] = {**(state.get("metadata") or {}), "name": f"{args.name}-{suffix}"}
         elif args.typ == "kubernetes:helm.sh/v3:Release":
             state["status"] = {
                 "name": args.inputs.get("name", args.name),
@@ -127,6 +135,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     name=request.name,
                     custom=request.custom,
                     inputs=unwrap_secrets(rpc.deserialize_properties(request.object)),
+                    outputs=unwrap_secrets(rpc.deserialize_properties(response.object)),
                     wire=json_format.MessageToDict(request.object),
                     parent=request.parent,
                     dependencies=tuple(request.dependencies),

@@ -83,7 +83,7 @@ def env_of(run: ProgramRun) -> dict[str, Any]:
 
 def volume_files(run: ProgramRun) -> dict[str, bytes]:
     """What the container sees under /flyway/sql, rebuilt from the recorded resources only."""
-    maps = {cm.inputs["metadata"]["name"]: cm.inputs for cm in run.of_type(CONFIG_MAP)}
+    maps = {cm.outputs["metadata"]["name"]: cm.inputs for cm in run.of_type(CONFIG_MAP)}
     volumes = run.one(JOB).inputs["spec"]["template"]["spec"]["volumes"]
     (projected,) = [v["projected"] for v in volumes if v["name"] == "migrations"]
     files: dict[str, bytes] = {}
@@ -217,7 +217,7 @@ def test_the_job_exposes_what_workloads_that_need_the_schema_depend_on(
     component = run.namespace["migration_job"]
     assert isinstance(component, MigrationJob)
     assert isinstance(component.job, pulumi.CustomResource)
-    assert run.outputs["migrationJobName"] == run.one(JOB).inputs["metadata"]["name"]
+    assert run.outputs["migrationJobName"] == run.one(JOB).outputs["metadata"]["name"]
 
 
 SMALL_SET = {
@@ -254,7 +254,7 @@ def test_stack_outputs_list_the_packaged_migrations(
         == run.one(JOB).inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
     )
     assert run.outputs["migrationConfigMaps"] == [
-        cm.inputs["metadata"]["name"] for cm in run.of_type(CONFIG_MAP)
+        cm.outputs["metadata"]["name"] for cm in run.of_type(CONFIG_MAP)
     ]
 
 
@@ -313,6 +313,26 @@ def test_a_changed_flyway_setting_replaces_the_job_but_not_the_files(
     after = run_stack("dev", config={"flywayConnectRetries": "0"})
     assert replaced(before, after) == {"tradestream-job"}
     assert env_of(after)["FLYWAY_CONNECT_RETRIES"] == "0"
+    assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("flywayBackoffLimit", "2"),
+        ("flywayActiveDeadlineSeconds", "700"),
+        ("flywayCpuLimit", "2"),
+        ("flywayMemoryRequest", "300Mi"),
+    ],
+)
+def test_a_changed_job_setting_replaces_the_job_too(
+    run_stack: Callable[..., ProgramRun], key: str, value: str
+) -> None:
+    """A Job's template cannot change in place, and a finished Job updated in place would show
+    settings it never ran with: every Job setting runs Flyway again in a new Job."""
+    before = run_stack("dev")
+    after = run_stack("dev", config={key: value})
+    assert replaced(before, after) == {"tradestream-job"}
     assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
 
 

@@ -265,7 +265,7 @@ def job_from_run(run: ProgramRun) -> DeclaredJob:
         )
 
     config_maps = {
-        cm.inputs["metadata"]["name"]: ConfigMapContent(
+        cm.outputs["metadata"]["name"]: ConfigMapContent(
             data=dict(cm.inputs.get("data") or {}),
             binary_data=dict(cm.inputs.get("binaryData") or {}),
         )

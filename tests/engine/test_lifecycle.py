@@ -17,6 +17,8 @@ pytestmark = pytest.mark.engine
 
 JOB = "kubernetes:batch/v1:Job"
 DIGEST_ANNOTATION = "tradestream.io/migrations-digest"
+# Tables of the migrations the test adds; named so that no project migration has them.
+FILLS, FEES = "e2e_lifecycle_fills", "e2e_lifecycle_fill_fees"
 
 
 def versions(deployment: Deployment) -> list[str]:
@@ -56,7 +58,8 @@ def test_the_migration_lifecycle_on_the_real_engine(
     # c. A new migration: the preview shows the Job replaced for its digest; `up` applies it.
     added = next_file(deployment, "add_fills")
     (deployment.migrations / added).write_text(
-        "CREATE TABLE fills (id bigint PRIMARY KEY, price numeric NOT NULL);\n", encoding="utf-8"
+        f"CREATE TABLE {FILLS} (id bigint PRIMARY KEY, price numeric NOT NULL);\n",
+        encoding="utf-8",
     )
     text, preview = deployment.preview()
     assert preview.change_summary.get(auto.OpType.REPLACE, 0) >= 2, text  # the Job, a ConfigMap
@@ -66,14 +69,14 @@ def test_the_migration_lifecycle_on_the_real_engine(
     assert result is not None, output
     assert versions(deployment) == [*project, added[1:].split("__")[0]]
     assert "Successfully applied 1 migration" in output
-    assert "fills" in deployment.tables()
+    assert FILLS in deployment.tables()
 
     # d. A failing migration: `up` fails with Flyway's own words, the schema stays as it was;
     # once the file is fixed, the next `up` retries and succeeds.
     before, tables = deployment.history(), deployment.tables()
     broken = next_file(deployment, "add_fill_fees")
     (deployment.migrations / broken).write_text(
-        "CREATE TABLE fill_fees (fill_id bigint REFERENCES fills (no_such_column));\n",
+        f"CREATE TABLE {FEES} (fill_id bigint REFERENCES {FILLS} (no_such_column));\n",
         encoding="utf-8",
     )
     output, result = deployment.up()
@@ -83,12 +86,12 @@ def test_the_migration_lifecycle_on_the_real_engine(
     assert deployment.history() == before
     assert deployment.tables() == tables
     (deployment.migrations / broken).write_text(
-        "CREATE TABLE fill_fees (fill_id bigint REFERENCES fills (id), fee numeric);\n",
+        f"CREATE TABLE {FEES} (fill_id bigint REFERENCES {FILLS} (id), fee numeric);\n",
         encoding="utf-8",
     )
     output, result = deployment.up()
     assert result is not None, output
-    assert "fill_fees" in deployment.tables()
+    assert FEES in deployment.tables()
     deployment.preview(expect_no_changes=True)
 
     # f. No secret value in anything the engine printed.
@@ -96,7 +99,7 @@ def test_the_migration_lifecycle_on_the_real_engine(
 
     # g. destroy removes what the program deployed and leaves the database's data.
     deployment.destroy()
-    assert "fill_fees" in deployment.tables()
+    assert FEES in deployment.tables()
     assert len(versions(deployment)) == len(project) + 2
     assert kube.get_or_none(f"/api/v1/namespaces/{deployment.namespace}") is None
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from deploy import local
+from deploy import local, review
 from deploy.engine import (
     ROOT,
     STACK_DIR,
@@ -35,6 +35,7 @@ from deploy.engine import (
     open_stack,
     prepare_workspace,
 )
+from deploy.hints import hints
 
 STATE = ROOT / ".pulumi-state"
 JOB_TYPE = "kubernetes:batch/v1:Job"
@@ -123,6 +124,7 @@ def show_flyway_log(target: Target) -> None:
     text = flyway_log(target)
     if text is None:
         return
+    text += "".join(f"hint: {line}\n" for line in hints(text))
     print(text, end="")
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,19 @@ def show_outputs(stack: auto.Stack) -> None:
     for key, output in sorted(stack.outputs().items()):
         value: Any = "[secret]" if output.secret else output.value
         print(f"{key}: {json.dumps(value) if not isinstance(value, str) else value}")
+
+
+def preview(target: Target) -> None:
+    """`pulumi preview --diff`, then the review lines: whether Flyway runs, why, and what."""
+    deployed = review.script_names(getattr(target.stack.outputs().get("migrations"), "value", None))
+    events: list[auto.EngineEvent] = []
+    target.stack.preview(on_output=print, diff=True, on_event=events.append)
+    job, planned = review.collect(events)
+    lines = review.review(target.name, job, deployed, planned)
+    print("--- review ---", *lines, sep="\n")
+    logs = STATE / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{target.name}-review.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def confirm(question: str) -> bool:
@@ -149,10 +164,10 @@ def run(command: str, name: str, *, yes: bool) -> int:
     stack = target.stack
     try:
         if command == "preview":
-            stack.preview(on_output=print, diff=True)
+            preview(target)
         elif command == "up":
             if not (yes or target.is_local):
-                stack.preview(on_output=print, diff=True)
+                preview(target)
                 if not confirm(f"Deploy these changes to {name}?"):
                     print("Nothing deployed.")
                     return 1

@@ -10,6 +10,7 @@ import pytest
 from pulumi import automation as auto
 
 from components.migrations import load_migration_set, next_version
+from deploy import review
 from localcluster.api import Client
 from tests.engine.conftest import Deployment, NewDeployment
 
@@ -65,6 +66,15 @@ def test_the_migration_lifecycle_on_the_real_engine(
     assert preview.change_summary.get(auto.OpType.REPLACE, 0) >= 2, text  # the Job, a ConfigMap
     assert f"+-{JOB}: (replace)" in text
     assert re.search(rf'~ {DIGEST_ANNOTATION}\s*: "{old_digest}" => "[0-9a-f]{{64}}"', text)
+    events: list[auto.EngineEvent] = []
+    deployment.stack.preview(on_event=events.append, color="never")
+    job, planned = review.collect(events)
+    deployed = review.script_names(result.outputs["migrations"].value)
+    assert review.review("local", job, deployed, planned) == [
+        "local: the migration Job will be replaced: Flyway runs because migration files "
+        f"changed ({old_digest[:12]} -> {job.new[DIGEST_ANNOTATION][:12] if job else ''})",
+        f"local: migrations new to this stack: {added}",
+    ]
     output, result = deployment.up()
     assert result is not None, output
     assert versions(deployment) == [*project, added[1:].split("__")[0]]

@@ -1,0 +1,46 @@
+"""The review lines a preview ends with: whether Flyway runs, why, and which files are new."""
+
+from __future__ import annotations
+
+from deploy.review import CONFIG_DIGEST, MIGRATIONS_DIGEST, JobStep, review, script_names
+
+OLD = {MIGRATIONS_DIGEST: "a" * 64, CONFIG_DIGEST: "c" * 64}
+
+
+def test_a_new_migration_names_the_file_and_the_reason() -> None:
+    job = JobStep("replace", OLD, {**OLD, MIGRATIONS_DIGEST: "b" * 64})
+    lines = review("prod", job, ["V1__a.sql"], ["V1__a.sql", "V2__b.sql"])
+    assert lines == [
+        "prod: the migration Job will be replaced: Flyway runs because migration files "
+        "changed (aaaaaaaaaaaa -> bbbbbbbbbbbb)",
+        "prod: migrations new to this stack: V2__b.sql",
+    ]
+
+
+def test_a_settings_change_runs_flyway_with_nothing_new() -> None:
+    job = JobStep("replace", OLD, {**OLD, CONFIG_DIGEST: "d" * 64})
+    lines = review("dev", job, ["V1__a.sql"], ["V1__a.sql"])
+    assert "because Job settings changed" in lines[0]
+    assert lines[1] == "dev: no migration is new to this stack (Flyway finds nothing to apply)"
+
+
+def test_an_unchanged_job_and_a_first_deploy() -> None:
+    assert review("dev", JobStep("same", OLD, OLD), [], None) == [
+        "dev: the migration Job is unchanged; Flyway does not run"
+    ]
+    first = review("dev", JobStep("create", {}, OLD), [], ["V1__a.sql"])
+    assert first[0].endswith("because the stack has no migration Job yet")
+    assert first[1] == "dev: migrations new to this stack: V1__a.sql"
+
+
+def test_a_failed_run_is_retried_with_the_same_content() -> None:
+    lines = review("dev", JobStep("replace", OLD, OLD), ["V1__a.sql"], ["V1__a.sql"])
+    assert lines[0].endswith("because the last run did not complete")
+
+
+def test_script_names_reads_the_stack_output() -> None:
+    assert script_names([{"script": "V1__a.sql"}, {"script": "R__v.sql"}]) == [
+        "V1__a.sql",
+        "R__v.sql",
+    ]
+    assert script_names(None) == []

@@ -14,7 +14,12 @@ from components.namespace import Namespace, NamespaceArgs
 from components.postgres import BitnamiPostgres, BitnamiPostgresArgs
 from components.privileges import privilege_model
 from components.roles import DatabaseRoles, DatabaseRolesArgs
-from components.settings import Flavor, SettingsError, read_stack_settings
+from components.settings import (
+    Flavor,
+    SettingsError,
+    database_resource_name,
+    read_stack_settings,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -27,9 +32,21 @@ try:
 except (SettingsError, MigrationError) as error:
     raise pulumi.RunError(str(error)) from None
 
+# The database of record and what deleting it would take along (its namespace holds the
+# volumes in-cluster; the roles own the schema) are protected: a change that would delete
+# or replace them fails the preview, and if they are ever deleted they stay in the cluster.
+in_cluster = settings.database.flavor is not Flavor.EXTERNAL
+protect = settings.protect_database
 namespace = Namespace(
-    "tradestream", NamespaceArgs(name=settings.namespace, create=settings.create_namespace)
+    "tradestream",
+    NamespaceArgs(
+        name=settings.namespace,
+        create=settings.create_namespace,
+        retain=protect and in_cluster,
+    ),
+    opts=pulumi.ResourceOptions(protect=protect and in_cluster),
 )
+database_of_record = pulumi.ResourceOptions(protect=protect)
 
 database: BitnamiPostgres | CloudNativePostgres | ExternalPostgres
 match settings.database.flavor:
@@ -43,7 +60,9 @@ match settings.database.flavor:
                 namespace_name=settings.namespace,
                 password_source=settings.password_source,
                 credentials=settings.credentials,
+                retain=protect,
             ),
+            opts=database_of_record,
         )
     case Flavor.CLOUDNATIVE_PG:
         database = CloudNativePostgres(
@@ -57,7 +76,9 @@ match settings.database.flavor:
                 password_source=settings.password_source,
                 credentials=settings.credentials,
                 wait_timeout_seconds=settings.postgres.release_timeout_seconds,
+                retain=protect,
             ),
+            opts=database_of_record,
         )
     case Flavor.EXTERNAL:
         database = ExternalPostgres(
@@ -88,6 +109,7 @@ if database.admin is not None:
             namespace=namespace.name,
             database=database,
         ),
+        opts=database_of_record,
     )
     ready, endpoint = [database, roles], roles.migrator
 if endpoint is None:  # unreachable: settings give external databases a login or an admin
@@ -107,6 +129,7 @@ migration_job = MigrationJob(
 
 pulumi.export("namespace", namespace.name)
 pulumi.export("databaseFlavor", settings.database.flavor.value)
+pulumi.export("databaseResourceName", database_resource_name(settings))
 pulumi.export("databaseHost", database.host)
 pulumi.export("databasePort", database.address.port)
 pulumi.export("databaseName", database.address.database)

@@ -32,6 +32,8 @@ class CloudNativePostgresArgs:
     password_source: PasswordSource
     credentials: Credentials
     wait_timeout_seconds: int
+    retain: bool
+    """Leave the Cluster in Kubernetes if Pulumi ever deletes it (its volumes go with it)."""
 
 
 class CloudNativePostgres(pulumi.ComponentResource):
@@ -118,6 +120,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 parent=self,
                 depends_on=before_cluster,
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                retain_on_delete=args.retain,
             ),
         )
         self.client_labels = {}

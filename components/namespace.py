@@ -15,6 +15,9 @@ class NamespaceArgs:
     name: str
     create: bool
     """False when the namespace is managed elsewhere; the name is then only passed on."""
+    retain: bool
+    """Leave the namespace in Kubernetes if Pulumi ever deletes it: deleting it deletes the
+    database's volumes with it."""
 
 
 class Namespace(pulumi.ComponentResource):
@@ -39,7 +42,7 @@ class Namespace(pulumi.ComponentResource):
                         "pod-security.kubernetes.io/enforce": "restricted",
                     },
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain),
             )
             self.name = ns.metadata.apply(lambda _: args.name)
         else:

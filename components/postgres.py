@@ -24,6 +24,8 @@ class BitnamiPostgresArgs:
     """The namespace as a plain string, for names known before deploy."""
     password_source: PasswordSource
     credentials: Credentials
+    retain: bool
+    """Leave the release in the cluster if Pulumi ever deletes it (the volumes go with it)."""
 
 
 class BitnamiPostgres(pulumi.ComponentResource):
@@ -75,7 +77,10 @@ class BitnamiPostgres(pulumi.ComponentResource):
                 timeout=pg.release_timeout_seconds,
                 max_history=10,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
+            # Deleting the release deletes the volumes: if it ever is deleted, leave it be.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[secret], retain_on_delete=args.retain
+            ),
         )
         self.client_labels = postgres_chart.client_label(pg.release_name)
         self.address = postgres_chart.address(pg, db, args.namespace_name)

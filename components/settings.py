@@ -495,6 +495,12 @@ class Settings:
         "database/migrations",
         "Folder of the Flyway SQL files, relative to the project root.",
     )
+    protect_database: bool = setting(
+        "protectDatabase",
+        True,
+        "Protect the database of record (release or Cluster, its namespace, roles and grants) "
+        "from deletion and replacement; false only for disposable stacks.",
+    )
     password_source: PasswordSource = setting(
         "passwordSource",
         PasswordSource.GENERATED,
@@ -752,6 +758,36 @@ def _credential_checks(s: Settings) -> list[str]:
                 f"`pulumi config rm {key}` or change passwordSource/databaseFlavor"
             )
     return problems
+
+
+def database_resource_name(s: Settings) -> str:
+    """The name of what holds the data in-cluster (release or Cluster); empty when external."""
+    match s.database.flavor:
+        case Flavor.BITNAMI:
+            return s.postgres.release_name
+        case Flavor.CLOUDNATIVE_PG:
+            return s.cnpg.cluster_name
+    return ""
+
+
+def protected_changes(last: Mapping[str, object], s: Settings) -> list[str]:
+    """Keys whose new values would delete or replace the database of record, judged from the
+    stack outputs of the last deploy. Empty when protection is off or nothing was deployed."""
+    if not s.protect_database or not last:
+        return []
+    changed = []
+    if (
+        last.get("namespace") not in (None, s.namespace)
+        and s.database.flavor is not Flavor.EXTERNAL
+    ):
+        changed.append("namespace")
+    if last.get("databaseFlavor") not in (None, s.database.flavor.value):
+        changed.append("databaseFlavor")
+    elif last.get("databaseResourceName") not in (None, database_resource_name(s)):
+        changed.append(
+            "postgresReleaseName" if s.database.flavor is Flavor.BITNAMI else "cnpgClusterName"
+        )
+    return changed
 
 
 def read_stack_settings() -> Settings:

@@ -18,13 +18,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
 
+from components.settings import SettingsError, parse_settings, protected_changes
 from deploy import local, review
 from deploy.engine import (
     ROOT,
@@ -151,46 +152,116 @@ def preview(target: Target) -> None:
     (logs / f"{target.name}-review.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def refuse_protected_changes(target: Target) -> str | None:
+    """Why this change must not run, when it would delete or replace the protected database;
+    checked before the engine starts, so nothing at all is changed."""
+    config = {key: value.value for key, value in target.stack.get_all_config().items()}
+    secret_keys = {key for key, value in target.stack.get_all_config().items() if value.secret}
+    try:
+        settings = parse_settings(config, frozenset(secret_keys))
+    except SettingsError:
+        return None  # the preview reports the bad config itself, naming the key
+    last = {key: output.value for key, output in target.stack.outputs().items()}
+    keys = protected_changes(last, settings)
+    if not keys:
+        return None
+    deployment = target.stack.export_stack().deployment or {}
+    protected = [r["urn"] for r in deployment.get("resources", []) if r.get("protect")]
+    changes = ", ".join(f"{key} (deployed: {last.get(_OUTPUT_OF[key])})" for key in keys)
+    urns = " ".join(f"'{urn}'" for urn in protected)
+    return (
+        f"this change would delete or replace the database of record of {target.name}: "
+        f"{changes} changed since the last deploy, and protectDatabase is on. Nothing was "
+        "changed.\n  If that was not intended, set the key back in "
+        f"stacks/Pulumi.{target.name}.yaml.\n  If it is deliberate, back the database up (see "
+        "the README), then release the protection of what is deployed and deploy again; the "
+        "old release, Cluster or namespace is then only forgotten (retained on delete) and "
+        "stays in the cluster with its data until you delete it yourself:\n"
+        f"    pulumi state unprotect --stack {target.name} --yes {urns}"
+    )
+
+
+_OUTPUT_OF = {
+    "namespace": "namespace",
+    "databaseFlavor": "databaseFlavor",
+    "postgresReleaseName": "databaseResourceName",
+    "cnpgClusterName": "databaseResourceName",
+}
+
+
 def confirm(question: str) -> bool:
     if os.environ.get("PULUMI_YES") or not sys.stdin.isatty():
         return bool(os.environ.get("PULUMI_YES"))
     return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
 
 
+def run_preview(target: Target, _yes: bool) -> int:
+    preview(target)
+    return 0
+
+
+def run_up(target: Target, yes: bool) -> int:
+    if not (yes or target.is_local):
+        preview(target)
+        if not confirm(f"Deploy these changes to {target.name}?"):
+            print("Nothing deployed.")
+            return 1
+    try:
+        target.stack.up(on_output=print)
+    finally:
+        show_flyway_log(target)
+    show_outputs(target.stack)
+    return 0
+
+
+def run_refresh(target: Target, _yes: bool) -> int:
+    target.stack.refresh(on_output=print)
+    return 0
+
+
+def run_destroy(target: Target, yes: bool) -> int:
+    if not (yes or target.is_local or confirm(f"Destroy what {target.name} deployed?")):
+        return 1
+    # The protected database of record stays, with its namespace and roles.
+    target.stack.destroy(on_output=print, exclude_protected=True)
+    return 0
+
+
+def run_outputs(target: Target, _yes: bool) -> int:
+    show_outputs(target.stack)
+    return 0
+
+
+def run_logs(target: Target, _yes: bool) -> int:
+    text = flyway_log(target)
+    print(text or f"no migration Job in the state of {target.name}", end="\n" * (text is None))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Target, bool], int]] = {
+    "preview": run_preview,
+    "up": run_up,
+    "refresh": run_refresh,
+    "destroy": run_destroy,
+    "outputs": run_outputs,
+    "logs": run_logs,
+}
+
+
 def run(command: str, name: str, *, yes: bool) -> int:
     if command == "down":
         return down(name)
     target = open_target(name, start=command in {"preview", "up", "refresh", "destroy"})
-    stack = target.stack
+    if command in {"preview", "up"}:
+        refusal = refuse_protected_changes(target)
+        if refusal is not None:
+            print(f"error: {refusal}", file=sys.stderr)
+            return 1
     try:
-        if command == "preview":
-            preview(target)
-        elif command == "up":
-            if not (yes or target.is_local):
-                preview(target)
-                if not confirm(f"Deploy these changes to {name}?"):
-                    print("Nothing deployed.")
-                    return 1
-            try:
-                stack.up(on_output=print)
-            finally:
-                show_flyway_log(target)
-            show_outputs(stack)
-        elif command == "refresh":
-            stack.refresh(on_output=print)
-        elif command == "destroy":
-            if not (yes or target.is_local or confirm(f"Destroy every resource of {name}?")):
-                return 1
-            stack.destroy(on_output=print)
-        elif command == "outputs":
-            show_outputs(stack)
-        elif command == "logs":
-            text = flyway_log(target)
-            print(text or f"no migration Job in the state of {name}", end="\n" * (text is None))
+        return COMMANDS[command](target, yes)
     except auto.errors.CommandError:
         print(f"error: `pulumi {command}` failed for {name}; see above.", file=sys.stderr)
         return 1
-    return 0
 
 
 def down(name: str) -> int:
@@ -209,9 +280,7 @@ def down(name: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "command", choices=["preview", "up", "refresh", "destroy", "outputs", "logs", "down"]
-    )
+    parser.add_argument("command", choices=[*COMMANDS, "down"])
     parser.add_argument("stack")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     args = parser.parse_args(argv)

@@ -54,6 +54,8 @@ class Recorded:
     parent: str
     dependencies: tuple[str, ...]
     delete_before_replace: bool
+    protect: bool
+    retain_on_delete: bool
     custom_timeouts: dict[str, str]
     replace_on_changes: tuple[str, ...]
     ignore_changes: tuple[str, ...]
@@ -140,6 +142,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=request.parent,
                     dependencies=tuple(request.dependencies),
                     delete_before_replace=request.deleteBeforeReplace,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
                     custom_timeouts={
                         k: v
                         for k, v in {

@@ -91,6 +91,7 @@ def test_stack_outputs_a_reviewer_reads(stack_run: ProgramRun) -> None:
     assert set(out) == {
         "namespace",
         "databaseFlavor",
+        "databaseResourceName",
         "databaseHost",
         "databasePort",
         "databaseName",

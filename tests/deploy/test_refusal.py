@@ -1,0 +1,56 @@
+"""`make preview`/`make up` refuse a change that would delete or replace the protected
+database before the engine starts, naming the key and the deliberate way on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi import automation as auto
+
+from deploy.__main__ import Target, refuse_protected_changes
+from tests.program import stack_config
+
+DEPLOYED = {
+    "namespace": "tradestream-staging",
+    "databaseFlavor": "cloudnative-pg",
+    "databaseResourceName": "tradestream-pg",
+}
+URN = "urn:pulumi:staging::tradestream-database::kubernetes:postgresql.cnpg.io/v1:Cluster::x"
+
+
+@dataclass
+class RecordedStack:
+    """The three things the check reads from a stack: config, last outputs, state."""
+
+    config: dict[str, str]
+    outputs_: dict[str, Any] = field(default_factory=lambda: dict(DEPLOYED))
+
+    def get_all_config(self) -> dict[str, auto.ConfigValue]:
+        return {key: auto.ConfigValue(value) for key, value in self.config.items()}
+
+    def outputs(self) -> dict[str, auto.OutputValue]:
+        return {key: auto.OutputValue(value, secret=False) for key, value in self.outputs_.items()}
+
+    def export_stack(self) -> auto.Deployment:
+        return auto.Deployment(deployment={"resources": [{"urn": URN, "protect": True}]})
+
+
+def refusal(**changes: str) -> str | None:
+    config = stack_config("staging")
+    config.update({f"tradestream-database:{key}": value for key, value in changes.items()})
+    target = Target("staging", RecordedStack(config), is_local=False)  # type: ignore[arg-type]
+    return refuse_protected_changes(target)
+
+
+def test_a_renamed_cluster_is_refused_with_the_key_and_the_way_on() -> None:
+    message = refusal(cnpgClusterName="tradestream-pg2")
+    assert message is not None
+    assert "cnpgClusterName (deployed: tradestream-pg) changed" in message
+    assert "Nothing was changed" in message
+    assert f"pulumi state unprotect --stack staging --yes '{URN}'" in message
+
+
+def test_unchanged_or_unprotected_stacks_go_ahead() -> None:
+    assert refusal() is None
+    assert refusal(cnpgClusterName="tradestream-pg2", protectDatabase="false") is None

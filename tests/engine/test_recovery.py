@@ -8,6 +8,7 @@ import pytest
 from pulumi import automation as auto
 
 from components.migrations import load_migration_set, next_version
+from components.migrations.lock import unlock, update_lock
 from localcluster.api import Client
 from tests.engine.conftest import Deployment, NewDeployment
 
@@ -129,3 +130,24 @@ def test_three_destroy_and_up_cycles(new_deployment: NewDeployment, kube: Client
         up_ok(deployment)
         assert deployment.history() == applied  # nothing applied twice
         assert_consistent(deployment, kube)
+
+
+def test_a_released_migration_that_failed_is_fixed_in_place_after_unlock(
+    new_deployment: NewDeployment, kube: Client
+) -> None:
+    """No database applied it (Flyway rolled it back), so the fix goes into the same file:
+    the lock refuses the edit until the file is unlocked, and the fixed file is released."""
+    deployment = new_deployment()
+    up_ok(deployment)
+    broken = add_migration(deployment, BROKEN, "add_broken")
+    update_lock(deployment.migrations)  # released, as a merge to main releases it
+    up_fails(deployment, kube, 'relation "no_such_table" does not exist')
+
+    (deployment.migrations / broken).write_text(FIXED, encoding="utf-8")
+    with pytest.raises(auto.errors.CommandError, match="make migrations-unlock FILE="):
+        deployment.preview()
+    unlock(deployment.migrations, broken)
+    update_lock(deployment.migrations)
+    up_ok(deployment)
+    assert broken in [row[1] for row in deployment.history()]
+    assert_consistent(deployment, kube)

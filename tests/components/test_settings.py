@@ -225,9 +225,11 @@ def test_every_committed_stack_file_is_valid(stack: str) -> None:
 def test_stacks_differ_where_real_environments_do() -> None:
     dev, staging, prod = (_stack_settings(s) for s in STACKS)
     assert len({dev.namespace, staging.namespace, prod.namespace}) == 3
-    assert dev.flyway.baseline_on_migrate is False
-    assert staging.flyway.baseline_on_migrate is True
-    assert prod.flyway.baseline_on_migrate is True
+    # Flyway's safety net stays on everywhere; adopting a pre-Flyway database is a one-off.
+    assert not any(s.flyway.baseline_on_migrate for s in (dev, staging, prod))
+    assert staging.protect_database
+    assert prod.protect_database
+    assert not dev.protect_database
     assert dev.database.flavor is Flavor.BITNAMI
     assert prod.database.flavor is Flavor.CLOUDNATIVE_PG
     assert staging.cnpg.install_operator is True

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from components.flyway import DatabaseEndpoint, ServerAddress
-from components.settings import Architecture, DatabaseSettings, PostgresSettings
+from components.settings import (
+    Architecture,
+    DatabaseSettings,
+    PostgresSettings,
+    bitnami_fullname,
+)
 
 # Keys of the credentials Secret the chart reads (names, not passwords).
 ADMIN_PASSWORD_KEY: Final = "postgres-password"  # noqa: S105
@@ -13,13 +18,6 @@ OWNER_PASSWORD_KEY: Final = "password"  # noqa: S105
 REPLICATION_PASSWORD_KEY: Final = "replication-password"  # noqa: S105
 BITNAMI_DEFAULT_REPOSITORY: Final = "bitnami/postgresql"
 PORT: Final = 5432
-
-
-def fullname(release_name: str) -> str:
-    """The chart's `common.names.fullname`: the release name, plus `-postgresql` unless present."""
-    if "postgresql" in release_name:
-        return release_name[:63].rstrip("-")
-    return f"{release_name}-postgresql"[:63].rstrip("-")
 
 
 def secret_name(release_name: str) -> str:
@@ -35,12 +33,12 @@ def secret_keys(pg: PostgresSettings) -> list[str]:
 
 def client_label(release_name: str) -> dict[str, str]:
     """The label the chart's NetworkPolicy requires of clients when allowExternal is false."""
-    return {f"{fullname(release_name)}-client": "true"}
+    return {f"{bitnami_fullname(release_name)}-client": "true"}
 
 
 def address(pg: PostgresSettings, db: DatabaseSettings, namespace: str) -> ServerAddress:
     """Where the primary answers inside the cluster; known before deploy."""
-    host = f"{fullname(pg.release_name)}.{namespace}.svc.cluster.local"
+    host = f"{bitnami_fullname(pg.release_name)}.{namespace}.svc.cluster.local"
     return ServerAddress(host=host, port=PORT, database=db.name)
 
 

@@ -149,6 +149,46 @@ def check_flyway_version(value: str) -> str | None:
     return "must be a Flyway version: digits separated by '.' or '_' (e.g. 1, 1.1, 0)"
 
 
+HELM_RELEASE_NAME_MAX: Final = 53
+LABEL_NAME_MAX: Final = 63
+CNPG_CLUSTER_NAME_MAX: Final = 50
+
+
+def bitnami_fullname(release_name: str) -> str:
+    """The chart's `common.names.fullname`: the release name, plus `-postgresql` unless
+    present, cut to 63 characters."""
+    name = release_name if "postgresql" in release_name else f"{release_name}-postgresql"
+    return name[:LABEL_NAME_MAX].rstrip("-")
+
+
+def check_release_name(value: str) -> str | None:
+    """Helm refuses longer release names; the chart's client label key must fit Kubernetes'
+    limit on label names, or the Job that carries it is refused."""
+    if len(value) > HELM_RELEASE_NAME_MAX:
+        return f"is {len(value)} characters; Helm allows at most {HELM_RELEASE_NAME_MAX}"
+    key = f"{bitnami_fullname(value)}-client"
+    if len(key) > LABEL_NAME_MAX:
+        limit = LABEL_NAME_MAX - len("-postgresql-client")
+        return (
+            f"gives the chart's client label key {key!r}, {len(key)} characters where "
+            f"Kubernetes allows {LABEL_NAME_MAX}: use at most {limit} characters, or a name "
+            "that contains 'postgresql'"
+        )
+    return None
+
+
+def check_cluster_name(value: str) -> str | None:
+    """The CloudNativePG operator's own rules for a Cluster's name."""
+    if not value[:1].isalpha():
+        return "must start with a letter (the CloudNativePG operator refuses it otherwise)"
+    if len(value) > CNPG_CLUSTER_NAME_MAX:
+        return (
+            f"is {len(value)} characters; the CloudNativePG operator allows at most "
+            f"{CNPG_CLUSTER_NAME_MAX}"
+        )
+    return None
+
+
 def check_not_superuser(value: str) -> str | None:
     """Migrations must not run as the superuser the chart creates."""
     if value == "postgres":
@@ -244,6 +284,7 @@ class CnpgSettings:
         "Name of the Cluster; its Services are <name>-rw, -ro and -r.",
         pattern=_DNS_LABEL,
         pattern_hint="a DNS label (lower-case letters, digits, '-')",
+        check=check_cluster_name,
     )
     instances: int = setting(
         "cnpgInstances", 3, "PostgreSQL instances (one primary, the rest standbys).", minimum=1
@@ -265,6 +306,7 @@ class PostgresSettings:
         "Helm release name; the Service is named after it.",
         pattern=_DNS_LABEL,
         pattern_hint="a DNS label (lower-case letters, digits, '-')",
+        check=check_release_name,
     )
     chart_repository: str = setting(
         "postgresChartRepository",

@@ -9,18 +9,23 @@ from components.postgres_chart import (
     chart_values,
     client_label,
     endpoint,
-    fullname,
     owner_role_sql,
     secret_keys,
 )
-from components.settings import Architecture, DatabaseSettings, PostgresSettings
+from components.settings import (
+    Architecture,
+    DatabaseSettings,
+    PostgresSettings,
+    bitnami_fullname,
+)
 
 DB = DatabaseSettings()
 
 
 def test_fullname_follows_the_chart_rule() -> None:
-    assert fullname("tradestream-postgresql") == "tradestream-postgresql"
-    assert fullname("db") == "db-postgresql"
+    assert bitnami_fullname("tradestream-postgresql") == "tradestream-postgresql"
+    assert bitnami_fullname("db") == "db-postgresql"
+    assert bitnami_fullname("a" * 53) == "a" * 53 + "-postgresql"[:10].rstrip("-")
 
 
 def test_endpoint_points_at_the_primary_service_and_the_owner_role() -> None:

@@ -113,7 +113,6 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 cnpg,
                 args.postgres,
                 db,
-                metrics=args.postgres.metrics_enabled,
                 superuser_secret=superuser_secret,
             ),
             opts=pulumi.ResourceOptions(
@@ -123,6 +122,16 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 retain_on_delete=args.retain,
             ),
         )
+        if args.postgres.metrics_enabled:
+            monitor = cnpg_spec.pod_monitor(cnpg, args.namespace_name)
+            k8s.apiextensions.CustomResource(
+                f"{name}-pod-monitor",
+                api_version=monitor["apiVersion"],
+                kind=monitor["kind"],
+                metadata=monitor["metadata"],
+                spec=monitor["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
         self.client_labels = {}
         self.address = cnpg_spec.address(cnpg, db, args.namespace_name)
         self.endpoint = cnpg_spec.endpoint(cnpg, db, args.namespace_name)

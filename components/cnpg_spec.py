@@ -45,7 +45,6 @@ def cluster_spec(
     pg: PostgresSettings,
     db: DatabaseSettings,
     *,
-    metrics: bool,
     superuser_secret: str | None,
 ) -> dict[str, Any]:
     """The `Cluster` spec. Superuser access is on only when Pulumi manages roles with it."""
@@ -59,8 +58,22 @@ def cluster_spec(
         "resources": resources(pg),
         "bootstrap": {"initdb": {"database": db.name, "owner": db.owner}},
         "enableSuperuserAccess": superuser_secret is not None,
-        "monitoring": {"enablePodMonitor": metrics},
     }
     if superuser_secret is not None:
         spec["superuserSecret"] = {"name": superuser_secret}
     return spec
+
+
+def pod_monitor(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
+    """A Prometheus PodMonitor for the instances' exporter port. The operator's own
+    `monitoring.enablePodMonitor` is deprecated since CloudNativePG 1.26, which advises
+    managing the PodMonitor directly."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": cnpg.cluster_name, "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}},
+            "podMetricsEndpoints": [{"port": "metrics"}],
+        },
+    }

@@ -94,6 +94,23 @@ def init_script_env(pg: PostgresSettings) -> list[dict[str, Any]]:
     ]
 
 
+EXPORTER_IMAGE: Final = "postgres-exporter"
+
+
+def metrics_values(pg: PostgresSettings) -> dict[str, Any]:
+    """The exporter sidecar comes from where the main image does: the chart's default,
+    docker.io/bitnami, has had no free versioned images since 2025-08-28. The chart's
+    pinned tag is kept; the legacy namespace holds the same tags."""
+    if not pg.metrics_enabled:
+        return {"enabled": False}
+    namespace = pg.image_repository.rpartition("/")[0]
+    repository = f"{namespace}/{EXPORTER_IMAGE}" if namespace else EXPORTER_IMAGE
+    return {
+        "enabled": True,
+        "image": {"registry": pg.image_registry, "repository": repository},
+    }
+
+
 def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
     """Chart values; no password ever appears here (`auth.existingSecret`)."""
     persistence: dict[str, Any] = {"enabled": True, "size": pg.storage_size}
@@ -125,7 +142,7 @@ def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
             "initdb": {"scripts": {"10-owner-role.sql": owner_role_sql(db)}},
             "extraEnvVars": init_script_env(pg),
         },
-        "metrics": {"enabled": pg.metrics_enabled},
+        "metrics": metrics_values(pg),
     }
     if pg.architecture is Architecture.REPLICATION:
         values["readReplicas"] = {

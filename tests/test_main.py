@@ -37,6 +37,8 @@ ROLES = {
     "kubernetes:core/v1:Secret",
 }
 CNPG = {"tradestream:database:CloudNativePostgres", "kubernetes:postgresql.cnpg.io/v1:Cluster"}
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+"""The stacks with postgresMetricsEnabled: the operator's enablePodMonitor is deprecated."""
 EXPECTED_TYPES = {
     "dev": COMMON
     | {
@@ -46,8 +48,8 @@ EXPECTED_TYPES = {
         "random:index/randomPassword:RandomPassword",
     },
     # staging installs the operator (a Helm release); prod's superuser password is configured.
-    "staging": COMMON | CNPG | ROLES | {"kubernetes:helm.sh/v3:Release"},
-    "prod": COMMON | CNPG | ROLES,
+    "staging": COMMON | CNPG | ROLES | {"kubernetes:helm.sh/v3:Release", POD_MONITOR},
+    "prod": COMMON | CNPG | ROLES | {POD_MONITOR},
 }
 
 

@@ -110,3 +110,20 @@ def test_init_scripts_run_as_the_superuser_with_its_password_from_the_secret() -
             },
         },
     ]
+
+
+def test_the_exporter_image_comes_from_where_the_main_image_does() -> None:
+    pg = dataclasses.replace(PostgresSettings(), metrics_enabled=True)
+    metrics = chart_values(pg, DB)["metrics"]
+    assert metrics["image"] == {
+        "registry": "docker.io",
+        "repository": "bitnamilegacy/postgres-exporter",
+    }
+    mirrored = dataclasses.replace(
+        pg, image_registry="registry.example.com", image_repository="mirror/bitnami/postgresql"
+    )
+    assert chart_values(mirrored, DB)["metrics"]["image"] == {
+        "registry": "registry.example.com",
+        "repository": "mirror/bitnami/postgres-exporter",
+    }
+    assert chart_values(PostgresSettings(), DB)["metrics"] == {"enabled": False}

@@ -271,3 +271,12 @@ def test_grants_and_default_privileges_run_one_at_a_time(
     assert len(chain) > 2
     for before, after in itertools.pairwise(chain):
         assert before.urn in after.dependencies, f"{after.name} does not wait for {before.name}"
+
+
+def test_cloudnative_pg_metrics_use_a_pod_monitor_not_the_deprecated_flag() -> None:
+    run = run_program("prod")
+    cluster = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
+    assert "monitoring" not in cluster
+    monitor = run.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").inputs
+    assert monitor["spec"]["selector"] == {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}
+    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "metrics"}]

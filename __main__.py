@@ -12,7 +12,7 @@ from components.migration_job import MigrationJob, MigrationJobArgs
 from components.migrations import MigrationError, load_released_set
 from components.namespace import Namespace, NamespaceArgs
 from components.postgres import BitnamiPostgres, BitnamiPostgresArgs
-from components.privileges import privilege_model
+from components.privileges import HISTORY_CALLBACK, history_protection_sql, privilege_model
 from components.roles import DatabaseRoles, DatabaseRolesArgs
 from components.settings import (
     Flavor,
@@ -90,20 +90,24 @@ match settings.database.flavor:
             ),
         )
 
-# Where Pulumi can reach the database it manages the roles, and Flyway runs as the migrator.
+# The three-role model wherever those roles exist: managed by Pulumi where it reaches the
+# database, or created by a DBA for an external one. Without it Flyway runs as the owner.
+model = (
+    privilege_model(
+        settings.database.name,
+        # In-cluster flavors create the owner; a managed database's owner is its own.
+        owner=None if settings.database.flavor is Flavor.EXTERNAL else settings.database.owner,
+    )
+    if database.admin is not None or settings.database.flavor is Flavor.EXTERNAL
+    else None
+)
 ready: list[pulumi.Resource] = [database]
 endpoint = database.endpoint
-if database.admin is not None:
+if database.admin is not None and model is not None:
     roles = DatabaseRoles(
         "tradestream",
         DatabaseRolesArgs(
-            model=privilege_model(
-                settings.database.name,
-                # In-cluster flavors create the owner; a managed database's owner is its own.
-                owner=None
-                if settings.database.flavor is Flavor.EXTERNAL
-                else settings.database.owner,
-            ),
+            model=model,
             admin=database.admin,
             address=database.address,
             namespace=namespace.name,
@@ -124,6 +128,7 @@ migration_job = MigrationJob(
         endpoint=endpoint,
         database=ready,
         pod_labels=database.client_labels,
+        callbacks={HISTORY_CALLBACK: history_protection_sql(model)} if model else {},
     ),
 )
 

@@ -13,6 +13,8 @@ from typing import Any, Final
 from components.settings import FlywaySettings
 
 MOUNT_PATH: Final = "/flyway/sql"
+CALLBACKS_FOLDER: Final = "deployment-callbacks"
+"""Where the program's own callbacks sit in the volume, apart from the migrations."""
 TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
 COMMAND: Final = ("flyway", "-skipCheckForUpdate", "migrate")
 """The image's entrypoint is `flyway`; the update check would only try to reach the internet."""

@@ -29,6 +29,8 @@ class MigrationJobArgs:
     """What must be ready before Flyway runs: the database of any flavor, and its roles."""
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     """Extra pod labels, e.g. the one the database's NetworkPolicy admits."""
+    callbacks: Mapping[str, str] = field(default_factory=dict)
+    """Flyway callbacks of the program's own (file name -> SQL), beside the migrations."""
 
 
 def packaged_scripts(migrations: MigrationSet) -> list[dict[str, object]]:
@@ -89,9 +91,32 @@ class MigrationJob(pulumi.ComponentResource):
             config_maps.append(config_map)
             sources.append((config_map.metadata.name, [(key, path) for key, path in shard.items]))
 
+        if args.callbacks:
+            callbacks = k8s.core.v1.ConfigMap(
+                f"{name}-callbacks",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    namespace=args.namespace, labels=component_labels
+                ),
+                immutable=True,
+                data=dict(args.callbacks),
+                opts=after_database,
+            )
+            config_maps.append(callbacks)
+            sources.append(
+                (
+                    callbacks.metadata.name,
+                    [(file, f"{flyway.CALLBACKS_FOLDER}/{file}") for file in args.callbacks],
+                )
+            )
+
         env = flyway.flyway_environment(args.flyway, args.endpoint)
         pod_labels = {**component_labels, **args.pod_labels}
-        config_digest = digest(flyway.config_digest_input(args.flyway, env, pod_labels))
+        config_digest = digest(
+            {
+                "job": flyway.config_digest_input(args.flyway, env, pod_labels),
+                "callbacks": dict(args.callbacks),
+            }
+        )
         trigger = digest({"migrations": args.migrations.digest, "flyway": config_digest})
         template = flyway.pod_template(
             args.flyway,

@@ -154,6 +154,29 @@ def _target(model: PrivilegeModel, object_type: ObjectType) -> str:
     }[object_type]
 
 
+HISTORY_TABLE: Final = "flyway_schema_history"
+HISTORY_CALLBACK: Final = "afterMigrate__protect_schema_history.sql"
+"""A Flyway callback: Flyway runs it after every migrate, as the migrator."""
+
+
+def history_protection_sql(model: PrivilegeModel) -> str:
+    """The callback that keeps Flyway's history the migrator's alone.
+
+    The migrator creates the history table on the first run, so the default privileges give
+    the app role write access to it like to any other table; no grant can name the table
+    before it exists. After every migrate this takes back all but SELECT, so an application
+    bug cannot rewrite what Flyway believes was applied. Idempotent; Flyway records no
+    callback in the history, and none of this touches a checksum.
+    """
+    others = [role.name for role in model.roles if role.purpose is not Purpose.MIGRATOR]
+    table = f"{_ident(model.schema)}.{_ident(HISTORY_TABLE)}"
+    return (
+        "-- Written by the deployment program: only the migrator changes Flyway's history.\n"
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE {table} FROM "
+        f"{', '.join(_ident(name) for name in others)};\n"
+    )
+
+
 def to_sql(model: PrivilegeModel, passwords: dict[Purpose, str]) -> list[str]:
     """The model as SQL statements, run by a superuser in the application database.
 

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.flyway import CALLBACKS_FOLDER
 from components.migration_job import MigrationJob
 from components.migrations import LOCK_FILE_NAME
 from tests.program import ROOT, ProgramRun
@@ -20,6 +21,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 MIGRATIONS = ROOT / "database" / "migrations"
+CALLBACKS = CALLBACKS_FOLDER
 
 MIGRATOR_PASSWORD = {
     "secretKeyRef": {"name": "tradestream-migrator-credentials", "key": "password"}
@@ -188,7 +190,22 @@ def test_config_maps_are_immutable_labelled_and_hold_the_files_byte_for_byte(
         labels = cm.inputs["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "tradestream-database"
         assert labels["app.kubernetes.io/component"] == "migrations"
-    assert volume_files(stack_run) == disk_files(MIGRATIONS)
+    files = volume_files(stack_run)
+    callbacks = {path: files.pop(path) for path in list(files) if path.startswith(CALLBACKS)}
+    assert files == disk_files(MIGRATIONS)
+    # The program's own callback sits apart, where roles exist that it protects history from.
+    assert bool(callbacks) == (stack_run.stack != "dev")
+
+
+def test_flyways_history_is_protected_by_a_callback_of_the_programs(stack_run: ProgramRun) -> None:
+    files = volume_files(stack_run)
+    path = f"{CALLBACKS}/afterMigrate__protect_schema_history.sql"
+    if stack_run.stack == "dev":  # Flyway runs as the owner; there is no app role
+        assert path not in files
+        return
+    text = files[path].decode()
+    assert 'ON TABLE "public"."flyway_schema_history" FROM' in text
+    assert '"tradestream_app", "tradestream_readonly"' in text
 
 
 def test_awkward_files_reach_the_container_unchanged(
@@ -253,9 +270,9 @@ def test_stack_outputs_list_the_packaged_migrations(
         run.outputs["migrationsDigest"]
         == run.one(JOB).inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
     )
-    assert run.outputs["migrationConfigMaps"] == [
+    assert sorted(run.outputs["migrationConfigMaps"]) == sorted(
         cm.outputs["metadata"]["name"] for cm in run.of_type(CONFIG_MAP)
-    ]
+    )
 
 
 # Re-run semantics: compare two programs the way the engine would diff them.

@@ -333,3 +333,28 @@ def test_public_has_no_create_on_the_schema_and_only_the_migrator_creates(
         pytest.raises(psycopg.errors.InsufficientPrivilege, match="schema public"),
     ):
         conn.execute("CREATE TABLE public.intruder (id bigint)")
+
+
+HISTORY_WRITES = {
+    "insert": "INSERT INTO flyway_schema_history (installed_rank, version, description, type,"
+    " script, installed_by, execution_time, success)"
+    " VALUES (999, '999', 'forged', 'SQL', 'V999__forged.sql', 'app', 0, true)",
+    "update": "UPDATE flyway_schema_history SET checksum = 0",
+    "delete": "DELETE FROM flyway_schema_history",
+    "truncate": "TRUNCATE flyway_schema_history",
+}
+
+
+@pytest.mark.parametrize("purpose", [Purpose.APP, Purpose.READONLY], ids=lambda p: p.value)
+@pytest.mark.parametrize("write", sorted(HISTORY_WRITES))
+def test_only_the_migrator_can_change_flyways_history(
+    deployed: Deployed, purpose: Purpose, write: str
+) -> None:
+    """Default privileges cover every table the migrator creates, Flyway's own history table
+    included; an application bug must not be able to rewrite what Flyway believes ran."""
+    before = schema_history(deployed.server, deployed.job.database)
+    with deployed.connect(deployed.role(purpose)) as conn:
+        assert conn.execute("SELECT count(*) FROM flyway_schema_history").fetchone() is not None
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute(HISTORY_WRITES[write].encode())
+    assert schema_history(deployed.server, deployed.job.database) == before

@@ -297,7 +297,16 @@ def test_pulumi_action_is_pinned_and_uses_documented_inputs(path: Path) -> None:
             cloud_url = str(inputs.get("cloud-url", ""))
             assert "secrets.PULUMI_BACKEND_URL" in cloud_url, f"{where}: cloud-url from secret"
             passphrase = str((step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE", ""))
-            assert "secrets.PULUMI_CONFIG_PASSPHRASE" in passphrase, f"{where}: passphrase env"
+            assert re.search(
+                r"secrets(\.PULUMI_CONFIG_PASSPHRASE_[A-Z]+|\[matrix\.passphrase-secret\])",
+                passphrase,
+            ), f"{where}: the passphrase of the stack's own environment"
+
+
+def test_previews_use_each_stacks_own_passphrase() -> None:
+    matrix = _jobs(_load("preview.yml"))["preview"]["strategy"]["matrix"]
+    for entry in matrix["include"]:
+        assert entry["passphrase-secret"] == f"PULUMI_CONFIG_PASSPHRASE_{entry['stack'].upper()}"
 
 
 # --- ci.yml ------------------------------------------------------------------------------------
@@ -324,8 +333,13 @@ def test_ci_runs_make_test_on_pull_requests_and_main() -> None:
     assert str(python.get("python-version")) == "3.11"
     assert python.get("cache") == "pip"
     assert str(uses.get("actions/setup-java", {}).get("with", {}).get("java-version")) == "17"
-    cache = uses.get("actions/cache", {}).get("with", {})
-    assert str(cache.get("path")).strip() == ".cache", "ci.yml must cache .cache/"
+    cached = {
+        str(step.get("with", {}).get("path")).strip()
+        for step in _steps(job)
+        if str(step.get("uses", "")).startswith("actions/cache@")
+    }
+    assert ".cache" in cached, "ci.yml must cache .cache/"
+    assert "~/.cache/tradestream-database/bin" in cached, "ci.yml must cache the built engine"
 
     ci_run = REPO_ROOT / ".ci" / "run"
     if ci_run.is_file():
@@ -391,12 +405,38 @@ def test_preview_skips_pull_requests_without_secrets() -> None:
 # --- deploy.yml --------------------------------------------------------------------------------
 
 
-def test_deploy_promotes_dev_then_staging_then_prod() -> None:
+def test_deploy_runs_only_after_the_tests_of_that_commit_passed() -> None:
     workflow = _load("deploy.yml")
     triggers = _triggers(workflow)
-    assert _push_branches(workflow) == ["main"]
-    assert "workflow_dispatch" in triggers
-    assert set(triggers) <= {"push", "workflow_dispatch"}
+    assert set(triggers) == {"workflow_run", "workflow_dispatch"}, "no deploy straight on push"
+    run = triggers["workflow_run"]
+    assert run["workflows"] == [_load("ci.yml")["name"]]
+    assert run["types"] == ["completed"]
+    assert run["branches"] == ["main"]
+    first = next(job for job in _jobs(workflow).values() if not _needs(job))
+    condition = " ".join(str(first.get("if", "")).split())
+    assert "github.event.workflow_run.conclusion == 'success'" in condition
+    assert "github.ref == 'refs/heads/main'" in condition
+    for job_id, job in _jobs(workflow).items():
+        (checkout,) = [
+            s for s in _steps(job) if str(s.get("uses", "")).startswith("actions/checkout@")
+        ]
+        assert "github.event.workflow_run.head_sha" in str(checkout["with"]["ref"]), (
+            f"{job_id} must deploy the commit CI tested"
+        )
+
+
+def test_each_environment_has_its_own_passphrase() -> None:
+    workflow = _load("deploy.yml")
+    for job in _jobs(workflow).values():
+        environment = _environment(job)
+        (step,) = _pulumi_steps(job)
+        passphrase = str((step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE", ""))
+        assert f"secrets.PULUMI_CONFIG_PASSPHRASE_{str(environment).upper()} " in passphrase
+
+
+def test_deploy_promotes_dev_then_staging_then_prod() -> None:
+    workflow = _load("deploy.yml")
 
     by_environment: dict[str, tuple[str, Job]] = {}
     for job_id, job in _jobs(workflow).items():

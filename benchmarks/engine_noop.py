@@ -97,16 +97,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated migration counts",
     )
     sizes = [int(size) for size in parser.parse_args(argv).sizes.split(",")]
+    scratch = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    # A control plane of the benchmark's own, stopped at the end.
+    os.environ["LOCALCLUSTER_STATE"] = str(scratch / "local-cluster")
     kubeconfig = local.start_cluster()
     header = ["files", "first up s", "no-op preview s", "no-op up s", "mocks s", "preview/mocks"]
     rows: list[list[str]] = []
-    scratch = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     try:
         with PostgresServer() as server:
             for count in sizes:
                 rows.append(measure(count, server, kubeconfig, scratch))
                 print(" | ".join(rows[-1]), flush=True)
     finally:
+        local.stop_cluster()
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]

@@ -37,9 +37,9 @@ from deploy.engine import (
     prepare_workspace,
 )
 from deploy.hints import hints
+from deploy.postgres import PostgresError
 
 STATE = ROOT / ".pulumi-state"
-JOB_TYPE = "kubernetes:batch/v1:Job"
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,9 @@ def newest_job(stack: auto.Stack) -> tuple[str, str] | None:
     """(namespace, name) of the newest migration Job the state records, failed ones included."""
     deployment = stack.export_stack().deployment or {}
     resources = deployment.get("resources", [])
-    jobs = [r.get("outputs", {}).get("metadata", {}) for r in resources if r["type"] == JOB_TYPE]
+    jobs = [
+        r.get("outputs", {}).get("metadata", {}) for r in resources if r["type"] == review.JOB_TYPE
+    ]
     jobs = [m for m in jobs if m.get("name")]
     if not jobs:
         return None
@@ -121,10 +123,14 @@ def flyway_log(target: Target) -> str | None:
     return f"--- Flyway: job {namespace}/{name} ---\n{text.rstrip()}\n"
 
 
-def show_flyway_log(target: Target) -> None:
+def show_flyway_log(target: Target, before: tuple[str, str] | None) -> None:
+    """Flyway's log after `up`; `before` is the Job the state held before it, so a run that
+    created no new Job says that the log is of an earlier run."""
     text = flyway_log(target)
     if text is None:
         return
+    if newest_job(target.stack) == before:
+        text = f"(this deploy ran no migration Job; the last run's log follows)\n{text}"
     text += "".join(f"hint: {line}\n" for line in hints(text))
     print(text, end="")
     logs = STATE / "logs"
@@ -206,10 +212,11 @@ def run_up(target: Target, yes: bool) -> int:
         if not confirm(f"Deploy these changes to {target.name}?"):
             print("Nothing deployed.")
             return 1
+    before = newest_job(target.stack)
     try:
         target.stack.up(on_output=print)
     finally:
-        show_flyway_log(target)
+        show_flyway_log(target, before)
     show_outputs(target.stack)
     return 0
 
@@ -298,6 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (PostgresError, subprocess.CalledProcessError) as error:
+        # What failed has printed its own account above; this names the step.
+        print(f"error: setting up the local stack failed: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,15 +19,10 @@ from psycopg import sql
 from components.privileges import Purpose, privilege_model, to_sql
 from deploy.engine import ROOT, STACK_DIR, as_mapping, read_yaml
 from deploy.postgres import PostgresServer
+from localcluster.layout import cache_dir
 
 STACK = "local"
 PROJECT_PREFIX = "tradestream-database:"
-
-
-def cache_dir() -> Path:
-    """Everything the engine and the local stack keep outside the clone."""
-    default = Path.home() / ".cache" / "tradestream-database"
-    return Path(os.environ.get("TRADESTREAM_CACHE", default))
 
 
 def state_dir() -> Path:
@@ -35,9 +30,10 @@ def state_dir() -> Path:
 
 
 def postgres_dir() -> Path:
-    """The local server's data; as root under /var/tmp, where the postgres user can reach it."""
+    """The local server's data. As root, the server runs as the postgres user, who cannot
+    enter root's home: the data then lives under /var/lib, which only root can write to."""
     if os.geteuid() == 0:
-        return Path("/var/tmp/tradestream-database/local-postgres")  # noqa: S108
+        return Path("/var/lib/tradestream-database/local-postgres")
     return state_dir() / "postgres"
 
 

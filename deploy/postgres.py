@@ -136,6 +136,8 @@ class PostgresServer:
             if (self.data_dir / "PG_VERSION").exists():
                 return
             base.mkdir(parents=True, exist_ok=True)
+            # A data directory without PG_VERSION is what a failed initdb left: start over.
+            shutil.rmtree(self.data_dir, ignore_errors=True)
             kept = base / self.PASSWORD_FILE
             with os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
                 fh.write(self.password + "\n")
@@ -148,25 +150,28 @@ class PostgresServer:
             self.base_dir = Path(tempfile.mkdtemp(prefix="contract-pg-", dir=parent))
             base = self.base_dir
         pwfile = base / "pwfile"
+        pwfile.unlink(missing_ok=True)
         with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
             fh.write(self.password + "\n")
-        if self._os_user:
-            for path in (base, pwfile):
-                os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid)
-        self._run(
-            "initdb",
-            "--pgdata",
-            str(self.data_dir),
-            "--username",
-            self.superuser,
-            f"--pwfile={pwfile}",
-            "--auth-host=scram-sha-256",
-            "--auth-local=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        pwfile.unlink()
+        try:
+            if self._os_user:
+                for path in (base, pwfile):
+                    os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid)
+            self._run(
+                "initdb",
+                "--pgdata",
+                str(self.data_dir),
+                "--username",
+                self.superuser,
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         self.write_settings()
 
     def write_settings(self) -> None:

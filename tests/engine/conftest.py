@@ -12,8 +12,6 @@ import contextlib
 import itertools
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,21 +45,16 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig() -> Iterator[Path]:
-    """The local control plane; stopped at the end unless it was running before."""
-    running = (
-        subprocess.run(
-            [sys.executable, "-m", "localcluster", "status"],
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        ).returncode
-        == 0
-    )
-    path = local.start_cluster()
-    yield path
-    if not running:
-        local.stop_cluster()
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A control plane of the tests' own, never the one `make up STACK=local` runs."""
+    state = tmp_path_factory.mktemp("local-cluster")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOCALCLUSTER_STATE", str(state))
+        path = local.start_cluster()
+        try:
+            yield path
+        finally:
+            local.stop_cluster()
 
 
 @pytest.fixture(scope="session")

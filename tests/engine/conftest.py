@@ -40,8 +40,17 @@ def engine() -> Engine:
     except EngineError as error:
         pytest.fail(f"{error} (or: make up STACK=local, which installs everything)")
     if found.provider_note:
-        print(f"\nnote: {found.provider_note}")
+        _NOTES.append(found.provider_note)
     return found
+
+
+_NOTES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say, at the end of every run, which engine parts the end-to-end tests used."""
+    for note in _NOTES:
+        terminalreporter.write_line(f"engine tests: {note}")
 
 
 @pytest.fixture(scope="session")

@@ -82,7 +82,7 @@ class BitnamiPostgres(pulumi.ComponentResource):
                 parent=self, depends_on=[secret], retain_on_delete=args.retain
             ),
         )
-        self.client_labels = postgres_chart.client_label(pg.release_name)
+        self.client_labels = postgres_chart.client_label(pg)
         self.address = postgres_chart.address(pg, db, args.namespace_name)
         self.endpoint = postgres_chart.endpoint(pg, db, args.namespace_name)
         self.admin = (

@@ -9,7 +9,7 @@ from components.settings import (
     Architecture,
     DatabaseSettings,
     PostgresSettings,
-    bitnami_fullname,
+    bitnami_primary_name,
 )
 
 # Keys of the credentials Secret the chart reads (names, not passwords).
@@ -31,14 +31,17 @@ def secret_keys(pg: PostgresSettings) -> list[str]:
     return keys
 
 
-def client_label(release_name: str) -> dict[str, str]:
-    """The label the chart's NetworkPolicy requires of clients when allowExternal is false."""
-    return {f"{bitnami_fullname(release_name)}-client": "true"}
+def client_label(pg: PostgresSettings) -> dict[str, str]:
+    """The label the chart's NetworkPolicy requires of clients when allowExternal is false:
+    named after the primary, which with replication is `<fullname>-primary`."""
+    return {f"{bitnami_primary_name(pg.release_name, pg.architecture)}-client": "true"}
 
 
 def address(pg: PostgresSettings, db: DatabaseSettings, namespace: str) -> ServerAddress:
-    """Where the primary answers inside the cluster; known before deploy."""
-    host = f"{bitnami_fullname(pg.release_name)}.{namespace}.svc.cluster.local"
+    """Where the primary answers inside the cluster (with replication its Service is
+    `<fullname>-primary`; `<fullname>` alone does not exist); known before deploy."""
+    primary = bitnami_primary_name(pg.release_name, pg.architecture)
+    host = f"{primary}.{namespace}.svc.cluster.local"
     return ServerAddress(host=host, port=PORT, database=db.name)
 
 

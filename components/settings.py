@@ -162,19 +162,19 @@ def bitnami_fullname(release_name: str) -> str:
 
 
 def check_release_name(value: str) -> str | None:
-    """Helm refuses longer release names; the chart's client label key must fit Kubernetes'
-    limit on label names, or the Job that carries it is refused."""
+    """Helm refuses longer release names."""
     if len(value) > HELM_RELEASE_NAME_MAX:
         return f"is {len(value)} characters; Helm allows at most {HELM_RELEASE_NAME_MAX}"
-    key = f"{bitnami_fullname(value)}-client"
-    if len(key) > LABEL_NAME_MAX:
-        limit = LABEL_NAME_MAX - len("-postgresql-client")
-        return (
-            f"gives the chart's client label key {key!r}, {len(key)} characters where "
-            f"Kubernetes allows {LABEL_NAME_MAX}: use at most {limit} characters, or a name "
-            "that contains 'postgresql'"
-        )
     return None
+
+
+def bitnami_primary_name(release_name: str, architecture: Architecture) -> str:
+    """The chart's `postgresql.v1.primary.fullname`: its primary's Service and the prefix of
+    the client label its NetworkPolicy admits (`<primary>-client`)."""
+    fullname = bitnami_fullname(release_name)
+    if architecture is Architecture.REPLICATION:
+        return f"{fullname}-primary"[:LABEL_NAME_MAX].rstrip("-")
+    return fullname
 
 
 def check_cluster_name(value: str) -> str | None:
@@ -748,6 +748,14 @@ def _cross_checks(s: Settings) -> list[str]:
         problems.append(
             f"{_fqkey('databaseAccessHost')}: is empty but databaseFlavor is external; set it "
             "to the host of the managed PostgreSQL"
+        )
+    key = f"{bitnami_primary_name(pg.release_name, pg.architecture)}-client"
+    if s.database.flavor is Flavor.BITNAMI and len(key) > LABEL_NAME_MAX:
+        problems.append(
+            f"{_fqkey('postgresReleaseName')}: {pg.release_name!r} gives the chart's client label "
+            f"key {key!r} ({len(key)} characters with postgresArchitecture "
+            f"{pg.architecture.value}; Kubernetes allows {LABEL_NAME_MAX}): shorten it by "
+            f"{len(key) - LABEL_NAME_MAX} characters"
         )
     database = s.database
     if database.flavor is not Flavor.EXTERNAL and database.roles_managed_by is RolesManager.DBA:

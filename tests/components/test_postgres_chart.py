@@ -83,7 +83,18 @@ def test_storage_class_is_omitted_when_empty_and_passed_when_set() -> None:
 def test_network_policy_admits_only_labelled_clients() -> None:
     values = chart_values(PostgresSettings(), DB)
     assert values["primary"]["networkPolicy"] == {"enabled": True, "allowExternal": False}
-    assert client_label("tradestream-postgresql") == {"tradestream-postgresql-client": "true"}
+    assert client_label(PostgresSettings()) == {"tradestream-postgresql-client": "true"}
+
+
+def test_with_replication_flyway_and_clients_go_to_the_primary() -> None:
+    """The chart names the primary `<fullname>-primary` with replication; `<fullname>` is no
+    Service then, and its NetworkPolicy admits `<fullname>-primary-client`."""
+    pg = dataclasses.replace(
+        PostgresSettings(), architecture=Architecture.REPLICATION, read_replicas=1
+    )
+    assert client_label(pg) == {"tradestream-postgresql-primary-client": "true"}
+    host = endpoint(pg, DB, "ns").address.host
+    assert host == "tradestream-postgresql-primary.ns.svc.cluster.local"
 
 
 def test_owner_role_loses_the_rights_migrations_do_not_need() -> None:

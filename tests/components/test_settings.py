@@ -116,7 +116,7 @@ BAD_CONFIG = [
     ("databaseName", "Trade-Stream", ["PostgreSQL identifier"]),
     ("flywayJobTimeoutSeconds", "-5", ["integer >= 1"]),
     ("postgresReleaseName", "r" * 54, ["54 characters", "Helm allows at most 53"]),
-    ("postgresReleaseName", "r" * 46, ["client label key", "at most 45 characters"]),
+    ("postgresReleaseName", "r" * 46, ["client label key", "shorten it by 1 characters"]),
     ("cnpgClusterName", "1st-cluster", ["must start with a letter"]),
     ("cnpgClusterName", "c" * 51, ["at most 50"]),
 ]

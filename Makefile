@@ -16,7 +16,7 @@ DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         pulumi-yaml migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-list bench bench-engine
+        migrations-unlock migrations-rehearse migrations-list bench bench-engine
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -83,6 +83,11 @@ migrations-lock: deps ## Record new migrations in the lock file
 migrations-unlock: deps ## Reopen the newest release no database applied: make migrations-unlock FILE=V5__x.sql
 	@test -n "$(FILE)" || { echo 'usage: make migrations-unlock FILE=V5__x.sql'; exit 2; }
 	$(PY) -m components.migrations unlock "$(FILE)" --dir $(DIR)
+
+migrations-rehearse: deps ## Apply DIR to a throwaway PostgreSQL with real Flyway and STACK's settings
+	bash scripts/install-system-deps.sh
+	bash scripts/fetch-flyway.sh $(FLYWAY_VERSION)
+	$(PY) -m deploy.rehearse --stack $(STACK) --dir $(DIR)
 
 migrations-list: deps ## List migrations with versions and checksums
 	$(PY) -m components.migrations list $(DIR)

@@ -145,6 +145,16 @@ def as_mapping(value: object) -> dict[str, object]:
     return {str(key): item for key, item in value.items()} if isinstance(value, dict) else {}
 
 
+def stack_file_config(stack: str) -> dict[str, str]:
+    """A committed stack file's config as the CLI hands it to a program: every value a string,
+    booleans spelled `true`/`false`."""
+    document = read_yaml(ROOT / STACK_DIR / f"Pulumi.{stack}.yaml")
+    return {
+        key: ("true" if value else "false") if isinstance(value, bool) else str(value)
+        for key, value in as_mapping(document.get("config")).items()
+    }
+
+
 def read_yaml(path: Path) -> dict[str, object]:
     if not path.exists():
         return {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from psycopg import sql
 
 from components.privileges import Purpose, privilege_model, to_sql
-from deploy.engine import ROOT, STACK_DIR, as_mapping, read_yaml
+from deploy.engine import ROOT, stack_file_config
 from deploy.postgres import PostgresServer
 from localcluster.layout import cache_dir
 
@@ -39,10 +39,8 @@ def postgres_dir() -> Path:
 
 def stack_config() -> dict[str, str]:
     """The committed local stack's settings, without the project prefix."""
-    document = read_yaml(ROOT / STACK_DIR / f"Pulumi.{STACK}.yaml")
     return {
-        key.removeprefix(PROJECT_PREFIX): str(value)
-        for key, value in as_mapping(document.get("config")).items()
+        key.removeprefix(PROJECT_PREFIX): value for key, value in stack_file_config(STACK).items()
     }
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from components.settings import FLYWAY_VERSION
+from deploy.flyway_cli import FlywayNotInstalledError, FlywayRunner, flyway_lib
 from deploy.postgres import (
     INSTALL_HINT,
     MIN_MAJOR,
@@ -24,7 +25,6 @@ from deploy.postgres import (
     PostgresServer,
     find_bindir,
 )
-from tests.contract.flyway import FlywayNotInstalledError, FlywayRunner, flyway_lib
 
 
 def _missing_prerequisites() -> list[str]:

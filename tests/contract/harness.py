@@ -46,8 +46,8 @@ from psycopg import sql
 
 from components.privileges import PrivilegeModel, Purpose, privilege_model, to_sql
 from components.settings import Flavor
+from deploy.flyway_cli import DEFAULT_TIMEOUT, run_flyway
 from deploy.postgres import PostgresServer
-from tests.contract.flyway import DEFAULT_TIMEOUT, run_flyway
 from tests.program import ROOT, ProgramRun, run_program
 
 JOB_TYPE = "kubernetes:batch/v1:Job"

@@ -28,8 +28,8 @@ from psycopg import sql
 
 from components.migrations import CONFIGMAP_LIMIT, LOCK_FILE_NAME, load_migration_set
 from components.privileges import Purpose
+from deploy.flyway_cli import FlywayTimeoutError
 from deploy.postgres import PostgresServer
-from tests.contract.flyway import FlywayTimeoutError
 from tests.contract.harness import (
     INITSCRIPTS_PASSWORD_ENV,
     INITSCRIPTS_USER_ENV,

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FLYWAY_CACHE = REPO_ROOT / ".cache" / "flyway"
 MAIN_CLASS = "org.flywaydb.commandline.Main"
 DEFAULT_TIMEOUT = 180.0
@@ -99,7 +99,7 @@ def run_flyway(
     """
     lib = flyway_lib(version)
     # Under /tmp when switching user: TMPDIR may be a 0700 directory that user cannot enter.
-    tmp_parent = "/tmp" if os_user is not None else None
+    tmp_parent = "/tmp" if os_user is not None else None  # noqa: S108 (mkdtemp: private)
     with tempfile.TemporaryDirectory(prefix="flyway-home-", dir=tmp_parent) as tmp:
         home = Path(tmp) / "home"
         workdir = Path(tmp) / "work"
@@ -142,8 +142,7 @@ def _run(
 
     def pump(name: str) -> None:
         stream = streams[name]
-        assert stream is not None
-        for line in stream:
+        for line in stream or ():
             collected[name].append(line)
             if on_line is not None:
                 try:

@@ -1,0 +1,54 @@
+"""`make migrations-rehearse`: the set applied by Flyway's real command line to a throwaway
+PostgreSQL, with a stack's Flyway settings, before any real database sees it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.rehearse import main
+
+pytestmark = pytest.mark.contract
+
+TABLE = "CREATE TABLE orders (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL);\n"
+
+
+def write(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+def test_a_clean_set_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = write(
+        tmp_path / "set",
+        {
+            "V1__orders.sql": TABLE,
+            "sub/V2__index.sql": ("CREATE INDEX idx_orders_placed_at ON orders (placed_at);\n"),
+        },
+    )
+    assert main(["--stack", "prod", "--dir", str(directory)]) == 0
+    assert "Successfully applied 2 migrations" in capsys.readouterr().out
+
+
+def test_a_foreign_key_to_a_missing_column_fails_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = "CREATE TABLE fills (order_id bigint REFERENCES orders (no_such_column));\n"
+    directory = write(tmp_path / "set", {"V1__orders.sql": TABLE, "V2__fills.sql": broken})
+    assert main(["--stack", "staging", "--dir", str(directory)]) == 1
+    assert (
+        'rehearsal FAILED: V2__fills.sql: ERROR: column "no_such_column" referenced in foreign '
+        "key constraint does not exist"
+    ) in capsys.readouterr().err
+
+
+def test_a_set_the_preview_would_refuse_is_refused_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = write(tmp_path / "set", {"V1__orders.sql": TABLE, "V01__again.sql": TABLE})
+    assert main(["--dir", str(directory)]) == 1
+    assert "rehearsal refused the set" in capsys.readouterr().err

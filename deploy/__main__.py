@@ -1,6 +1,6 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|down} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace} STACK [--yes]
 
 `local` brings up its own database and cluster first and keeps its workspace, state and
 passphrase outside the clone; other stacks use the repository's stack file, a state folder
@@ -25,7 +25,13 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from components.settings import SettingsError, parse_settings, protected_changes
+from components.settings import (
+    PROJECT,
+    Settings,
+    SettingsError,
+    parse_settings,
+    protected_changes,
+)
 from deploy import local, review
 from deploy.engine import (
     ROOT,
@@ -35,6 +41,7 @@ from deploy.engine import (
     find_engine,
     open_stack,
     prepare_workspace,
+    stack_file_config,
 )
 from deploy.hints import hints
 from deploy.postgres import PostgresError
@@ -255,9 +262,18 @@ COMMANDS: dict[str, Callable[[Target, bool], int]] = {
 }
 
 
+def namespace(name: str) -> int:
+    """The stack's namespace, from its committed stack file (for scripts and workflows)."""
+    config = stack_file_config(name)
+    print(config.get(f"{PROJECT}:namespace", Settings().namespace))
+    return 0
+
+
 def run(command: str, name: str, *, yes: bool) -> int:
     if command == "down":
         return down(name)
+    if command == "namespace":
+        return namespace(name)
     target = open_target(name, start=command in {"preview", "up", "refresh", "destroy"})
     if command in {"preview", "up"}:
         refusal = refuse_protected_changes(target)
@@ -287,7 +303,7 @@ def down(name: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=[*COMMANDS, "down"])
+    parser.add_argument("command", choices=[*COMMANDS, "down", "namespace"])
     parser.add_argument("stack")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     args = parser.parse_args(argv)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from pulumi import automation as auto
 
-from deploy.__main__ import Target, refuse_protected_changes
+from deploy.__main__ import Target, main, refuse_protected_changes
 from tests.program import stack_config
 
 DEPLOYED = {
@@ -54,3 +55,10 @@ def test_a_renamed_cluster_is_refused_with_the_key_and_the_way_on() -> None:
 def test_unchanged_or_unprotected_stacks_go_ahead() -> None:
     assert refusal() is None
     assert refusal(cnpgClusterName="tradestream-pg2", protectDatabase="false") is None
+
+
+def test_the_namespace_command_reads_the_stack_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["namespace", "prod"]) == 0
+    assert capsys.readouterr().out == "tradestream\n"
+    assert main(["namespace", "staging"]) == 0
+    assert capsys.readouterr().out == "tradestream-staging\n"

@@ -132,7 +132,15 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 spec=monitor["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
-        self.client_labels = {}
+        if args.postgres.network_policy_enabled:
+            policy = cnpg_spec.network_policy(cnpg, args.namespace_name)
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy",
+                metadata=policy["metadata"],
+                spec=policy["spec"],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.client_labels = cnpg_spec.client_label(cnpg)
         self.address = cnpg_spec.address(cnpg, db, args.namespace_name)
         self.endpoint = cnpg_spec.endpoint(cnpg, db, args.namespace_name)
         self.admin = (

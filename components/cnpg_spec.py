@@ -13,6 +13,10 @@ OPERATOR_REPOSITORY: Final = "https://cloudnative-pg.github.io/charts"
 API_VERSION: Final = "postgresql.cnpg.io/v1"
 PORT: Final = 5432
 SUPERUSER: Final = "postgres"
+STATUS_PORT: Final = 8000
+"""The instance manager's port, which the operator polls."""
+OPERATOR_NAME: Final = "cloudnative-pg"
+"""The operator pods' `app.kubernetes.io/name`, as its chart labels them."""
 APP_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the operator's Secret)
 
 
@@ -75,5 +79,50 @@ def pod_monitor(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}},
             "podMetricsEndpoints": [{"port": "metrics"}],
+        },
+    }
+
+
+def client_label(cnpg: CnpgSettings) -> dict[str, str]:
+    """The label a pod needs to reach the instances through the NetworkPolicy below."""
+    return {f"{cnpg.cluster_name}-client": "true"}
+
+
+def network_policy(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
+    """Ingress to the instances from exactly what must reach them: the other instances
+    (replication), pods with the client label (the Flyway Job, applications) and the
+    operator in its namespace (status and management)."""
+    instances = {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}}
+    clients = {"matchLabels": client_label(cnpg)}
+    postgres, status = {"protocol": "TCP", "port": PORT}, {"protocol": "TCP", "port": STATUS_PORT}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{cnpg.cluster_name}-ingress", "namespace": namespace},
+        "spec": {
+            "podSelector": instances,
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"podSelector": instances}], "ports": [postgres, status]},
+                {
+                    "from": [{"podSelector": clients}],
+                    "ports": [postgres],
+                },
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {
+                                    "kubernetes.io/metadata.name": cnpg.operator_namespace
+                                }
+                            },
+                            "podSelector": {
+                                "matchLabels": {"app.kubernetes.io/name": OPERATOR_NAME}
+                            },
+                        }
+                    ],
+                    "ports": [postgres, status],
+                },
+            ],
         },
     }

@@ -390,7 +390,8 @@ class PostgresSettings:
     network_policy_enabled: bool = setting(
         "postgresNetworkPolicyEnabled",
         True,
-        "Restrict ingress to PostgreSQL with the chart's NetworkPolicy.",
+        "Restrict ingress to PostgreSQL to the instances, the operator and pods labelled "
+        "<release or cluster>-client (the Flyway Job carries the label).",
     )
     release_timeout_seconds: int = setting(
         "postgresReleaseTimeoutSeconds",

@@ -36,7 +36,11 @@ ROLES = {
     "random:index/randomPassword:RandomPassword",
     "kubernetes:core/v1:Secret",
 }
-CNPG = {"tradestream:database:CloudNativePostgres", "kubernetes:postgresql.cnpg.io/v1:Cluster"}
+CNPG = {
+    "tradestream:database:CloudNativePostgres",
+    "kubernetes:postgresql.cnpg.io/v1:Cluster",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+}
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 """The stacks with postgresMetricsEnabled: the operator's enablePodMonitor is deprecated."""
 EXPECTED_TYPES = {

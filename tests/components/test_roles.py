@@ -280,3 +280,20 @@ def test_cloudnative_pg_metrics_use_a_pod_monitor_not_the_deprecated_flag() -> N
     monitor = run.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").inputs
     assert monitor["spec"]["selector"] == {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}
     assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "metrics"}]
+
+
+def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
+    run = run_program("staging")
+    policy = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}
+    peers = [rule["from"][0] for rule in policy["ingress"]]
+    assert peers[0] == {"podSelector": {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}}
+    assert peers[1] == {"podSelector": {"matchLabels": {"tradestream-pg-client": "true"}}}
+    assert peers[2]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "cnpg-system"}
+    }
+    job = run.one("kubernetes:batch/v1:Job").inputs
+    assert job["spec"]["template"]["metadata"]["labels"]["tradestream-pg-client"] == "true"
+    assert not run_program("staging", config={"postgresNetworkPolicyEnabled": "false"}).of_type(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    )

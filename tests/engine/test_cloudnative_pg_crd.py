@@ -110,3 +110,19 @@ def test_a_field_the_operator_does_not_know_is_refused(
             "?dryRun=All&fieldValidation=Strict",
             cluster,
         )
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_instances_network_policy_passes_the_api_server(kube: Client, stack: str) -> None:
+    policy = integral(
+        run_program(stack).one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs
+    )
+    namespace = policy["metadata"]["namespace"]
+    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies"
+    accepted = kube.post(
+        f"{path}?dryRun=All&fieldValidation=Strict",
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **policy},
+    )
+    assert accepted["spec"]["ingress"] == policy["spec"]["ingress"]

@@ -29,10 +29,17 @@ def superuser_secret_name(cnpg: CnpgSettings) -> str:
     return f"{cnpg.cluster_name}-superuser-credentials"
 
 
+def ca_secret_name(cnpg: CnpgSettings) -> str:
+    """The operator's CA for the cluster: it signs the server certificate, whose names
+    include `<cluster>-rw.<namespace>.svc.cluster.local`."""
+    return f"{cnpg.cluster_name}-ca"
+
+
 def address(cnpg: CnpgSettings, db: DatabaseSettings, namespace: str) -> ServerAddress:
-    """The `-rw` Service always points at the current primary, across failovers."""
+    """The `-rw` Service always points at the current primary, across failovers. Clients
+    verify its certificate against the cluster's own CA."""
     host = f"{cnpg.cluster_name}-rw.{namespace}.svc.cluster.local"
-    return ServerAddress(host=host, port=PORT, database=db.name)
+    return ServerAddress(host=host, port=PORT, database=db.name, ca_secret=ca_secret_name(cnpg))
 
 
 def endpoint(cnpg: CnpgSettings, db: DatabaseSettings, namespace: str) -> DatabaseEndpoint:

@@ -46,6 +46,7 @@ class ExternalPostgres(pulumi.ComponentResource):
             port=db.access_port,
             database=db.name,
             ssl_mode=db.ssl_mode.value,
+            ca_secret=db.ca_secret or None,
         )
         self.client_labels = {}
         self.admin, self.endpoint = None, None

@@ -13,6 +13,8 @@ from typing import Any, Final
 from components.settings import FlywaySettings
 
 MOUNT_PATH: Final = "/flyway/sql"
+TLS_PATH: Final = "/flyway/tls"
+CA_KEY: Final = "ca.crt"
 CALLBACKS_FOLDER: Final = "deployment-callbacks"
 """Where the program's own callbacks sit in the volume, apart from the migrations."""
 TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
@@ -31,6 +33,9 @@ class ServerAddress:
     database: str
     ssl_mode: str | None = None
     """JDBC `sslmode`; None leaves the driver's default (in-cluster flavors)."""
+    ca_secret: str | None = None
+    """A Secret whose `ca.crt` signed the server's certificate. Flyway then verifies the
+    certificate and the host name against it (verify-full) instead of trusting any server."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,11 @@ class DatabaseEndpoint:
     @property
     def jdbc_url(self) -> str:
         a = self.address
-        query = f"?sslmode={a.ssl_mode}" if a.ssl_mode else ""
+        if a.ca_secret:
+            mode = a.ssl_mode or "verify-full"
+            query = f"?sslmode={mode}&sslrootcert={TLS_PATH}/{CA_KEY}"
+        else:
+            query = f"?sslmode={a.ssl_mode}" if a.ssl_mode else ""
         return f"jdbc:postgresql://{a.host}:{a.port}/{a.database}{query}"
 
 
@@ -127,8 +136,31 @@ def pod_template(
     sources: list[dict[str, Any]],
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
+    *,
+    ca_secret: str | None = None,
 ) -> dict[str, Any]:
-    """A locked-down pod: non-root, read-only root, no token, no privilege, one command."""
+    """A locked-down pod: non-root, read-only root, no token, no privilege, one command;
+    with `ca_secret`, the server's CA certificate mounted where the JDBC URL points."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "migrations", "mountPath": MOUNT_PATH, "readOnly": True},
+        {"name": "tmp", "mountPath": TMP_PATH},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "migrations", "projected": {"sources": sources, "defaultMode": 0o444}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+    ]
+    if ca_secret:
+        mounts.append({"name": "tls", "mountPath": TLS_PATH, "readOnly": True})
+        volumes.append(
+            {
+                "name": "tls",
+                "secret": {
+                    "secretName": ca_secret,
+                    "items": [{"key": CA_KEY, "path": CA_KEY}],
+                    "defaultMode": 0o444,
+                },
+            }
+        )
     return {
         "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
         "spec": {
@@ -161,16 +193,10 @@ def pod_template(
                         "runAsUser": RUN_AS,
                         "capabilities": {"drop": ["ALL"]},
                     },
-                    "volumeMounts": [
-                        {"name": "migrations", "mountPath": MOUNT_PATH, "readOnly": True},
-                        {"name": "tmp", "mountPath": TMP_PATH},
-                    ],
+                    "volumeMounts": mounts,
                 }
             ],
-            "volumes": [
-                {"name": "migrations", "projected": {"sources": sources, "defaultMode": 0o444}},
-                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-            ],
+            "volumes": volumes,
         },
     }
 
@@ -186,7 +212,10 @@ def job_spec(flyway: FlywaySettings, template: dict[str, Any]) -> dict[str, Any]
 
 
 def config_digest_input(
-    flyway: FlywaySettings, env: Sequence[EnvVar], labels: Mapping[str, str]
+    flyway: FlywaySettings,
+    env: Sequence[EnvVar],
+    labels: Mapping[str, str],
+    ca_secret: str | None = None,
 ) -> dict[str, Any]:
     """Everything the Job runs with apart from the files: image, command, environment,
     resources, security, backoff limit and deadline.
@@ -194,4 +223,4 @@ def config_digest_input(
     A change to any of it runs Flyway again in a new Job. Kubernetes cannot change a Job's
     template in place, and updating only the rest would leave a Job that did not run with
     what it shows."""
-    return job_spec(flyway, pod_template(flyway, env, [], labels, annotations={}))
+    return job_spec(flyway, pod_template(flyway, env, [], labels, {}, ca_secret=ca_secret))

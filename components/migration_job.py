@@ -113,7 +113,9 @@ class MigrationJob(pulumi.ComponentResource):
         pod_labels = {**component_labels, **args.pod_labels}
         config_digest = digest(
             {
-                "job": flyway.config_digest_input(args.flyway, env, pod_labels),
+                "job": flyway.config_digest_input(
+                    args.flyway, env, pod_labels, args.endpoint.address.ca_secret
+                ),
                 "callbacks": dict(args.callbacks),
             }
         )
@@ -127,6 +129,7 @@ class MigrationJob(pulumi.ComponentResource):
                 MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
                 CONFIG_DIGEST_ANNOTATION: config_digest,
             },
+            ca_secret=args.endpoint.address.ca_secret,
         )
         timeout = f"{args.flyway.job_timeout_seconds}s"
         self.job = k8s.batch.v1.Job(

@@ -240,6 +240,12 @@ class DatabaseSettings:
         pattern=_PG_IDENTIFIER,
         pattern_hint="a lower-case PostgreSQL identifier",
     )
+    ca_secret: str = setting(
+        "databaseCaSecret",
+        "",
+        "external: a Secret in the namespace whose ca.crt signed the server's certificate; "
+        "required by databaseSslMode verify-ca and verify-full.",
+    )
     roles_managed_by: RolesManager = setting(
         "databaseRolesManagedBy",
         RolesManager.PULUMI,
@@ -759,6 +765,24 @@ def _cross_checks(s: Settings) -> list[str]:
             f"{len(key) - LABEL_NAME_MAX} characters"
         )
     database = s.database
+    verifying = database.ssl_mode in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL)
+    if database.flavor is Flavor.EXTERNAL and verifying and not database.ca_secret:
+        problems.append(
+            f"{_fqkey('databaseCaSecret')}: is empty but databaseSslMode is "
+            f"{database.ssl_mode.value}: the Flyway pod needs the server's CA certificate to "
+            "verify it. Name a Secret holding it as ca.crt, or set databaseSslMode require"
+        )
+    if (
+        database.flavor is Flavor.BITNAMI
+        and database.manages_roles
+        and database.ssl_mode is not SslMode.DISABLE
+    ):
+        problems.append(
+            f"{_fqkey('databaseSslMode')}: is {database.ssl_mode.value} but the Bitnami chart "
+            "serves no TLS as this program deploys it (databaseFlavor bitnami): set "
+            "databaseSslMode disable, or use databaseFlavor cloudnative-pg, which serves TLS "
+            "with its own CA"
+        )
     if database.flavor is not Flavor.EXTERNAL and database.roles_managed_by is RolesManager.DBA:
         problems.append(
             f"{_fqkey('databaseRolesManagedBy')}: is dba but databaseFlavor is "

@@ -23,6 +23,8 @@ CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 MIGRATIONS = ROOT / "database" / "migrations"
 CALLBACKS = CALLBACKS_FOLDER
 
+VERIFY_CNPG = "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
+"""CloudNativePG serves TLS with its own CA; Flyway verifies the server against it."""
 MIGRATOR_PASSWORD = {
     "secretKeyRef": {"name": "tradestream-migrator-credentials", "key": "password"}
 }
@@ -42,7 +44,8 @@ EXPECTED_ENV = {
         "FLYWAY_OUT_OF_ORDER": "true",
     },
     "staging": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream-staging.svc.cluster.local:5432/tradestream",
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream-staging.svc.cluster.local:5432/tradestream"
+        + VERIFY_CNPG,
         "FLYWAY_USER": "tradestream_migrator",
         "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
         "FLYWAY_CONNECT_RETRIES": "60",
@@ -52,7 +55,8 @@ EXPECTED_ENV = {
         "FLYWAY_OUT_OF_ORDER": "false",
     },
     "prod": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream.svc.cluster.local:5432/tradestream",
+        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream.svc.cluster.local:5432/tradestream"
+        + VERIFY_CNPG,
         "FLYWAY_USER": "tradestream_migrator",
         "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
         "FLYWAY_CONNECT_RETRIES": "60",

@@ -68,7 +68,11 @@ DEPLOYED = {
         ("staging", {}, []),
         ("staging", {"namespace": "tradestream-qa"}, ["namespace"]),
         ("staging", {"cnpgClusterName": "tradestream-pg2"}, ["cnpgClusterName"]),
-        ("staging", {"databaseFlavor": "bitnami"}, ["databaseFlavor"]),
+        (
+            "staging",
+            {"databaseFlavor": "bitnami", "databaseSslMode": "disable"},
+            ["databaseFlavor"],
+        ),
         ("staging", {"namespace": "x", "protectDatabase": "false"}, []),
         ("dev", {"postgresReleaseName": "pg2", "protectDatabase": "true"}, ["postgresReleaseName"]),
         ("dev", {"postgresReleaseName": "pg2"}, []),

@@ -21,6 +21,7 @@ EXTERNAL = {
     "databaseFlavor": "external",
     "databaseAccessHost": "pg.internal.example",
     "databaseSslMode": "verify-full",
+    "databaseCaSecret": "pg-internal-ca",
 }
 EXTERNAL_SECRETS = {"adminPassword": "ext-admin-Pw-4455"}
 
@@ -78,19 +79,22 @@ def test_the_job_is_the_same_component_for_every_flavor(runs: dict[str, ProgramR
         ),
         (
             "cloudnative-pg",
-            "jdbc:postgresql://tradestream-pg-rw.tradestream-dev.svc.cluster.local:5432/tradestream",
+            "jdbc:postgresql://tradestream-pg-rw.tradestream-dev.svc.cluster.local:5432/tradestream"
+            "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt",
             "tradestream_owner",
             ("tradestream-pg-app", "password"),
         ),
         (
             "cloudnative-pg+roles",
-            "jdbc:postgresql://tradestream-pg-rw.tradestream-dev.svc.cluster.local:5432/tradestream",
+            "jdbc:postgresql://tradestream-pg-rw.tradestream-dev.svc.cluster.local:5432/tradestream"
+            "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt",
             "tradestream_migrator",
             ("tradestream-migrator-credentials", "password"),
         ),
         (
             "external",
-            "jdbc:postgresql://pg.internal.example:5432/tradestream?sslmode=verify-full",
+            "jdbc:postgresql://pg.internal.example:5432/tradestream"
+            "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt",
             "tradestream_migrator",
             ("tradestream-migrator-credentials", "password"),
         ),
@@ -297,3 +301,23 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     assert not run_program("staging", config={"postgresNetworkPolicyEnabled": "false"}).of_type(
         "kubernetes:networking.k8s.io/v1:NetworkPolicy"
     )
+
+
+def test_a_verified_external_server_needs_its_ca_and_the_pod_mounts_it(
+    runs: dict[str, ProgramRun],
+) -> None:
+    pod = runs["external"].one(JOB).inputs["spec"]["template"]["spec"]
+    [tls] = [v for v in pod["volumes"] if v["name"] == "tls"]
+    assert tls["secret"]["secretName"] == "pg-internal-ca"
+    assert {"name": "tls", "mountPath": "/flyway/tls", "readOnly": True} in (
+        pod["containers"][0]["volumeMounts"]
+    )
+    refused = run_program(
+        "dev", config={**EXTERNAL, "databaseCaSecret": None}, secrets=EXTERNAL_SECRETS
+    )
+    assert "databaseCaSecret: is empty but databaseSslMode is verify-full" in str(refused.error)
+
+
+def test_the_bitnami_chart_serves_no_tls_so_a_tls_mode_is_refused() -> None:
+    refused = run_program("dev", config={"databaseAccessHost": "pg.example"}, secrets={})
+    assert "databaseSslMode: is require but the Bitnami chart serves no TLS" in str(refused.error)

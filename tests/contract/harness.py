@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from psycopg import sql
 
+from components.flyway import CA_KEY, TLS_PATH
 from components.privileges import PrivilegeModel, Purpose, privilege_model, to_sql
 from components.settings import Flavor
 from deploy.flyway_cli import DEFAULT_TIMEOUT, run_flyway
@@ -684,8 +685,8 @@ def lay_out_volume(job: DeclaredJob, root: Path) -> Path:
 def _rewrite_url(url: str, server: PostgresServer, database: str) -> str:
     """The local host and port in place of the Service's; the same database; sslmode disabled.
 
-    Only `sslmode` may appear in the query: anything else would be a setting the local run
-    silently ignores or misapplies.
+    Only `sslmode` (and `sslrootcert` at the Job's CA mount) may appear in the query: anything
+    else would be a setting the local run silently ignores or misapplies.
     """
     match = _JDBC_URL.match(url)
     if match is None:
@@ -694,9 +695,15 @@ def _rewrite_url(url: str, server: PostgresServer, database: str) -> str:
         raise HarnessError(f"FLYWAY_URL {url!r} is not the declared database {database!r}")
     query = ""
     if match.group("query") is not None:
-        params = parse_qsl(match.group("query"), keep_blank_values=True, strict_parsing=True)
-        if [key for key, _ in params] != ["sslmode"] or params[0][1] not in JDBC_SSL_MODES:
-            raise HarnessError(f"FLYWAY_URL {url!r}: only a valid sslmode is expected")
+        params = dict(parse_qsl(match.group("query"), keep_blank_values=True, strict_parsing=True))
+        # The server's CA, where the Job mounts it; the local server serves no TLS.
+        root_cert = params.pop("sslrootcert", f"{TLS_PATH}/{CA_KEY}")
+        if (
+            list(params) != ["sslmode"]
+            or params["sslmode"] not in JDBC_SSL_MODES
+            or root_cert != f"{TLS_PATH}/{CA_KEY}"
+        ):
+            raise HarnessError(f"FLYWAY_URL {url!r}: only sslmode and sslrootcert are expected")
         query = "?" + urlencode({"sslmode": LOCAL_SSL_MODE})
     return f"jdbc:postgresql://{server.host}:{server.port}/{database}{query}"
 

@@ -144,15 +144,18 @@ def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migr
         assert setup.model == privilege_model(setup.database, owner=setup.owner)
         assert [(m.member, m.role) for m in setup.model.memberships] == [(migrator, setup.owner)]
         database_owner = setup.owner
-        assert "sslmode" not in job.env_value("FLYWAY_URL")
+        # CloudNativePG serves TLS with its own CA; Flyway verifies the server against it.
+        assert job.env_value("FLYWAY_URL").endswith(
+            "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
+        )
     assert job.env_value("FLYWAY_USER") == migrator
 
     env = job_environment(
         job, deployed.server, Path("/sql"), deployed.prepared.password, Path("/scratch")
     )
     local_url = f"jdbc:postgresql://{deployed.server.host}:{deployed.server.port}/{job.database}"
-    assert env["FLYWAY_URL"] in {local_url, f"{local_url}?sslmode=disable"}
-    assert env["FLYWAY_URL"].endswith("?sslmode=disable") == (deployed.case == "external")
+    # The local server serves no TLS: every declared sslmode becomes `disable` here.
+    assert env["FLYWAY_URL"] == f"{local_url}?sslmode=disable"
 
     assert deployed.query(
         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"

@@ -201,6 +201,7 @@ class Agent:
         return worker
 
     def kill_leftovers(self, uid: str) -> None:
+        """Stop what an earlier agent started for the pod (only if it is still that process)."""
         for pid_file in self.layout.pod_pids.glob(f"{uid}-*.pid"):
             proc = procs.read_pid_file(pid_file)
             if proc is not None:
@@ -265,7 +266,8 @@ def main(state: Path) -> int:
     creds = read_kubeconfig(layout.kubeconfig)
     api = Client(creds)
     java = flywayjars.java_executable()
-    tools = HostTools(java, postgres_bindir(), flywayjars.provider(layout.shared, java))
+    flywayjars.write_launcher(layout.flyway_launcher, java)
+    tools = HostTools(java, postgres_bindir(), flywayjars.source_lib, layout.flyway_launcher)
     port = creds.server.rsplit(":", 1)[-1]
     base_env = {
         "KUBERNETES_SERVICE_HOST": "127.0.0.1",

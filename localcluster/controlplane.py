@@ -4,15 +4,23 @@ kube-controller-manager and the node agent, all background processes on 127.0.0.
 `start` waits for each component to be usable (etcd healthy, the API server ready, the
 controllers creating the `default` ServiceAccount, the node Ready) and reports how long
 each took; it never treats the mere passing of time as success. Deadlines are generous
-because a loaded two-core machine can take minutes.
+because a loaded two-core machine can take minutes, and they only guard against hangs:
+a cluster whose processes all run is waited for, never restarted for being slow.
+
+etcd serves TLS only and requires a client certificate from the cluster's CA, which only
+the API server (and `start`'s health check) holds: the root node agent runs whatever pods
+etcd stores, so no other local user may write to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import shutil
+import ssl
+import stat
 import sys
 import threading
 import time
@@ -30,7 +38,14 @@ from localcluster.api import (
     now,
     read_kubeconfig,
 )
-from localcluster.layout import NODE_NAME, REPO_ROOT, Layout, cache_dir
+from localcluster.layout import (
+    NODE_NAME,
+    REPO_ROOT,
+    Layout,
+    cache_dir,
+    make_private_dir,
+    replace_file,
+)
 
 KUBERNETES_VERSION: Final = "1.34.2"
 ETCD_VERSION: Final = "3.6.4"
@@ -39,6 +54,7 @@ INSTALL_COMMAND: Final = "bash scripts/install-engine.sh control-plane"
 COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "agent")
 DEFAULT_TIMEOUT: Final = 600.0
 STOP_GRACE: Final = 20.0
+READY_POLL: Final = 0.5
 MARKER: Final = ".localcluster"
 """Marks a state directory as ours, so `stop` never removes a directory it did not make."""
 
@@ -130,9 +146,7 @@ class Starter:
 
     def run(self) -> None:
         bins = {name: binary(name) for name in COMPONENTS[:3]}
-        state = self.layout.state
-        state.mkdir(parents=True, exist_ok=True)
-        (state / MARKER).touch()
+        prepare_state(self.layout)
         if not self.pki.complete:
             t = time.monotonic()
             pki.create(self.pki)
@@ -143,12 +157,15 @@ class Starter:
             self.pki.ca_cert.read_bytes(),
             self.pki.admin_token(),
         )
-        self.layout.kubeconfig.write_text(kubeconfig_text(creds))
-        os.chmod(self.layout.kubeconfig, 0o600)
+        replace_file(self.layout.kubeconfig, kubeconfig_text(creds))
         api = Client(creds, timeout=30)
 
         self.launch("etcd", [bins["etcd"], *self.etcd_flags(ports)])
-        self.wait(f"etcd ready on 127.0.0.1:{ports.etcd_client}", "etcd", lambda: _etcd_ok(ports))
+        self.wait(
+            f"etcd ready on 127.0.0.1:{ports.etcd_client}",
+            "etcd",
+            lambda: _etcd_ok(ports, self.pki),
+        )
         self.launch("kube-apiserver", [bins["kube-apiserver"], *self.apiserver_flags(ports)])
         self.wait(f"kube-apiserver ready on {creds.server}", "kube-apiserver", api.healthy)
         cm_flags = self.controller_manager_flags()
@@ -167,16 +184,25 @@ class Starter:
         _say(f"cluster up in {time.monotonic() - self.began:.1f} s")
 
     def etcd_flags(self, ports: Ports) -> list[str]:
-        client = f"http://127.0.0.1:{ports.etcd_client}"
-        peer = f"http://127.0.0.1:{ports.etcd_peer}"
+        p = self.pki
+        client = f"https://127.0.0.1:{ports.etcd_client}"
+        peer = f"https://127.0.0.1:{ports.etcd_peer}"
         return [
             "--name=local",
             f"--data-dir={self.layout.etcd_data}",
             f"--listen-client-urls={client}",
             f"--advertise-client-urls={client}",
+            "--client-cert-auth=true",
+            f"--trusted-ca-file={p.ca_cert}",
+            f"--cert-file={p.etcd_cert}",
+            f"--key-file={p.etcd_key}",
             f"--listen-peer-urls={peer}",
             f"--initial-advertise-peer-urls={peer}",
             f"--initial-cluster=local={peer}",
+            "--peer-client-cert-auth=true",
+            f"--peer-trusted-ca-file={p.ca_cert}",
+            f"--peer-cert-file={p.etcd_cert}",
+            f"--peer-key-file={p.etcd_key}",
             "--unsafe-no-fsync",  # a throwaway cluster: speed over durability
             "--log-level=warn",
         ]
@@ -187,7 +213,10 @@ class Starter:
             "--advertise-address=127.0.0.1",
             "--bind-address=127.0.0.1",
             f"--secure-port={ports.apiserver}",
-            f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+            f"--etcd-servers=https://127.0.0.1:{ports.etcd_client}",
+            f"--etcd-cafile={p.ca_cert}",
+            f"--etcd-certfile={p.etcd_client_cert}",
+            f"--etcd-keyfile={p.etcd_client_key}",
             f"--cert-dir={p.dir}",
             f"--tls-cert-file={p.server_cert}",
             f"--tls-private-key-file={p.server_key}",
@@ -230,8 +259,20 @@ def _agent_env() -> dict[str, str]:
     return env
 
 
-def _etcd_ok(ports: Ports) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", ports.etcd_client, timeout=10)
+def prepare_state(layout: Layout) -> None:
+    """The state directory, private from its creation: it holds the CA key and the token."""
+    make_private_dir(layout.state)
+    (layout.state / MARKER).touch()
+
+
+def _etcd_ok(ports: Ports, keys: pki.Pki) -> bool:
+    """etcd reports itself healthy to a client presenting the API server's certificate."""
+    try:
+        context = ssl.create_default_context(cafile=str(keys.ca_cert))
+        context.load_cert_chain(str(keys.etcd_client_cert), str(keys.etcd_client_key))
+    except (OSError, ssl.SSLError):
+        return False
+    conn = http.client.HTTPSConnection("127.0.0.1", ports.etcd_client, timeout=10, context=context)
     try:
         conn.request("GET", "/health")
         body = conn.getresponse().read()
@@ -272,20 +313,60 @@ def healthy(layout: Layout) -> bool:
     return Client.from_kubeconfig(layout.kubeconfig, timeout=30).healthy()
 
 
+def _await_ready(layout: Layout, timeout: float) -> bool:
+    """True once the API server is ready; False as soon as a component exits.
+
+    Slowness is no reason to restart: past `timeout`, a guard against hangs, ClusterError
+    with every component left running.
+    """
+    try:
+        api = Client.from_kubeconfig(layout.kubeconfig, timeout=min(30.0, max(timeout, 1.0)))
+    except Exception:  # an unreadable kubeconfig: a fresh start writes a new one
+        return False
+    started = time.monotonic()
+    pause = threading.Event()
+    said = False
+    while True:
+        if not all(running_components(layout).values()):
+            return False
+        if api.healthy():
+            return True
+        if time.monotonic() - started > timeout:
+            log = layout.log_file("kube-apiserver")
+            raise ClusterError(
+                f"every component runs but the API server is not ready after {timeout:.0f} s; "
+                f"see {log}:\n{_tail(log)}\n(`stop`, then `start`, restarts the cluster)"
+            )
+        if not said:
+            _say("every component runs; waiting for the API server to be ready")
+            said = True
+        pause.wait(READY_POLL)
+
+
 def start(layout: Layout, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Bring the cluster up, or confirm it is up; ClusterError (components stopped) if not."""
-    if healthy(layout):
-        _say(f"already running (state in {layout.state})")
-    else:
-        if any(running_components(layout).values()):
-            _say("some components are down; restarting all of them")
-            stop(layout, keep_state=True, quiet=True)
-        _say(f"starting (state in {layout.state})")
-        try:
-            Starter(layout, timeout).run()
-        except BaseException:
-            stop(layout, keep_state=True, quiet=True)
-            raise
+    """Bring the cluster up, or confirm it is up; ClusterError if it cannot.
+
+    Components are restarted only when one of them has exited, never for being slow; what
+    a failed start launched is stopped again.
+    """
+    components = running_components(layout)
+    if all(components.values()) and layout.kubeconfig.is_file():
+        if _await_ready(layout, timeout):
+            _say(f"already running (state in {layout.state})")
+            _say(f"kubeconfig: {layout.kubeconfig}")
+            return
+        components = running_components(layout)
+    if any(components.values()):
+        gone = [name for name, proc in components.items() if proc is None]
+        why = f"{', '.join(gone)} not running" if gone else "no readable kubeconfig"
+        _say(f"{why}; restarting every component")
+        stop(layout, keep_state=True, quiet=True)
+    _say(f"starting (state in {layout.state})")
+    try:
+        Starter(layout, timeout).run()
+    except BaseException:
+        stop(layout, keep_state=True, quiet=True)
+        raise
     _say(f"kubeconfig: {layout.kubeconfig}")
 
 
@@ -312,11 +393,26 @@ def stop(layout: Layout, *, keep_state: bool = False, quiet: bool = False) -> No
         _say("no component was running")
     if keep_state:
         return
-    shutil.rmtree(layout.shared, ignore_errors=True)
+    _remove_legacy_shared(layout)
     if (layout.state / MARKER).is_file():
         shutil.rmtree(layout.state, ignore_errors=True)
         if not quiet:
             _say(f"removed {layout.state}")
+
+
+def _remove_legacy_shared(layout: Layout) -> None:
+    """Remove the /var/tmp copy of the Flyway jars earlier versions made: if it is ours.
+
+    Only a real directory owned by us is removed, never a link or anyone else's directory.
+    """
+    key = hashlib.sha256(str(layout.state.resolve()).encode()).hexdigest()[:12]
+    legacy = Path("/var/tmp") / f"localcluster-{key}"  # noqa: S108 (a fixed, checked name)
+    try:
+        info = os.lstat(legacy)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 def status(layout: Layout) -> bool:

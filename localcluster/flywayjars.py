@@ -1,9 +1,9 @@
-"""The Flyway jars a flyway/flyway image maps to, copied where any pod user can read them.
+"""The Flyway jars a flyway/flyway image maps to, and the `flyway` launcher it contains.
 
 The jars come from `<repo>/.cache/flyway/<version>/lib` (scripts/fetch-flyway.sh), or from
 $LOCALCLUSTER_FLYWAY_HOME: either a directory of `<version>/lib` trees like that cache, or
-one Flyway installation with `lib/`. Each version is copied once per cluster into the
-shared directory, with a `bin/flyway` launcher for commands that call `flyway` themselves.
+one Flyway installation with `lib/`. They are used in place: each container gets the
+version's directory bind-mounted read-only at /flyway/lib, so no copy is ever made.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from localcluster.images import FLYWAY_MAIN, ImageRefusedError
-from localcluster.layout import REPO_ROOT
+from localcluster.images import FLYWAY_IMAGE_LIB, FLYWAY_MAIN, ImageRefusedError
+from localcluster.layout import REPO_ROOT, replace_file
 
 HOME_ENV: Final = "LOCALCLUSTER_FLYWAY_HOME"
 
@@ -34,6 +32,11 @@ def source_lib(version: str) -> Path:
     candidates.append(REPO_ROOT / ".cache" / "flyway" / version / "lib")
     for lib in candidates:
         if (lib / jar).is_file():
+            if not _readable_by_all(lib, lib / jar):
+                raise ImageRefusedError(
+                    f"Flyway {version} jars in {lib} are not readable by every user, as pods "
+                    f"running as any user need them; run: chmod -R a+rX {shlex.quote(str(lib))}"
+                )
             return lib
     raise ImageRefusedError(
         f"Flyway {version} jars not found in {' or '.join(map(str, candidates))}; "
@@ -41,41 +44,18 @@ def source_lib(version: str) -> Path:
     )
 
 
-def _make_readable(root: Path) -> None:
-    for dirpath, _dirs, files in os.walk(root):
-        os.chmod(dirpath, 0o755)  # noqa: S103 (pods of any user run these jars)
-        for name in files:
-            os.chmod(Path(dirpath) / name, 0o644)
+def _readable_by_all(directory: Path, jar: Path) -> bool:
+    """The directory is mounted as it is: its own mode and its files' modes must let anyone in."""
+    return (directory.stat().st_mode & 0o005) == 0o005 and bool(jar.stat().st_mode & 0o004)
 
 
-def provider(shared: Path, java: str | None) -> Callable[[str], Path]:
-    """Version -> a readable Flyway home (`lib/`, `bin/flyway`), copied on first use."""
-    lock = threading.Lock()
-
-    def home(version: str) -> Path:
-        lib = source_lib(version)
-        dest = shared / "flyway" / version
-        with lock:
-            if (dest / "COMPLETE").is_file():
-                return dest
-            shared.mkdir(parents=True, exist_ok=True)
-            os.chmod(shared, 0o755)  # noqa: S103
-            tmp = dest.with_name(f".{version}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(lib, tmp / "lib")
-            launcher = tmp / "bin" / "flyway"
-            launcher.parent.mkdir()
-            java_cmd = shlex.quote(java or "java")
-            classpath = shlex.quote(f"{dest / 'lib'}/*")
-            launcher.write_text(f'#!/bin/sh\nexec {java_cmd} -cp {classpath} {FLYWAY_MAIN} "$@"\n')
-            _make_readable(tmp)
-            os.chmod(launcher, 0o755)  # noqa: S103
-            (tmp / "COMPLETE").write_text(version + "\n")
-            shutil.rmtree(dest, ignore_errors=True)
-            tmp.rename(dest)
-        return dest
-
-    return home
+def write_launcher(path: Path, java: str | None) -> None:
+    """The /flyway/flyway script of every Flyway image: Flyway's main class on the jars."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    java_cmd = shlex.quote(java or "java")
+    classpath = shlex.quote(f"{FLYWAY_IMAGE_LIB}/*")
+    script = f'#!/bin/sh\nexec {java_cmd} -cp {classpath} {FLYWAY_MAIN} "$@"\n'
+    replace_file(path, script, 0o755)  # run by pods of any user
 
 
 def java_executable() -> str | None:

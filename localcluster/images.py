@@ -3,7 +3,9 @@
 No image is ever pulled. An image is runnable when the host already has what it packages:
 the Flyway command line (its jars, fetched by scripts/fetch-flyway.sh, run with the host's
 Java) and the PostgreSQL client programs (from /usr/lib/postgresql/<major>/bin). Any other
-image is refused with a reason the pod's status shows.
+image is refused with a reason the pod's status shows. The Flyway jars are bind-mounted
+read-only where the image has them (/flyway/lib, with its launcher at /flyway/flyway), so
+a pod of any user reads them without a world-readable copy anywhere on the host.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+from localcluster.sandbox import Mount
 
 REFUSED_REASON: Final = "ImageNotRunnableLocally"
 FLYWAY_MAIN: Final = "org.flywaydb.commandline.Main"
@@ -26,6 +30,10 @@ SUPPORTED: Final = (
 STANDARD_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _VERSION_TAG: Final = re.compile(r"^(\d+\.\d+\.\d+)(?:-[A-Za-z0-9._-]+)?$")
 _SERVER_PROGRAMS: Final = frozenset({"postgres", "run.sh", "docker-entrypoint.sh"})
+FLYWAY_IMAGE_HOME: Final = "/flyway"
+"""Where the flyway/flyway image keeps Flyway (its WORKDIR, and on its PATH)."""
+FLYWAY_IMAGE_LIB: Final = f"{FLYWAY_IMAGE_HOME}/lib"
+FLYWAY_IMAGE_LAUNCHER: Final = f"{FLYWAY_IMAGE_HOME}/flyway"
 
 
 class ImageRefusedError(Exception):
@@ -58,21 +66,25 @@ def parse_image(image: str) -> ImageRef:
 
 @dataclass(frozen=True)
 class HostTools:
-    """The host programs images map to; `flyway_home` makes a version's jars readable."""
+    """The host programs and files images map to."""
 
     java: str | None
     postgres_bin: str | None
     """/usr/lib/postgresql/<highest major>/bin, when any PostgreSQL is installed."""
-    flyway_home: Callable[[str], Path]
-    """Version -> a directory with `lib/` (the jars) and `bin/flyway`; raises when absent."""
+    flyway_lib: Callable[[str], Path]
+    """Version -> the host directory of its jars; raises ImageRefusedError when absent."""
+    flyway_launcher: Path
+    """The host file mounted at /flyway/flyway: runs Flyway's main class with the jars."""
 
 
 @dataclass(frozen=True)
 class Program:
-    """What a container runs: argv (argv[0] found through PATH) and the image's env."""
+    """What a container runs: argv (argv[0] found through PATH), the image's env and files."""
 
     argv: list[str]
     image_env: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = field(default_factory=list)
+    """Host files the image would contain, mounted read-only before the pod's volumes."""
 
 
 def program_for(
@@ -102,14 +114,18 @@ def _flyway(
         )
     if t.java is None:
         raise ImageRefusedError(f'image "{image}": java is not on the node PATH')
-    home = t.flyway_home(match.group(1))
-    path = f"{home / 'bin'}:{posixpath.dirname(t.java)}:{STANDARD_PATH}"
+    lib = t.flyway_lib(match.group(1))
+    path = f"{FLYWAY_IMAGE_HOME}:{posixpath.dirname(t.java)}:{STANDARD_PATH}"
     env = {"PATH": path, "LANG": "C.UTF-8"}
     # The image's ENTRYPOINT is `flyway` and its CMD `--help`.
     argv = command + args if command else ["flyway", *(args or ["--help"])]
     if posixpath.basename(argv[0]) == "flyway":
-        argv = [t.java, "-cp", f"{home / 'lib'}/*", FLYWAY_MAIN, *argv[1:]]
-    return Program(argv, env)
+        argv = [t.java, "-cp", f"{FLYWAY_IMAGE_LIB}/*", FLYWAY_MAIN, *argv[1:]]
+    mounts = [
+        Mount(str(lib), FLYWAY_IMAGE_LIB, read_only=True),
+        Mount(str(t.flyway_launcher), FLYWAY_IMAGE_LAUNCHER, read_only=True),
+    ]
+    return Program(argv, env, mounts)
 
 
 def _postgres(image: str, command: list[str], args: list[str], t: HostTools) -> Program:

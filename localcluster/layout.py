@@ -1,14 +1,13 @@
-"""Where the local cluster keeps its files: one state directory, plus one world-readable one.
+"""Where the local cluster keeps its files: one private state directory.
 
-Everything lives under the state directory so `stop` can remove it in one step. Files that
-pods running as an unprivileged user must read (the Flyway jars) cannot live there when the
-state directory sits under a private home (`/root` is 0700), so they go to a sibling under
-/var/tmp instead. Not /tmp: pods routinely mount an emptyDir over /tmp, which would hide them.
+Everything lives under the state directory so `stop` can remove it in one step. It holds
+the CA key, the admin token and pods' secrets, so it is created 0700 and private files are
+created 0600. Pods running as another user still reach what they need (volumes, the Flyway
+jars): their processes get it bind-mounted, never through the state directory's path.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ STATE_ENV: Final = "LOCALCLUSTER_STATE"
 CACHE_ENV: Final = "TRADESTREAM_CACHE"
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 """The clone this package lives in: where `.cache/flyway/<version>/lib` is fetched to."""
-
-_SHARED_PARENT: Final = Path("/var/tmp")  # noqa: S108 (see the module docstring)
 
 
 def cache_dir() -> Path:
@@ -81,14 +78,16 @@ class Layout:
 
     @property
     def logs(self) -> Path:
-        """Container logs, `<namespace>/<pod>/<container>.log`, kept after the pod is gone."""
+        """Container logs, `<namespace>/<pod>/<uid>/<container>.log`, kept after the pod is gone.
+
+        Keyed by uid too, so a pod recreated under the same name starts a log of its own.
+        """
         return self.state / "logs"
 
     @property
-    def shared(self) -> Path:
-        """World-readable files for pods; one per state directory, removed with it."""
-        key = hashlib.sha256(str(self.state.resolve()).encode()).hexdigest()[:12]
-        return _SHARED_PARENT / f"localcluster-{key}"
+    def flyway_launcher(self) -> Path:
+        """The `flyway` script Flyway images get at /flyway/flyway, as the image has it."""
+        return self.state / "images" / "flyway"
 
     def pid_file(self, component: str) -> Path:
         return self.run / f"{component}.pid"
@@ -96,5 +95,25 @@ class Layout:
     def log_file(self, component: str) -> Path:
         return self.run / f"{component}.log"
 
-    def container_log(self, namespace: str, pod: str, container: str) -> Path:
-        return self.logs / namespace / pod / f"{container}.log"
+    def pod_logs(self, namespace: str, pod: str, uid: str) -> Path:
+        return self.logs / namespace / pod / uid
+
+    def container_log(self, namespace: str, pod: str, uid: str, container: str) -> Path:
+        return self.pod_logs(namespace, pod, uid) / f"{container}.log"
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) so that only its owner can enter it, from the start."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)  # an existing directory, or one a umask left narrower
+
+
+def replace_file(path: Path, text: str, mode: int = 0o600) -> None:
+    """Replace `path` atomically by a file created with `mode`: never readable more widely."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    os.fchmod(fd, mode)  # exactly `mode` before any content, whatever the umask
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)

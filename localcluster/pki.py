@@ -1,27 +1,43 @@
 """The cluster's credentials, made once per state directory with the openssl CLI.
 
-A CA, the API server's serving certificate (127.0.0.1 and localhost), the service-account
-signing key pair, and a random admin bearer token in system:masters. EC P-256 keys: quick
-to generate on a loaded machine, and accepted by every component.
+A CA; the API server's serving certificate (127.0.0.1 and localhost); etcd's serving (and
+peer) certificate and the client certificate etcd requires of the API server, so only
+holders of a key from this directory can reach etcd; the service-account signing key
+pair; and a random admin bearer token in system:masters. EC P-256 keys: quick to generate
+on a loaded machine, and accepted by every component. The directory is private (0700)
+from its creation, and the token file is created 0600.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from localcluster.layout import make_private_dir, replace_file
+
 SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
 _EC: Final = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-_SERVER_EXTENSIONS: Final = """\
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
+_LEAF: Final = "basicConstraints = critical, CA:FALSE\n"
+_APISERVER_EXTENSIONS: Final = f"""\
+{_LEAF}keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, \
 DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local
+"""
+_ETCD_SERVER_EXTENSIONS: Final = f"""\
+{_LEAF}keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+"""
+"""clientAuth too: the same certificate authenticates etcd to its own peer listener."""
+_CLIENT_EXTENSIONS: Final = f"""\
+{_LEAF}keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
 """
 
 
@@ -46,6 +62,23 @@ class Pki:
         return self.dir / "apiserver.key"
 
     @property
+    def etcd_cert(self) -> Path:
+        return self.dir / "etcd-server.crt"
+
+    @property
+    def etcd_key(self) -> Path:
+        return self.dir / "etcd-server.key"
+
+    @property
+    def etcd_client_cert(self) -> Path:
+        """What the API server (and `start`'s health check) presents to etcd."""
+        return self.dir / "apiserver-etcd-client.crt"
+
+    @property
+    def etcd_client_key(self) -> Path:
+        return self.dir / "apiserver-etcd-client.key"
+
+    @property
     def sa_key(self) -> Path:
         return self.dir / "sa.key"
 
@@ -59,7 +92,21 @@ class Pki:
 
     @property
     def complete(self) -> bool:
-        return (self.dir / "COMPLETE").is_file()
+        """Every file exists (a directory made before etcd had certificates lacks some)."""
+        files = (
+            self.ca_cert,
+            self.ca_key,
+            self.server_cert,
+            self.server_key,
+            self.etcd_cert,
+            self.etcd_key,
+            self.etcd_client_cert,
+            self.etcd_client_key,
+            self.sa_key,
+            self.sa_pub,
+            self.tokens,
+        )
+        return all(f.is_file() for f in files)
 
     def admin_token(self) -> str:
         return self.tokens.read_text().split(",", 1)[0]
@@ -73,44 +120,68 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise RuntimeError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
-def create(pki: Pki) -> None:
-    """Generate everything; a no-op once complete, so restarts keep the same credentials."""
-    if pki.complete:
-        return
-    pki.dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(pki.dir, 0o700)
+def _sign_leaf(pki: Pki, cert: Path, key: Path, subject: str, extensions: str) -> None:
+    """A key and a certificate signed by the CA; the certificate lands last, atomically."""
     d = pki.dir
+    stem = cert.stem
     _openssl(
-        "req", "-x509", *_EC, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
-        "-subj", "/CN=localcluster-ca",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "req", "-new", *_EC, "-keyout", f"{stem}.key.tmp", "-out", f"{stem}.csr",
+        "-subj", subject,
         cwd=d,
     )  # fmt: skip
+    (d / f"{stem}.ext").write_text(extensions)
     _openssl(
-        "req", "-new", *_EC, "-keyout", "apiserver.key", "-out", "apiserver.csr",
-        "-subj", "/CN=kube-apiserver",
-        cwd=d,
-    )  # fmt: skip
-    (d / "apiserver.ext").write_text(_SERVER_EXTENSIONS)
-    _openssl(
-        "x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "x509", "-req", "-in", f"{stem}.csr", "-CA", pki.ca_cert.name, "-CAkey", pki.ca_key.name,
         "-set_serial", str(secrets.randbits(63)), "-days", "3650",
-        "-extfile", "apiserver.ext", "-out", "apiserver.crt",
+        "-extfile", f"{stem}.ext", "-out", f"{stem}.crt.tmp",
         cwd=d,
     )  # fmt: skip
-    _openssl(
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "sa.key",
-        cwd=d,
+    os.replace(d / f"{stem}.key.tmp", key)
+    os.replace(d / f"{stem}.crt.tmp", cert)
+    for leftover in (f"{stem}.csr", f"{stem}.ext"):
+        (d / leftover).unlink(missing_ok=True)
+
+
+def create(pki: Pki) -> None:
+    """Generate what is missing; existing credentials are kept, so restarts reuse them."""
+    d = pki.dir
+    make_private_dir(d)
+    if not (pki.ca_cert.is_file() and pki.ca_key.is_file()):
+        # Everything else was signed by the CA that is gone: start over.
+        for path in d.iterdir():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        _openssl(
+            "req", "-x509", *_EC, "-keyout", "ca.key.tmp", "-out", "ca.crt.tmp",
+            "-days", "3650", "-subj", "/CN=localcluster-ca",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            cwd=d,
+        )  # fmt: skip
+        os.replace(d / "ca.key.tmp", pki.ca_key)
+        os.replace(d / "ca.crt.tmp", pki.ca_cert)
+    leaves = (
+        (pki.server_cert, pki.server_key, "/CN=kube-apiserver", _APISERVER_EXTENSIONS),
+        (pki.etcd_cert, pki.etcd_key, "/CN=etcd", _ETCD_SERVER_EXTENSIONS),
+        (
+            pki.etcd_client_cert,
+            pki.etcd_client_key,
+            "/CN=kube-apiserver-etcd-client",
+            _CLIENT_EXTENSIONS,
+        ),
     )
-    _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
-    pki.tokens.write_text(f'{secrets.token_urlsafe(32)},admin,admin,"system:masters"\n')
-    for path in d.iterdir():
-        os.chmod(path, 0o600)
-    (d / "COMPLETE").write_text("")
+    for cert, key, subject, extensions in leaves:
+        if not (cert.is_file() and key.is_file()):
+            _sign_leaf(pki, cert, key, subject, extensions)
+    if not (pki.sa_key.is_file() and pki.sa_pub.is_file()):
+        _openssl(
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", "sa.key.tmp",
+            cwd=d,
+        )  # fmt: skip
+        _openssl("pkey", "-in", "sa.key.tmp", "-pubout", "-out", "sa.pub", cwd=d)
+        os.replace(d / "sa.key.tmp", pki.sa_key)
+    if not pki.tokens.is_file():
+        replace_file(pki.tokens, f'{secrets.token_urlsafe(32)},admin,admin,"system:masters"\n')

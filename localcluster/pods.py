@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import signal
-import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -27,7 +27,7 @@ from localcluster.api import ApiError, Client, Obj
 from localcluster.images import HostTools, ImageRefusedError, program_for
 from localcluster.layout import Layout
 from localcluster.refs import MissingObjectError, ObjectSource, PodSetupError
-from localcluster.sandbox import Mount, identity_for, wrapper_argv
+from localcluster.sandbox import Mount, identity_for, launch_spec, launcher_argv
 from localcluster.status import ContainerStatus, PodStatus
 
 GRACE_CAP: Final = 10.0
@@ -49,14 +49,29 @@ class NodeContext:
     base_env: dict[str, str]
     """What every container gets before its image's and its own env (the API service)."""
     log: Callable[[str], None]
+    python: str = sys.executable
+    """Runs `launcher.py`, which starts every container."""
 
 
 @dataclass(frozen=True)
 class Prepared:
     name: str
-    argv: list[str]
+    spec: dict[str, Any]
+    """The launch spec: holds the container's env (Secrets too), so it stays in memory."""
     log: Path
     fallback_to_logs: bool
+
+
+def effective_policy(pod_policy: str, *, init: bool) -> str:
+    """The policy a container runs under: init containers must finish, so never `Always`."""
+    if init and pod_policy == "Always":
+        return "OnFailure"
+    return pod_policy
+
+
+def restarts(policy: str, code: int) -> bool:
+    """Whether a container that exited with `code` runs again under `policy`."""
+    return policy == "Always" or (policy == "OnFailure" and code != 0)
 
 
 def _spec_containers(pod: Obj, key: str) -> list[Obj]:
@@ -99,7 +114,7 @@ class PodWorker(threading.Thread):
         )
         for c in self.status.init:
             c.waiting("PodInitializing")
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, procs.Child] = {}
         self._lock = threading.Lock()
         self._publish_lock = threading.Lock()
         self._stopping = threading.Event()  # kill everything, start nothing
@@ -141,17 +156,19 @@ class PodWorker(threading.Thread):
             threading.Thread(target=self._kill_all, name=f"kill-{self.uid}", daemon=True).start()
 
     def _kill_all(self) -> None:
+        """SIGTERM every container, SIGKILL those still there after the grace period.
+
+        Their waiting threads reap them (and kill what they left behind), so a group is
+        only signalled here while its leader is unreaped, hence still ours.
+        """
         with self._lock:
             running = list(self._procs.values())
-        for proc in running:
-            procs.signal_group(proc.pid, signal.SIGTERM)
+        for child in running:
+            child.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + self._grace
-        for proc in running:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                procs.signal_group(proc.pid, signal.SIGKILL)
-            procs.signal_group(proc.pid, signal.SIGKILL)  # children the leader left behind
+        for child in running:
+            if not child.exited.wait(max(0.0, deadline - time.monotonic())):
+                child.signal_group(signal.SIGKILL)
 
     # -- the pod's life --
 
@@ -172,15 +189,18 @@ class PodWorker(threading.Thread):
         if prepared is None:
             return
         init = {p.name: p for p in prepared if p.name in {c.name for c in self.status.init}}
+        init_policy = effective_policy(self.policy, init=True)
         for status in self.status.init:
-            code = self._run_container(init[status.name], status)
+            code = self._run_container(init[status.name], status, init_policy)
             if code != 0 or self._stopping.is_set():
                 self._conclude()
                 return
         with self.status.lock:
             self.status.initialized = True
         threads = [
-            threading.Thread(target=self._run_container, args=(p, self.status.container(p.name)))
+            threading.Thread(
+                target=self._run_container, args=(p, self.status.container(p.name), self.policy)
+            )
             for p in prepared
             if p.name not in init
         ]
@@ -220,7 +240,7 @@ class PodWorker(threading.Thread):
             "creationTimestamp": meta.get("creationTimestamp"),
             "containers": [c.name for c in [*self.status.init, *self.status.main]],
         }
-        path = self.ctx.layout.logs / self.namespace / self.pod_name / POD_RECORD
+        path = self.ctx.layout.pod_logs(self.namespace, self.pod_name, self.uid) / POD_RECORD
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -276,18 +296,21 @@ class PodWorker(threading.Thread):
         args = envvars.expand_all(c.get("args") or [], own_env)
         program = program_for(c["image"], command or None, args or None, self.ctx.tools)
         env = {**self.ctx.base_env, "HOSTNAME": self.pod_name, **program.image_env, **own_env}
-        mounts = [self._mount(m, vols, own_env) for m in c.get("volumeMounts") or []]
-        argv = wrapper_argv(
+        # The image's files first: at the same depth, the pod's own volumes win.
+        mounts = [
+            *program.mounts,
+            *(self._mount(m, vols, own_env) for m in c.get("volumeMounts") or []),
+        ]
+        spec = launch_spec(
             program.argv,
             env,
             mounts,
             workdir=c.get("workingDir") or "/",
             identity=identity_for(self.pod, c),
-            volumes=str(vols),
         )
-        log = self.ctx.layout.container_log(self.namespace, self.pod_name, c["name"])
+        log = self.ctx.layout.container_log(self.namespace, self.pod_name, self.uid, c["name"])
         fallback = c.get("terminationMessagePolicy") == "FallbackToLogsOnError"
-        return Prepared(c["name"], argv, log, fallback)
+        return Prepared(c["name"], spec, log, fallback)
 
     def _mount(self, m: Obj, vols: Path, env: dict[str, str]) -> Mount:
         source = vols / m["name"]
@@ -302,18 +325,17 @@ class PodWorker(threading.Thread):
                 raise PodSetupError(f"volumeMount {m['name']!r}: subPath {sub!r} leaves the volume")
             if not source.exists():
                 source.mkdir(parents=True)
-        relative = str(source.resolve().relative_to(vols.resolve()))
         read_only = bool(m.get("readOnly"))
-        return Mount(relative, m["mountPath"], read_only, is_file=source.is_file())
+        return Mount(str(source.resolve()), m["mountPath"], read_only, within=str(vols.resolve()))
 
-    def _run_container(self, prep: Prepared, status: ContainerStatus) -> int | None:
-        """Run a container until it is done under the pod's restartPolicy; its last exit code."""
+    def _run_container(self, prep: Prepared, status: ContainerStatus, policy: str) -> int | None:
+        """Run a container until it is done under `policy`; its last exit code."""
         backoff = 1.0
         while True:
             code = self._run_once(prep, status)
             if code is None or self._stopping.is_set():
                 return code
-            if self.policy == "Never" or (self.policy == "OnFailure" and code == 0):
+            if not restarts(policy, code):
                 return code
             with self.status.lock:
                 status.waiting("CrashLoopBackOff", f"back-off {backoff:g}s restarting {prep.name}")
@@ -329,7 +351,7 @@ class PodWorker(threading.Thread):
             if self._stopping.is_set():
                 return None
             try:
-                proc = procs.spawn(prep.argv, prep.log, pid_file, cwd=Path("/"))
+                proc = self._spawn(prep, pid_file)
             except OSError as exc:
                 with self.status.lock:
                     status.start("")
@@ -340,8 +362,7 @@ class PodWorker(threading.Thread):
         with self.status.lock:
             status.start(f"localcluster://{self.uid}/{prep.name}/{proc.pid}")
         self.publish()
-        code = proc.wait()
-        procs.signal_group(proc.pid, signal.SIGKILL)  # its leftovers, if any
+        code = proc.wait()  # also kills what the container left in its process group
         pid_file.unlink(missing_ok=True)
         with self._lock:
             self._procs.pop(prep.name, None)
@@ -351,6 +372,28 @@ class PodWorker(threading.Thread):
             status.terminate(code, "Completed" if code == 0 else "Error", message)
         self.publish()
         return code
+
+    def _spawn(self, prep: Prepared, pid_file: Path) -> procs.Child:
+        """Start the launcher with the spec in an anonymous in-memory file it inherits.
+
+        The launcher itself gets an empty environment: only the container program gets the
+        container's, and neither ever appears in a command line.
+        """
+        spec_fd = os.memfd_create("localcluster-spec", os.MFD_CLOEXEC)
+        try:
+            with open(spec_fd, "wb", closefd=False) as spec:
+                spec.write(json.dumps(prep.spec).encode())
+            os.lseek(spec_fd, 0, os.SEEK_SET)
+            return procs.spawn(
+                launcher_argv(self.ctx.python, spec_fd),
+                prep.log,
+                pid_file,
+                env={},
+                cwd=Path("/"),
+                pass_fds=(spec_fd,),
+            )
+        finally:
+            os.close(spec_fd)
 
     def _conclude(self) -> None:
         """The pod's final phase from its containers' last exit codes."""

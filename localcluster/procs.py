@@ -2,18 +2,22 @@
 
 A pid file records the pid and the process's start time: a recycled pid never matches,
 so `stop` cannot signal an unrelated process. Every process is started in a session of
-its own and signalled as a process group, which takes its children along.
+its own and signalled as a process group, which takes its children along; but only while
+its leader is known to exist. Once the leader is gone its pid (the group's id) may be
+reused by anyone, so a group is never signalled after that. For our own children the
+leader is held as a zombie (waited for without reaping) while its group gets a last
+SIGKILL, and reaped only then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +78,41 @@ def running(path: Path) -> Tracked | None:
     return proc if proc is not None and is_alive(proc) else None
 
 
+class Child:
+    """A process we started: its group is signalled only until the leader is reaped.
+
+    The leader's pid stays ours while it is unreaped (running or a zombie), so signalling
+    its group cannot reach anyone else. `wait` is the only place that reaps it.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.exited = threading.Event()
+        """Set once the leader is reaped (and what it left in its group was killed)."""
+        self._lock = threading.Lock()
+        self._reaped = False
+
+    def signal_group(self, sig: signal.Signals) -> bool:
+        """Signal the group unless the leader was reaped; whether it was signalled."""
+        with self._lock:
+            if self._reaped:
+                return False
+            signal_group(self.pid, sig)
+            return True
+
+    def wait(self) -> int:
+        """Wait for the leader to exit, SIGKILL its group's leftovers, reap it: its status."""
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        with self._lock:
+            signal_group(self.pid, signal.SIGKILL)  # still ours: the zombie holds the pid
+            code = self.popen.wait()
+            self._reaped = True
+        self.exited.set()
+        return code
+
+
 def spawn(
     argv: Sequence[str],
     log: Path,
@@ -81,7 +120,8 @@ def spawn(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> subprocess.Popen[bytes]:
+    pass_fds: Sequence[int] = (),
+) -> Child:
     """Start a long-lived process in its own session, output appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -93,9 +133,10 @@ def spawn(
             start_new_session=True,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
         )
     write_pid_file(pid_file, proc.pid)
-    return proc
+    return Child(proc)
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
@@ -104,25 +145,38 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _wait_gone(proc: Tracked, timeout: float) -> bool:
-    done = threading.Event()
-    deadline = time.monotonic() + timeout
-    while is_alive(proc):
-        if time.monotonic() >= deadline:
-            return False
-        done.wait(0.1)
-    return True
+    """Whether the recorded process exits within `timeout` (its pidfd turns readable)."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not is_alive(proc):  # checked after opening: the pidfd is the recorded process
+            return True
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(max(0.0, timeout) * 1000))
+    finally:
+        os.close(pidfd)
+
+
+def _signal_if_alive(proc: Tracked, sig: signal.Signals) -> None:
+    if is_alive(proc):
+        signal_group(proc.pid, sig)
 
 
 def terminate(proc: Tracked, grace: float) -> bool:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds; True once it is gone."""
+    """SIGTERM the process group, SIGKILL it after `grace` seconds; True once it is gone.
+
+    Nothing is signalled unless the recorded leader still runs: a pid file left by an
+    earlier run may name a pid (and group id) that now belongs to an unrelated process.
+    """
     if not is_alive(proc):
-        signal_group(proc.pid, signal.SIGKILL)  # leftover children of a dead leader
         return True
-    signal_group(proc.pid, signal.SIGTERM)
+    _signal_if_alive(proc, signal.SIGTERM)
     if _wait_gone(proc, grace):
-        signal_group(proc.pid, signal.SIGKILL)
         return True
-    signal_group(proc.pid, signal.SIGKILL)
+    _signal_if_alive(proc, signal.SIGKILL)
     return _wait_gone(proc, KILL_WAIT)
 
 

@@ -1,21 +1,21 @@
 """How a container process is started: mounts, user, environment, working directory (pure).
 
-Each container runs in a private mount namespace (`unshare --mount --propagation private`)
-where every volumeMount is bind-mounted at its mountPath, read-only when asked, so nothing
-is mounted on the host. Sources are reached through a descriptor of the pod's volumes
-directory opened before the first mount: a mount over /tmp must not hide volumes whose
-directory happens to live under /tmp. It then runs as the pod's user (`setpriv`) with exactly the
-container's environment (`env -i`). The host's root filesystem is otherwise shared:
-readOnlyRootFilesystem is not enforced, only the mounts are.
+The agent runs `launcher.py` (see there) with a launch spec handed over through an inherited
+descriptor: the container's program, its exact environment, its volumeMounts and the user
+to run as. The environment is never part of any command line, where every user of the
+machine could read it in /proc. Each volumeMount is bind-mounted at its mountPath in a
+private mount namespace, read-only when asked, so nothing is mounted on the host. The
+host's root filesystem is otherwise shared: readOnlyRootFilesystem is not enforced, only
+the mounts are.
 """
 
 from __future__ import annotations
 
+import posixpath
 import pwd
-import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from localcluster.api import Obj
@@ -23,16 +23,17 @@ from localcluster.refs import PodSetupError
 
 NOBODY: Final = 65534
 """The uid a runAsNonRoot container without runAsUser runs as."""
-_VOLUMES_FD: Final = "/proc/self/fd/3"
+LAUNCHER: Final = Path(__file__).resolve().with_name("launcher.py")
 
 
 @dataclass(frozen=True)
 class Mount:
     source: str
-    """Relative to the pod's volumes directory."""
+    """An absolute host path: a directory or a file."""
     target: str
     read_only: bool
-    is_file: bool = False
+    within: str | None = None
+    """The source must resolve inside this directory when mounted (a pod's volumes)."""
 
 
 @dataclass(frozen=True)
@@ -77,51 +78,24 @@ def identity_for(pod: Obj, container: Obj) -> Identity | None:
     return Identity(int(uid), gid, groups, no_new_privs)
 
 
-def _mount_lines(mount: Mount) -> list[str]:
-    target = shlex.quote(mount.target)
-    if mount.is_file:
-        parent = shlex.quote(str(PurePosixPath(mount.target).parent))
-        lines = [f"[ -e {target} ] || {{ mkdir -p {parent} && : > {target}; }}"]
-    else:
-        lines = [f"mkdir -p {target}"]
-    lines.append(f"mount --bind {shlex.quote(f'{_VOLUMES_FD}/{mount.source}')} {target}")
-    if mount.read_only:
-        lines.append(f"mount -o remount,bind,ro {target}")
-    return lines
-
-
-def _setpriv(identity: Identity) -> list[str]:
-    argv = ["setpriv", f"--reuid={identity.uid}", f"--regid={identity.gid}"]
-    if identity.groups:
-        argv.append("--groups=" + ",".join(str(g) for g in identity.groups))
-    else:
-        argv.append("--clear-groups")
-    if identity.no_new_privs:
-        argv.append("--no-new-privs")
-    return [*argv, "--"]
-
-
-def wrapper_argv(
+def launch_spec(
     program: Sequence[str],
     env: Mapping[str, str],
     mounts: Sequence[Mount],
     *,
     workdir: str,
     identity: Identity | None,
-    volumes: str,
-) -> list[str]:
-    """The host argv that runs `program` as the container would run it."""
-    lines = ["set -e"]
-    if mounts:
-        lines.append(f"exec 3< {shlex.quote(volumes)}")
-        # Parents before children, so a mount inside another volume lands inside it.
-        for mount in sorted(mounts, key=lambda m: len(PurePosixPath(m.target).parts)):
-            lines += _mount_lines(mount)
-        lines.append("exec 3<&-")
-    lines.append(f"mkdir -p {shlex.quote(workdir)}")
-    lines.append(f"cd {shlex.quote(workdir)}")
-    final = _setpriv(identity) if identity is not None else []
-    final += ["env", "-i", "--", *(f"{k}={v}" for k, v in env.items()), *program]
-    lines.append("exec " + shlex.join(final))
-    script = "\n".join(lines)
-    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script]
+) -> dict[str, Any]:
+    """What `launcher.py` needs to run `program` as the container would run it (JSON)."""
+    return {
+        "argv": list(program),
+        "env": dict(env),
+        "mounts": [asdict(m) | {"target": posixpath.normpath(m.target)} for m in mounts],
+        "workdir": workdir,
+        "identity": None if identity is None else asdict(identity),
+    }
+
+
+def launcher_argv(python: str, spec_fd: int) -> list[str]:
+    """The host argv of a container: isolated Python (no env, no site) runs the launcher."""
+    return [python, "-I", "-S", str(LAUNCHER), str(spec_fd)]

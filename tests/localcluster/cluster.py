@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from localcluster import podlogs
 from localcluster.api import ApiError, Client
 from localcluster.layout import REPO_ROOT, Layout
 
@@ -77,12 +78,12 @@ class Cluster:
 
     def explain_pod(self, pod: Obj) -> str:
         """A pod as the reader of a failed assertion needs it: its status and log tails."""
-        name = pod["metadata"]["name"]
+        name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
         status = pod.get("status", {})
         lines = [f"pod {name}: {status.get('phase')} {status.get('message', '')}"]
         for c in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
             lines.append(f"  {c['name']}: {c.get('state')}")
-            path = self.layout.container_log(self.namespace, name, c["name"])
+            path = self.layout.container_log(self.namespace, name, uid, c["name"])
             if path.is_file():
                 lines += ["    " + line for line in path.read_text().splitlines()[-15:]]
         return "\n".join(lines)
@@ -103,6 +104,11 @@ class Cluster:
     def pod(self, name: str) -> Obj | None:
         return self.api.get_or_none(f"/api/v1/namespaces/{self.namespace}/pods/{name}")
 
+    def delete_pod(self, name: str) -> None:
+        """Delete a pod and wait until it is gone (its processes killed, its deletion done)."""
+        self.api.delete(f"/api/v1/namespaces/{self.namespace}/pods/{name}")
+        self.wait(f"pod {name} to be gone", lambda: True if self.pod(name) is None else None)
+
     def pod_phase(self, name: str, *phases: str) -> Obj:
         def probe() -> Obj | None:
             pod = self.pod(name)
@@ -111,4 +117,17 @@ class Cluster:
         return self.wait(f"pod {name} to be {' or '.join(phases)}", probe)
 
     def log(self, pod: str, container: str) -> str:
-        return self.layout.container_log(self.namespace, pod, container).read_text()
+        """The kept log of the newest pod of that name, as `localcluster logs` reads it."""
+        return podlogs.pod_logs(self.layout, self.namespace, pod, container)
+
+    def wait_for_log(self, pod: str, container: str, text: str) -> str:
+        """The container's log once it contains `text`."""
+
+        def probe() -> str | None:
+            try:
+                log = self.log(pod, container)
+            except podlogs.LogsNotFoundError:
+                return None
+            return log if text in log else None
+
+        return self.wait(f"{text!r} in the log of {pod}/{container}", probe)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import secrets
+import stat
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,9 @@ def test_start_again_is_a_no_op_and_status_reports_every_component(cluster_state
     for component in ("etcd", "kube-apiserver", "kube-controller-manager", "agent"):
         assert f"{component}: running" in status.stdout
     assert cli(cluster_state, "kubeconfig").stdout.strip() == str(cluster_state / "kubeconfig")
+    # The state holds the CA key and the admin token: no one else may read it.
+    assert stat.S_IMODE(cluster_state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((cluster_state / "kubeconfig").stat().st_mode) == 0o600
 
 
 def test_the_node_is_ready_and_holds_its_lease(cluster: Cluster) -> None:
@@ -241,13 +246,113 @@ def test_deleting_a_running_pod_kills_it_and_keeps_its_log(cluster: Cluster) -> 
     cluster.create_pod("sleeper", spec)
     pod = cluster.pod_phase("sleeper", "Running")
     uid = pod["metadata"]["uid"]
+    # Running means the process started, not that its command got as far as printing.
+    cluster.wait_for_log("sleeper", "sleeper", "started")
     pid_file = cluster.layout.pod_pids / f"{uid}-sleeper.pid"
     process = cluster.wait("the container's pid file", lambda: procs.read_pid_file(pid_file))
     assert procs.is_alive(process)
 
-    cluster.api.delete(f"/api/v1/namespaces/{cluster.namespace}/pods/sleeper")
-    cluster.wait("the pod to be gone", lambda: True if cluster.pod("sleeper") is None else None)
+    cluster.delete_pod("sleeper")
 
     assert not procs.is_alive(process)
     assert not (cluster.layout.pods / uid).exists()
     assert cluster.log("sleeper", "sleeper") == "started\n"
+
+
+def test_secret_env_reaches_the_container_but_no_command_line(cluster: Cluster) -> None:
+    value = f"hush-{secrets.token_hex(12)}"
+    cluster.api.post(
+        f"/api/v1/namespaces/{cluster.namespace}/secrets",
+        {"metadata": {"name": "hush"}, "stringData": {"value": value}},
+    )
+    env = [{"name": "HUSH", "valueFrom": {"secretKeyRef": {"name": "hush", "key": "value"}}}]
+    spec = {
+        "restartPolicy": "Never",
+        "containers": [
+            {"name": "env", "image": PG_IMAGE, "command": ["env"], "env": env},
+            shell("holder", "echo started; exec sleep 3600", env=env),
+        ],
+    }
+    cluster.create_pod("hush", spec)
+    cluster.wait_for_log("hush", "holder", "started")
+
+    def env_done() -> Obj | None:
+        pod = cluster.pod("hush")
+        statuses = (pod or {}).get("status", {}).get("containerStatuses") or []
+        done = any(c["name"] == "env" and "terminated" in c["state"] for c in statuses)
+        return pod if done else None
+
+    pod = cluster.wait("the env container to finish", env_done)
+    # Exactly what the pod spec and a kubelet give, nothing of the agent's own environment.
+    variables = dict(line.split("=", 1) for line in cluster.log("hush", "env").splitlines())
+    assert variables["HUSH"] == value, cluster.explain_pod(pod)
+    assert sorted(variables) == [
+        "HOSTNAME",
+        "HUSH",
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "KUBERNETES_SERVICE_PORT_HTTPS",
+        "LANG",
+        "PATH",
+    ]
+    process = procs.read_pid_file(cluster.layout.pod_pids / f"{pod['metadata']['uid']}-holder.pid")
+    assert process is not None
+    assert procs.is_alive(process)
+    environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+    assert f"HUSH={value}".encode() in environ
+    leaked = []
+    for proc_dir in Path("/proc").iterdir():
+        if proc_dir.name.isdigit():
+            try:
+                if value.encode() in (proc_dir / "cmdline").read_bytes():
+                    leaked.append(proc_dir.name)
+            except OSError:
+                pass  # gone meanwhile
+    assert leaked == [], "the Secret's value is in a command line any user can read"
+    cluster.delete_pod("hush")
+
+
+def test_init_containers_finish_under_restart_policy_always(cluster: Cluster) -> None:
+    """A failed init container is retried; one that succeeded never runs again."""
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}]
+    setup = (
+        "if [ -f /scratch/once ]; then echo second run;"
+        " else touch /scratch/once; echo first run; exit 1; fi"
+    )
+    spec = {
+        "restartPolicy": "Always",
+        "initContainers": [shell("setup", setup, volumeMounts=mounts)],
+        "containers": [shell("app", "echo app started; exec sleep 3600", volumeMounts=mounts)],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    cluster.create_pod("always", spec)
+
+    def settled() -> Obj | None:
+        pod = cluster.pod("always")
+        status = (pod or {}).get("status", {})
+        init = status.get("initContainerStatuses") or [{}]
+        app = status.get("containerStatuses") or [{}]
+        if init[0].get("restartCount", 0) > 1 or "running" in app[0].get("state", {}):
+            return pod
+        return None
+
+    pod = cluster.wait("the app container to run, or the init container to rerun", settled)
+    init = pod["status"]["initContainerStatuses"][0]
+    assert init["restartCount"] == 1, cluster.explain_pod(pod)
+    assert init["state"]["terminated"]["reason"] == "Completed"
+    assert "running" in pod["status"]["containerStatuses"][0]["state"]
+    assert cluster.log("always", "setup") == "first run\nsecond run\n"
+    cluster.delete_pod("always")
+
+
+def test_a_recreated_pod_keeps_a_log_of_its_own(cluster: Cluster) -> None:
+    for word in ("first", "second"):
+        spec = {"restartPolicy": "Never", "containers": [shell("say", f"echo {word}")]}
+        cluster.create_pod("again", spec)
+        pod = cluster.pod_phase("again", "Succeeded", "Failed")
+        assert pod["status"]["phase"] == "Succeeded", cluster.explain_pod(pod)
+        cluster.delete_pod("again")
+    logs = cli(cluster.layout.state, "logs", cluster.namespace, "again")
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout == "second\n"
+    assert len(list((cluster.layout.logs / cluster.namespace / "again").iterdir())) == 2

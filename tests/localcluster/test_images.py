@@ -18,15 +18,16 @@ from localcluster.images import (
     parse_image,
     program_for,
 )
+from localcluster.sandbox import Mount
 
-FLYWAY_HOME = Path("/shared/flyway/11.20.3")
-
-
-def flyway_home(version: str) -> Path:
-    return Path("/shared/flyway") / version
+LAUNCHER = Path("/state/images/flyway")
 
 
-TOOLS = HostTools("/usr/bin/java", "/usr/lib/postgresql/17/bin", flyway_home)
+def flyway_lib(version: str) -> Path:
+    return Path("/repo/.cache/flyway") / version / "lib"
+
+
+TOOLS = HostTools("/usr/bin/java", "/usr/lib/postgresql/17/bin", flyway_lib, LAUNCHER)
 
 
 @pytest.mark.parametrize(
@@ -54,12 +55,17 @@ def test_flyway_command_runs_the_flyway_main_class_with_the_versions_jars() -> N
     assert program.argv == [
         "/usr/bin/java",
         "-cp",
-        "/shared/flyway/11.20.3/lib/*",
+        "/flyway/lib/*",
         FLYWAY_MAIN,
         "-skipCheckForUpdate",
         "migrate",
     ]
-    assert program.image_env["PATH"].startswith("/shared/flyway/11.20.3/bin:/usr/bin:")
+    assert program.image_env["PATH"].startswith("/flyway:/usr/bin:")
+    # Where the image has them, mounted read-only from the host: no copy anyone can write.
+    assert program.mounts == [
+        Mount("/repo/.cache/flyway/11.20.3/lib", "/flyway/lib", read_only=True),
+        Mount(str(LAUNCHER), "/flyway/flyway", read_only=True),
+    ]
 
 
 def test_flyway_args_without_command_go_to_the_flyway_entrypoint() -> None:
@@ -68,16 +74,15 @@ def test_flyway_args_without_command_go_to_the_flyway_entrypoint() -> None:
         "info",
     ]
     assert program_for("flyway/flyway:10.0.0", None, None, TOOLS).argv[-1] == "--help"
-    assert (
-        program_for("flyway/flyway:10.0.0", None, None, TOOLS).argv[2]
-        == "/shared/flyway/10.0.0/lib/*"
+    assert program_for("flyway/flyway:10.0.0", None, None, TOOLS).mounts[0].source == (
+        "/repo/.cache/flyway/10.0.0/lib"
     )
 
 
 def test_other_commands_in_the_flyway_image_find_flyway_on_path() -> None:
     program = program_for("flyway/flyway:11.20.3", ["sh", "-c", "flyway info"], None, TOOLS)
     assert program.argv == ["sh", "-c", "flyway info"]
-    assert program.image_env["PATH"].split(":")[0] == "/shared/flyway/11.20.3/bin"
+    assert program.image_env["PATH"].split(":")[0] == "/flyway"
 
 
 def test_flyway_needs_an_exact_version_tag() -> None:
@@ -98,6 +103,7 @@ def test_postgres_images_run_client_programs_from_the_newest_postgresql(image: s
     program = program_for(image, ["pg_dump", "--version"], None, TOOLS)
     assert program.argv == ["pg_dump", "--version"]
     assert program.image_env["PATH"].split(":")[0] == "/usr/lib/postgresql/17/bin"
+    assert program.mounts == []
 
 
 def test_postgres_image_paths_that_only_exist_in_the_image_map_to_the_program() -> None:
@@ -137,21 +143,29 @@ def test_missing_flyway_jars_name_the_fetch_command(
         flywayjars.source_lib("9.9.9")
 
 
-def test_flyway_jars_are_copied_readable_with_a_launcher(
+def test_the_flyway_jars_are_used_in_place_when_every_user_can_read_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lib = tmp_path / "src" / "1.2.3" / "lib"
     lib.mkdir(parents=True)
-    (lib / "flyway-commandline-1.2.3.jar").write_bytes(b"jar")
-    os.chmod(lib / "flyway-commandline-1.2.3.jar", 0o600)
+    jar = lib / "flyway-commandline-1.2.3.jar"
+    jar.write_bytes(b"jar")
+    os.chmod(lib, 0o755)  # noqa: S103 (as scripts/fetch-flyway.sh leaves it)
+    os.chmod(jar, 0o644)
     monkeypatch.setenv(flywayjars.HOME_ENV, str(tmp_path / "src"))
+    assert flywayjars.source_lib("1.2.3") == lib
 
-    home = flywayjars.provider(tmp_path / "shared", "/usr/bin/java")("1.2.3")
+    os.chmod(jar, 0o600)  # a pod running as another user could not load it
+    with pytest.raises(ImageRefusedError, match=r"not readable by every user.*chmod -R a\+rX"):
+        flywayjars.source_lib("1.2.3")
 
-    jar = home / "lib" / "flyway-commandline-1.2.3.jar"
-    assert jar.read_bytes() == b"jar"
-    assert stat.S_IMODE(jar.stat().st_mode) == 0o644
-    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o755
-    launcher = (home / "bin" / "flyway").read_text()
-    assert f"-cp '{home}/lib/*' {FLYWAY_MAIN}" in launcher
-    assert os.access(home / "bin" / "flyway", os.X_OK)
+
+def test_the_flyway_launcher_runs_the_main_class_on_the_mounted_jars(
+    tmp_path: Path,
+) -> None:
+    launcher = tmp_path / "state" / "images" / "flyway"
+    flywayjars.write_launcher(launcher, "/usr/bin/java")
+    assert launcher.read_text() == (
+        f"#!/bin/sh\nexec /usr/bin/java -cp '/flyway/lib/*' {FLYWAY_MAIN} \"$@\"\n"
+    )
+    assert stat.S_IMODE(launcher.stat().st_mode) == 0o755

@@ -10,7 +10,12 @@ import pulumi_kubernetes as k8s
 from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint, ServerAddress
 from components.privileges import Purpose, role_name
-from components.roles import PASSWORD_KEY, AdminAccess, credentials_secret_name
+from components.roles import (
+    PASSWORD_KEY,
+    AdminAccess,
+    credentials_secret_name,
+    login_secret_data,
+)
 from components.settings import Credentials, DatabaseSettings, Secret
 
 
@@ -72,20 +77,15 @@ class ExternalPostgres(pulumi.ComponentResource):
         """The Secret Flyway reads the DBA-created migrator's login from."""
         username = role_name(args.database.name, Purpose.MIGRATOR)
         secret_name = credentials_secret_name(args.database.name, Purpose.MIGRATOR)
-        a = self.address
         k8s.core.v1.Secret(
             f"{name}-migrator-credentials",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=secret_name, namespace=args.namespace, labels=labels("database")
             ),
             type="Opaque",
-            string_data={
-                "username": username,
-                PASSWORD_KEY: pulumi.Output.secret(password.reveal()),
-                "host": a.host,
-                "port": str(a.port),
-                "database": a.database,
-            },
+            string_data=login_secret_data(
+                username, pulumi.Output.secret(password.reveal()), self.address
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return DatabaseEndpoint(self.address, username, secret_name, PASSWORD_KEY)

@@ -39,6 +39,19 @@ class DatabaseRolesArgs:
     """The database these roles live in; nothing here is attempted before it is ready."""
 
 
+def login_secret_data(
+    username: str, password: pulumi.Input[str], address: ServerAddress
+) -> dict[str, pulumi.Input[str]]:
+    """What every role's credentials Secret holds, for the Job and for applications."""
+    return {
+        "username": username,
+        PASSWORD_KEY: password,
+        "host": address.host,
+        "port": str(address.port),
+        "database": address.database,
+    }
+
+
 def credentials_secret_name(database: str, purpose: Purpose) -> str:
     return f"{database.replace('_', '-')}-{purpose.value}-credentials"
 
@@ -89,20 +102,13 @@ class DatabaseRoles(pulumi.ComponentResource):
                 opts=on_db,
             )
             secret_name = credentials_secret_name(model.database, spec.purpose)
-            a = args.address
             k8s.core.v1.Secret(
                 f"{name}-{role_name}-credentials",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=secret_name, namespace=args.namespace, labels=labels("database")
                 ),
                 type="Opaque",
-                string_data={
-                    "username": spec.name,
-                    PASSWORD_KEY: secret_password,
-                    "host": a.host,
-                    "port": str(a.port),
-                    "database": a.database,
-                },
+                string_data=login_secret_data(spec.name, secret_password, args.address),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pulumi
 
+from components.backup import ClusterTarget, DumpTarget, MigrationBackup, MigrationBackupArgs
+from components.backup_spec import dump_label
 from components.cloudnative_pg import CloudNativePostgres, CloudNativePostgresArgs
 from components.external import ExternalPostgres, ExternalPostgresArgs
-from components.migration_job import MigrationJob, MigrationJobArgs
+from components.migration_job import MigrationJob, MigrationJobArgs, run_trigger
 from components.migrations import MigrationError, load_released_set
 from components.namespace import Namespace, NamespaceArgs
 from components.postgres import BitnamiPostgres, BitnamiPostgresArgs
@@ -77,6 +80,7 @@ match settings.database.flavor:
                 credentials=settings.credentials,
                 wait_timeout_seconds=settings.postgres.release_timeout_seconds,
                 retain=protect,
+                backup=settings.backup,
             ),
             opts=database_of_record,
         )
@@ -119,18 +123,41 @@ if database.admin is not None and model is not None:
 if endpoint is None:  # unreachable: settings give external databases a login or an admin
     raise pulumi.RunError("no login for Flyway: set databaseAccessHost")
 
-migration_job = MigrationJob(
-    "tradestream",
-    MigrationJobArgs(
-        namespace=namespace.name,
-        migrations=migrations,
-        flyway=settings.flyway,
-        endpoint=endpoint,
-        database=ready,
-        pod_labels=database.client_labels,
-        callbacks={HISTORY_CALLBACK: history_protection_sql(model)} if model else {},
-    ),
+job_args = MigrationJobArgs(
+    namespace=namespace.name,
+    migrations=migrations,
+    flyway=settings.flyway,
+    endpoint=endpoint,
+    database=ready,
+    pod_labels=database.client_labels,
+    callbacks={HISTORY_CALLBACK: history_protection_sql(model)} if model else {},
 )
+
+# A way back before every migration, like a pre-upgrade hook: Flyway waits for the backup,
+# and both run again exactly when either would change.
+if settings.backup.before_migrate:
+    backup = MigrationBackup(
+        "tradestream",
+        MigrationBackupArgs(
+            settings=settings.backup,
+            flyway=settings.flyway,
+            target=ClusterTarget(settings.cnpg.cluster_name)
+            if settings.database.flavor is Flavor.CLOUDNATIVE_PG
+            else DumpTarget(endpoint, settings.database.name, database.client_labels),
+            namespace=namespace.name,
+            run_trigger=run_trigger(job_args),
+            label=dump_label(migrations.digest),
+            database=ready,
+            protect_volume=protect,
+        ),
+    )
+    job_args = dataclasses.replace(
+        job_args, database=[*ready, backup], run_inputs={"backup": backup.spec_digest}
+    )
+    pulumi.export("backupName", backup.backup_name)
+    pulumi.export("backupVolumeClaim", backup.volume_claim)
+
+migration_job = MigrationJob("tradestream", job_args)
 
 pulumi.export("namespace", namespace.name)
 pulumi.export("databaseFlavor", settings.database.flavor.value)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import cnpg_spec
+from components import backup_spec, cnpg_spec
 from components.common import TYPE_PREFIX, labels
 from components.flyway import DatabaseEndpoint, ServerAddress
 from components.passwords import password
 from components.roles import AdminAccess
 from components.settings import (
+    BackupSettings,
     CnpgSettings,
     Credentials,
     DatabaseSettings,
@@ -34,6 +35,8 @@ class CloudNativePostgresArgs:
     wait_timeout_seconds: int
     retain: bool
     """Leave the Cluster in Kubernetes if Pulumi ever deletes it (its volumes go with it)."""
+    backup: BackupSettings
+    """Continuous archiving or snapshots, which the backup before each migration uses."""
 
 
 class CloudNativePostgres(pulumi.ComponentResource):
@@ -98,6 +101,24 @@ class CloudNativePostgres(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
+        archive = backup_spec.cluster_backup(args.backup, cnpg.cluster_name)
+        if archive is not None and archive.object_store is not None:
+            before_cluster.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-object-store",
+                    api_version=backup_spec.OBJECT_STORE_API,
+                    kind="ObjectStore",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=backup_spec.object_store_name(cnpg.cluster_name),
+                        namespace=args.namespace,
+                        labels=labels("backup"),
+                    ),
+                    spec=archive.object_store,
+                    # Its retention policy is what keeps old backups and WAL; keep it with
+                    # the data it describes.
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain),
+                )
+            )
         timeout = f"{args.wait_timeout_seconds}s"
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
@@ -109,12 +130,15 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 labels=labels("database"),
                 annotations={"pulumi.com/waitFor": "condition=Ready"},
             ),
-            spec=cnpg_spec.cluster_spec(
-                cnpg,
-                args.postgres,
-                db,
-                superuser_secret=superuser_secret,
-            ),
+            spec={
+                **cnpg_spec.cluster_spec(
+                    cnpg,
+                    args.postgres,
+                    db,
+                    superuser_secret=superuser_secret,
+                ),
+                **(archive.cluster if archive is not None else {}),
+            },
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=before_cluster,

@@ -31,6 +31,33 @@ class MigrationJobArgs:
     """Extra pod labels, e.g. the one the database's NetworkPolicy admits."""
     callbacks: Mapping[str, str] = field(default_factory=dict)
     """Flyway callbacks of the program's own (file name -> SQL), beside the migrations."""
+    run_inputs: Mapping[str, str] = field(default_factory=dict)
+    """Digests of steps that run with Flyway (the backup before it): a change to one of them
+    runs both again, so the backup and the migration never drift apart."""
+
+
+def _pod_labels(args: MigrationJobArgs) -> dict[str, str]:
+    return {**labels("migrations"), **args.pod_labels}
+
+
+def config_digest(args: MigrationJobArgs) -> str:
+    """Everything the Job runs with apart from the migrations (see flyway.config_digest_input)."""
+    env = flyway.flyway_environment(args.flyway, args.endpoint)
+    return digest(
+        {
+            "job": flyway.config_digest_input(
+                args.flyway, env, _pod_labels(args), args.endpoint.address.ca_secret
+            ),
+            "callbacks": dict(args.callbacks),
+        }
+    )
+
+
+def run_trigger(args: MigrationJobArgs) -> str:
+    """When Flyway runs again: the migrations, its configuration or a step run with it changed."""
+    return digest(
+        {"migrations": args.migrations.digest, "flyway": config_digest(args), **args.run_inputs}
+    )
 
 
 def packaged_scripts(migrations: MigrationSet) -> list[dict[str, object]]:
@@ -110,16 +137,9 @@ class MigrationJob(pulumi.ComponentResource):
             )
 
         env = flyway.flyway_environment(args.flyway, args.endpoint)
-        pod_labels = {**component_labels, **args.pod_labels}
-        config_digest = digest(
-            {
-                "job": flyway.config_digest_input(
-                    args.flyway, env, pod_labels, args.endpoint.address.ca_secret
-                ),
-                "callbacks": dict(args.callbacks),
-            }
-        )
-        trigger = digest({"migrations": args.migrations.digest, "flyway": config_digest})
+        pod_labels = _pod_labels(args)
+        job_config_digest = config_digest(args)
+        trigger = run_trigger(args)
         template = flyway.pod_template(
             args.flyway,
             env,
@@ -127,7 +147,7 @@ class MigrationJob(pulumi.ComponentResource):
             labels=pod_labels,
             annotations={
                 MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
-                CONFIG_DIGEST_ANNOTATION: config_digest,
+                CONFIG_DIGEST_ANNOTATION: job_config_digest,
             },
             ca_secret=args.endpoint.address.ca_secret,
         )
@@ -141,7 +161,7 @@ class MigrationJob(pulumi.ComponentResource):
                     # A failed run is retried by the next `pulumi up` instead of sticking.
                     "pulumi.com/replaceUnready": "true",
                     MIGRATIONS_DIGEST_ANNOTATION: args.migrations.digest,
-                    CONFIG_DIGEST_ANNOTATION: config_digest,
+                    CONFIG_DIGEST_ANNOTATION: job_config_digest,
                 },
             ),
             # A plain dict from the pure builder; the provider validates it against the schema.

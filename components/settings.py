@@ -505,6 +505,100 @@ class FlywaySettings:
         return f"{self.image_repository}:{self.version}-alpine"
 
 
+class CnpgBackupMethod(enum.Enum):
+    """How a CloudNativePG cluster is backed up before a migration.
+
+    `barman-cloud`: the Barman Cloud plugin: base backups and continuous WAL archiving to an
+    object store, so any point in time within the retention can be recovered.
+    `volume-snapshot`: CSI volume snapshots of the instances' volumes (no WAL archive: the
+    snapshot's own moment only).
+    """
+
+    BARMAN_CLOUD = "barman-cloud"
+    VOLUME_SNAPSHOT = "volume-snapshot"
+
+
+_RETENTION = r"^[1-9][0-9]*[dwm]$"
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """The backup taken before every Flyway run: the way back from a migration gone wrong."""
+
+    before_migrate: bool = setting(
+        "backupBeforeMigrate",
+        True,
+        "Back the database up before every Flyway run; Flyway starts only after the backup "
+        "succeeded (cloudnative-pg: a Backup of the cluster; bitnami, external: pg_dump).",
+    )
+    timeout_seconds: int = setting(
+        "backupTimeoutSeconds",
+        3600,
+        "How long `pulumi up` waits for the backup; past it the deploy fails and Flyway "
+        "does not run.",
+        minimum=60,
+    )
+    image: str = setting(
+        "backupImage",
+        "postgres:17.6",
+        "bitnami, external: image whose pg_dump takes the backup (its major version must be at "
+        "least the server's).",
+    )
+    retain_count: int = setting(
+        "backupRetainCount",
+        10,
+        "bitnami, external: dumps kept on the backup volume; older ones are deleted after a "
+        "new one is complete.",
+        minimum=1,
+    )
+    volume_size: str = setting(
+        "backupVolumeSize",
+        "10Gi",
+        "bitnami, external: size of the backup volume (room for backupRetainCount dumps).",
+        pattern=_QUANTITY,
+        pattern_hint="a Kubernetes quantity such as 10Gi",
+    )
+    storage_class: str = setting(
+        "backupStorageClass", "", "bitnami, external: storage class of the backup volume."
+    )
+    cnpg_method: CnpgBackupMethod = setting(
+        "cnpgBackupMethod",
+        CnpgBackupMethod.BARMAN_CLOUD,
+        "cloudnative-pg: barman-cloud (object store with WAL archive: point-in-time "
+        "recovery) or volume-snapshot (CSI snapshots).",
+    )
+    cnpg_destination_path: str = setting(
+        "cnpgBackupDestinationPath",
+        "",
+        "cloudnative-pg, barman-cloud: object store path of base backups and WAL, such as "
+        "s3://bucket/tradestream.",
+    )
+    cnpg_endpoint_url: str = setting(
+        "cnpgBackupEndpointUrl",
+        "",
+        "cloudnative-pg, barman-cloud: S3 endpoint URL; empty for AWS S3.",
+    )
+    cnpg_credentials_secret: str = setting(
+        "cnpgBackupCredentialsSecret",
+        "",
+        "cloudnative-pg, barman-cloud: Secret in the namespace with ACCESS_KEY_ID and "
+        "ACCESS_SECRET_KEY for the object store; empty when the pods' IAM role grants access.",
+    )
+    cnpg_retention: str = setting(
+        "cnpgBackupRetention",
+        "30d",
+        "cloudnative-pg, barman-cloud: how far back recovery reaches; older base backups "
+        "and WAL are deleted.",
+        pattern=_RETENTION,
+        pattern_hint="a number and d, w or m, such as 30d",
+    )
+    cnpg_snapshot_class: str = setting(
+        "cnpgBackupSnapshotClass",
+        "",
+        "cloudnative-pg, volume-snapshot: VolumeSnapshotClass of the snapshots.",
+    )
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Passwords set as secret config (used when passwordSource is `config`)."""
@@ -559,6 +653,7 @@ class Settings:
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     cnpg: CnpgSettings = field(default_factory=CnpgSettings)
     flyway: FlywaySettings = field(default_factory=FlywaySettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
     credentials: Credentials = field(default_factory=Credentials)
 
 
@@ -789,7 +884,29 @@ def _cross_checks(s: Settings) -> list[str]:
             f"{s.database.flavor.value}; a DBA-managed login is for external databases only. "
             "Set databaseRolesManagedBy pulumi or databaseFlavor external"
         )
+    problems.extend(_backup_checks(s))
     return problems
+
+
+def _backup_checks(s: Settings) -> list[str]:
+    """A backup that could not run would stop every migration: refuse it at preview."""
+    b = s.backup
+    if not b.before_migrate or s.database.flavor is not Flavor.CLOUDNATIVE_PG:
+        return []
+    if b.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD and not b.cnpg_destination_path:
+        return [
+            f"{_fqkey('cnpgBackupDestinationPath')}: is empty but backupBeforeMigrate is true "
+            "and cnpgBackupMethod is barman-cloud; set it to the object store path (such as "
+            "s3://bucket/tradestream), set cnpgBackupMethod volume-snapshot, or set "
+            "backupBeforeMigrate false to migrate without a way back"
+        ]
+    if b.cnpg_method is CnpgBackupMethod.VOLUME_SNAPSHOT and not b.cnpg_snapshot_class:
+        return [
+            f"{_fqkey('cnpgBackupSnapshotClass')}: is empty but cnpgBackupMethod is "
+            "volume-snapshot; name the cluster's VolumeSnapshotClass (kubectl get "
+            "volumesnapshotclass), or set backupBeforeMigrate false"
+        ]
+    return []
 
 
 def _required_secrets(s: Settings) -> tuple[set[str], str]:

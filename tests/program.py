@@ -38,6 +38,15 @@ MOCK_CONFIG_SECRETS = {
 }
 
 
+CLOUDNATIVE_PG: dict[str, str] = {
+    "databaseFlavor": "cloudnative-pg",
+    # A cluster is only deployed with a way to back it up before migrations.
+    "cnpgBackupMethod": "volume-snapshot",
+    "cnpgBackupSnapshotClass": "csi-snapshots",
+}
+"""Config that turns the dev stack into a CloudNativePG one."""
+
+
 @dataclass(frozen=True)
 class Recorded:
     """One registered resource, as the engine would have received it."""
@@ -82,6 +91,11 @@ class ProgramRun:
         found = self.of_type(type_)
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
+
+    def flyway_job(self) -> Recorded:
+        """The migration Job (other Jobs, such as the backup, run beside it)."""
+        [job] = [r for r in self.of_type("kubernetes:batch/v1:Job") if r.name == "tradestream-job"]
+        return job
 
     def by_urn(self, urn: str) -> Recorded:
         return next(r for r in self.resources if r.urn == urn)

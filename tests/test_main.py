@@ -41,10 +41,19 @@ CNPG = {
     "kubernetes:postgresql.cnpg.io/v1:Cluster",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 }
+DUMP = {"tradestream:database:MigrationBackup", "kubernetes:core/v1:PersistentVolumeClaim"}
+"""pg_dump before each migration (bitnami), to a volume of the program's."""
+CLUSTER_BACKUP = {
+    "tradestream:database:MigrationBackup",
+    "kubernetes:postgresql.cnpg.io/v1:Backup",
+    "kubernetes:barmancloud.cnpg.io/v1:ObjectStore",
+}
+"""An on-demand Backup before each migration, into the object store WAL is archived to."""
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 """The stacks with postgresMetricsEnabled: the operator's enablePodMonitor is deprecated."""
 EXPECTED_TYPES = {
     "dev": COMMON
+    | DUMP
     | {
         "tradestream:database:BitnamiPostgres",
         "kubernetes:core/v1:Secret",
@@ -52,8 +61,12 @@ EXPECTED_TYPES = {
         "random:index/randomPassword:RandomPassword",
     },
     # staging installs the operator (a Helm release); prod's superuser password is configured.
-    "staging": COMMON | CNPG | ROLES | {"kubernetes:helm.sh/v3:Release", POD_MONITOR},
-    "prod": COMMON | CNPG | ROLES | {POD_MONITOR},
+    "staging": COMMON
+    | CNPG
+    | ROLES
+    | CLUSTER_BACKUP
+    | {"kubernetes:helm.sh/v3:Release", POD_MONITOR},
+    "prod": COMMON | CNPG | ROLES | CLUSTER_BACKUP | {POD_MONITOR},
 }
 
 
@@ -106,6 +119,8 @@ def test_stack_outputs_a_reviewer_reads(stack_run: ProgramRun) -> None:
         "migrationsDigest",
         "migrationConfigMaps",
         "migrations",
+        "backupName",
+        "backupVolumeClaim",
     }
     host = {
         "dev": "tradestream-postgresql",

@@ -87,10 +87,14 @@ def test_every_boolean_and_zero_allowing_integer_round_trips() -> None:
 def _field_value(settings: Settings, key: str) -> object:
     import dataclasses  # noqa: PLC0415
 
-    for group in (settings, settings.database, settings.postgres, settings.cnpg, settings.flyway):
-        for f in dataclasses.fields(group):
+    groups: list[object] = [settings]
+    while groups:
+        group = groups.pop()
+        for f in dataclasses.fields(group):  # type: ignore[arg-type]
             spec = f.metadata.get("spec")
-            if spec is not None and spec.key == key:
+            if spec is None:
+                groups.append(getattr(group, f.name))
+            elif spec.key == key:
                 return getattr(group, f.name)
     raise AssertionError(key)
 

@@ -1,0 +1,258 @@
+"""The backup taken before every Flyway run, as plain data (pure).
+
+CloudNativePG clusters are backed up by the operator (an on-demand `Backup`); Bitnami and
+external databases by a `pg_dump --format=custom` Job writing to a volume the program owns.
+Either way the Flyway Job waits for it, and a backup that fails stops the migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from components.flyway import CA_KEY, RUN_AS, TMP_PATH, DatabaseEndpoint, EnvVar
+from components.settings import BackupSettings, CnpgBackupMethod, FlywaySettings
+
+BACKUP_PATH: Final = "/backups"
+TLS_PATH: Final = "/tls"
+BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"
+OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
+CONNECT_TIMEOUT_SECONDS: Final = 10
+
+DUMP_SCRIPT: Final = r"""set -eu
+umask 077
+# Wait for the server as Flyway would; a database that never answers fails the backup.
+tries=0
+until pg_isready --quiet; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt "$BACKUP_CONNECT_RETRIES" ]; then
+    echo "backup: $PGHOST:$PGPORT did not accept connections" >&2
+    exit 1
+  fi
+  sleep "$BACKUP_CONNECT_RETRIES_INTERVAL"
+done
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+final="$BACKUP_DIR/$PGDATABASE-$stamp-$BACKUP_LABEL.dump"
+partial="$BACKUP_DIR/.partial-$stamp.dump"
+trap 'rm -f "$partial"' EXIT
+pg_dump --format=custom --no-password --file="$partial"
+# A dump pg_restore cannot read is no way back: check it before it counts.
+pg_restore --list "$partial" > /dev/null
+mv "$partial" "$final"
+trap - EXIT
+echo "backup: wrote $final ($(wc -c < "$final") bytes)"
+# Keep the newest BACKUP_RETAIN_COUNT dumps of this database; names sort by time.
+ls -1 "$BACKUP_DIR" \
+  | grep -E "^$PGDATABASE-[0-9]{8}T[0-9]{6}Z-[0-9a-f]+\.dump\$" \
+  | sort -r \
+  | tail -n "+$((BACKUP_RETAIN_COUNT + 1))" \
+  | while read -r old; do
+      rm -f -- "$BACKUP_DIR/$old"
+      echo "backup: removed $BACKUP_DIR/$old (keeping $BACKUP_RETAIN_COUNT)"
+    done
+"""
+"""POSIX sh: what the Job runs. A dump is written under a temporary name and renamed only
+once pg_restore can read it, so a failed run never leaves a file that looks like a backup."""
+
+LABEL_LENGTH: Final = 12
+
+
+def claim_name(database: str) -> str:
+    """The backup volume's claim: one per database, named so restores can find it."""
+    return f"{database.replace('_', '-')}-migration-backups"
+
+
+def dump_label(migrations_digest: str) -> str:
+    """Part of each dump's name: the migration set that was about to be applied."""
+    return migrations_digest[:LABEL_LENGTH]
+
+
+def dump_environment(
+    endpoint: DatabaseEndpoint,
+    backup: BackupSettings,
+    flyway: FlywaySettings,
+    label: str,
+) -> tuple[EnvVar, ...]:
+    """libpq's environment for Flyway's own login (so the dump sees what Flyway changes),
+    and the script's settings. The password comes from the Secret, never a literal."""
+    a = endpoint.address
+    tls: tuple[EnvVar, ...] = ()
+    if a.ca_secret:
+        tls = (
+            EnvVar("PGSSLMODE", a.ssl_mode or "verify-full"),
+            EnvVar("PGSSLROOTCERT", f"{TLS_PATH}/{CA_KEY}"),
+        )
+    elif a.ssl_mode:
+        tls = (EnvVar("PGSSLMODE", a.ssl_mode),)
+    return (
+        EnvVar("PGHOST", a.host),
+        EnvVar("PGPORT", str(a.port)),
+        EnvVar("PGDATABASE", a.database),
+        EnvVar("PGUSER", endpoint.username),
+        EnvVar("PGPASSWORD", secret_name=endpoint.secret_name, secret_key=endpoint.password_key),
+        *tls,
+        EnvVar("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_SECONDS)),
+        EnvVar("PGAPPNAME", "migration-backup"),
+        EnvVar("BACKUP_DIR", BACKUP_PATH),
+        EnvVar("BACKUP_LABEL", label),
+        EnvVar("BACKUP_RETAIN_COUNT", str(backup.retain_count)),
+        EnvVar("BACKUP_CONNECT_RETRIES", str(flyway.connect_retries)),
+        EnvVar("BACKUP_CONNECT_RETRIES_INTERVAL", str(flyway.connect_retries_interval)),
+        EnvVar("HOME", TMP_PATH),
+    )
+
+
+def dump_job_spec(
+    backup: BackupSettings,
+    env: tuple[EnvVar, ...],
+    *,
+    claim: str,
+    labels: Mapping[str, str],
+    ca_secret: str | None,
+) -> dict[str, Any]:
+    """A locked-down pod like Flyway's; the backup volume is the only thing it writes."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "backups", "mountPath": BACKUP_PATH},
+        {"name": "tmp", "mountPath": TMP_PATH},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "backups", "persistentVolumeClaim": {"claimName": claim}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    if ca_secret:
+        mounts.append({"name": "tls", "mountPath": TLS_PATH, "readOnly": True})
+        volumes.append(
+            {
+                "name": "tls",
+                "secret": {
+                    "secretName": ca_secret,
+                    "items": [{"key": CA_KEY, "path": CA_KEY}],
+                    "defaultMode": 0o444,
+                },
+            }
+        )
+    return {
+        # One retry for a transient failure; the second failure fails the deploy.
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": backup.timeout_seconds,
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": RUN_AS,
+                    "runAsGroup": RUN_AS,
+                    "fsGroup": RUN_AS,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "pg-dump",
+                        "image": backup.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["sh", "-c", DUMP_SCRIPT],
+                        "env": [e.to_k8s() for e in env],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "privileged": False,
+                            "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True,
+                            "runAsUser": RUN_AS,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": mounts,
+                    }
+                ],
+                "volumes": volumes,
+            },
+        },
+    }
+
+
+def claim_spec(backup: BackupSettings) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": backup.volume_size}},
+    }
+    if backup.storage_class:
+        spec["storageClassName"] = backup.storage_class
+    return spec
+
+
+@dataclass(frozen=True)
+class ClusterBackup:
+    """The parts of a CloudNativePG Cluster and its neighbours that make backups possible."""
+
+    cluster: dict[str, Any]
+    """Merged into the Cluster spec (`plugins` or `backup`)."""
+    object_store: dict[str, Any] | None
+    """The Barman Cloud plugin's ObjectStore (spec only), when that is the method."""
+
+
+def object_store_name(cluster_name: str) -> str:
+    return f"{cluster_name}-backups"
+
+
+def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup | None:
+    """Continuous archiving (barman-cloud) or snapshot support for the Cluster; None when
+    the stack configures neither."""
+    if backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD:
+        if not backup.cnpg_destination_path:
+            return None
+        configuration: dict[str, Any] = {
+            "destinationPath": backup.cnpg_destination_path,
+            "wal": {"compression": "gzip"},
+            "data": {"compression": "gzip"},
+        }
+        if backup.cnpg_endpoint_url:
+            configuration["endpointURL"] = backup.cnpg_endpoint_url
+        secret = backup.cnpg_credentials_secret
+        configuration["s3Credentials"] = (
+            {
+                "accessKeyId": {"name": secret, "key": "ACCESS_KEY_ID"},
+                "secretAccessKey": {"name": secret, "key": "ACCESS_SECRET_KEY"},
+            }
+            if secret
+            else {"inheritFromIAMRole": True}
+        )
+        return ClusterBackup(
+            cluster={
+                "plugins": [
+                    {
+                        "name": BARMAN_PLUGIN,
+                        # WAL goes to the store continuously: recovery to any point in time.
+                        "isWALArchiver": True,
+                        "parameters": {"barmanObjectName": object_store_name(cluster_name)},
+                    }
+                ]
+            },
+            object_store={
+                "configuration": configuration,
+                "retentionPolicy": backup.cnpg_retention,
+            },
+        )
+    if not backup.cnpg_snapshot_class:
+        return None
+    return ClusterBackup(
+        cluster={"backup": {"volumeSnapshot": {"className": backup.cnpg_snapshot_class}}},
+        object_store=None,
+    )
+
+
+def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
+    """An on-demand `Backup` of the cluster, by the method its backups are configured for."""
+    if backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD:
+        return {
+            "cluster": {"name": cluster_name},
+            "method": "plugin",
+            "pluginConfiguration": {"name": BARMAN_PLUGIN},
+        }
+    return {"cluster": {"name": cluster_name}, "method": "volumeSnapshot"}
+
+
+BACKUP_DONE: Final = "jsonpath={.status.phase}=completed"
+"""What `pulumi up` waits for on a `Backup` (its phase is `failed` if it never will be)."""

@@ -232,6 +232,45 @@ class Agent:
                 self.done.add(uid)
         self.done &= seen
         self.sweep()
+        self.provision()
+
+    def provision(self) -> None:
+        """What a cluster's storage provisioner does, for every claim no volume serves yet: a
+        volume of this node, bound to the claim, kept after the claim is gone (Retain)."""
+        claims: list[Obj] = self.api.get("/api/v1/persistentvolumeclaims")["items"]
+        for claim in claims:
+            meta, spec = claim["metadata"], claim.get("spec") or {}
+            if spec.get("volumeName") or meta.get("deletionTimestamp"):
+                continue
+            name = f"pvc-{meta['uid']}"
+            directory = self.layout.volumes / name
+            directory.mkdir(parents=True, exist_ok=True)
+            volume: Obj = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": name, "labels": {"localcluster/node": NODE_NAME}},
+                "spec": {
+                    "capacity": {"storage": spec["resources"]["requests"]["storage"]},
+                    "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": spec.get("storageClassName") or "",
+                    "volumeMode": spec.get("volumeMode") or "Filesystem",
+                    "hostPath": {"path": str(directory), "type": "DirectoryOrCreate"},
+                    "claimRef": {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    },
+                },
+            }
+            try:
+                self.api.post("/api/v1/persistentvolumes", volume)
+                log(f"provisioned {name} for claim {meta['namespace']}/{meta['name']}")
+            except ApiError as exc:
+                if not exc.conflict:
+                    raise
 
     def sweep(self) -> None:
         """Remove what pods that vanished while no worker watched them left behind."""

@@ -72,6 +72,11 @@ class Layout:
         return self.state / "pods"
 
     @property
+    def volumes(self) -> Path:
+        """The node's persistent volumes, one directory each; kept until the state goes."""
+        return self.state / "volumes"
+
+    @property
     def pod_pids(self) -> Path:
         """One pid file per running container, so `stop` finds them even without the agent."""
         return self.run / "pods"

@@ -316,17 +316,19 @@ class PodWorker(threading.Thread):
         source = vols / m["name"]
         if not source.is_dir():
             raise PodSetupError(f"volumeMount {m['name']!r}: no volume of that name in the pod")
+        # A claimed volume links to its host directory; the mount must stay inside that.
+        root = source.resolve() if source.is_symlink() else vols.resolve()
         sub = m.get("subPath") or envvars.expand(m.get("subPathExpr") or "", env.get)
         if sub:
             if sub.startswith("/") or ".." in PurePosixPath(sub).parts:
                 raise PodSetupError(f"volumeMount {m['name']!r}: invalid subPath {sub!r}")
             source = (source / sub).resolve()
-            if not source.is_relative_to(vols.resolve()):
+            if not source.is_relative_to(root):
                 raise PodSetupError(f"volumeMount {m['name']!r}: subPath {sub!r} leaves the volume")
             if not source.exists():
                 source.mkdir(parents=True)
         read_only = bool(m.get("readOnly"))
-        return Mount(str(source.resolve()), m["mountPath"], read_only, within=str(vols.resolve()))
+        return Mount(str(source.resolve()), m["mountPath"], read_only, within=str(root))
 
     def _run_container(self, prep: Prepared, status: ContainerStatus, policy: str) -> int | None:
         """Run a container until it is done under `policy`; its last exit code."""

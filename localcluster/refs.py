@@ -28,6 +28,10 @@ class ObjectSource(Protocol):
 
     def secret(self, namespace: str, name: str) -> Obj | None: ...
 
+    def persistent_volume_claim(self, namespace: str, name: str) -> Obj | None: ...
+
+    def persistent_volume(self, name: str) -> Obj | None: ...
+
     def service_account_token(self, pod: Obj, audience: str | None, expiration: int) -> str: ...
 
 
@@ -96,6 +100,14 @@ class ApiObjects:
 
     def secret(self, namespace: str, name: str) -> Obj | None:
         return self._api.get_or_none(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
+    def persistent_volume_claim(self, namespace: str, name: str) -> Obj | None:
+        return self._api.get_or_none(
+            f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}"
+        )
+
+    def persistent_volume(self, name: str) -> Obj | None:
+        return self._api.get_or_none(f"/api/v1/persistentvolumes/{name}")
 
     def service_account_token(self, pod: Obj, audience: str | None, expiration: int) -> str:
         meta = pod["metadata"]

@@ -28,7 +28,7 @@ from localcluster.refs import (
 
 DEFAULT_MODE: Final = 0o644
 TOKEN_EXPIRATION: Final = 3600
-SUPPORTED: Final = "configMap, secret, projected, downwardAPI, emptyDir"
+SUPPORTED: Final = "configMap, secret, projected, downwardAPI, emptyDir, persistentVolumeClaim"
 
 
 @dataclass(frozen=True)
@@ -175,10 +175,47 @@ def apply_fs_group(root: Path, gid: int, writable: bool) -> None:
             os.chmod(path, stat.S_IMODE(path.stat().st_mode) | mask)
 
 
+def claimed_directory(volume: Obj, pod: Obj, objects: ObjectSource) -> Path:
+    """The host directory of the volume bound to a persistentVolumeClaim volume's claim.
+
+    Only the local node's own volumes (hostPath or local) can back a claim here; a claim that
+    is not bound yet is waited for like any other missing object.
+    """
+    claim_name = volume["persistentVolumeClaim"]["claimName"]
+    namespace = pod["metadata"]["namespace"]
+    claim = objects.persistent_volume_claim(namespace, claim_name)
+    if claim is None:
+        raise MissingObjectError(f'persistentvolumeclaim "{claim_name}" not found')
+    bound = (claim.get("spec") or {}).get("volumeName")
+    if (claim.get("status") or {}).get("phase") != "Bound" or not bound:
+        raise MissingObjectError(f'persistentvolumeclaim "{claim_name}" is not bound yet')
+    pv = objects.persistent_volume(bound)
+    if pv is None:
+        raise MissingObjectError(f'persistentvolume "{bound}" not found')
+    source = pv["spec"].get("hostPath") or pv["spec"].get("local")
+    if not source:
+        raise PodSetupError(
+            f"volume {volume['name']!r}: persistentvolume {bound!r} is neither hostPath nor "
+            "local, which is all the local node can mount"
+        )
+    path = Path(source["path"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def set_up(
     volume: Obj, pod: Obj, objects: ObjectSource, target: Path, fs_group: int | None
 ) -> None:
-    """Create one volume at `target` (which must not exist yet)."""
+    """Create one volume at `target` (which must not exist yet).
+
+    A claimed volume is a link to its host directory: its data outlives the pod."""
+    if "persistentVolumeClaim" in volume:
+        directory = claimed_directory(volume, pod, objects)
+        if fs_group is not None:
+            apply_fs_group(directory, fs_group, writable=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(directory.resolve(), target_is_directory=True)
+        return
     payload = volume_payload(volume, pod, objects)
     target.mkdir(parents=True)
     # As a kubelet's emptyDir (which also wraps configMap and secret volumes): open to all.

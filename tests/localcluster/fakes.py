@@ -35,12 +35,20 @@ class FakeObjects:
     config_maps: dict[str, Obj] = field(default_factory=dict)
     secrets: dict[str, Obj] = field(default_factory=dict)
     tokens: list[tuple[str | None, int]] = field(default_factory=list)
+    claims: dict[str, Obj] = field(default_factory=dict)
+    volumes: dict[str, Obj] = field(default_factory=dict)
 
     def config_map(self, namespace: str, name: str) -> Obj | None:
         return self.config_maps.get(f"{namespace}/{name}")
 
     def secret(self, namespace: str, name: str) -> Obj | None:
         return self.secrets.get(f"{namespace}/{name}")
+
+    def persistent_volume_claim(self, namespace: str, name: str) -> Obj | None:
+        return self.claims.get(f"{namespace}/{name}")
+
+    def persistent_volume(self, name: str) -> Obj | None:
+        return self.volumes.get(name)
 
     def service_account_token(self, pod: Obj, audience: str | None, expiration: int) -> str:
         self.tokens.append((audience, expiration))

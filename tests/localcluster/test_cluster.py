@@ -356,3 +356,42 @@ def test_a_recreated_pod_keeps_a_log_of_its_own(cluster: Cluster) -> None:
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout == "second\n"
     assert len(list((cluster.layout.logs / cluster.namespace / "again").iterdir())) == 2
+
+
+def test_a_claimed_volume_keeps_what_one_pod_wrote_for_the_next(cluster: Cluster) -> None:
+    """A claim gets a volume of the node (as a provisioner would) that outlives its pods and
+    is writable by the pod's fsGroup, so Jobs that keep files (backups) run as in a cluster."""
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "kept"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    cluster.api.post(f"/api/v1/namespaces/{cluster.namespace}/persistentvolumeclaims", claim)
+    user = {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "runAsNonRoot": True}
+
+    def pod_spec(script: str) -> Obj:
+        return {
+            "restartPolicy": "Never",
+            "securityContext": user,
+            "containers": [
+                shell(
+                    "c",
+                    script,
+                    volumeMounts=[{"name": "data", "mountPath": "/data"}],
+                    securityContext={"readOnlyRootFilesystem": True},
+                )
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "kept"}}],
+        }
+
+    cluster.create_job("write", pod_spec("id -u > /data/written-by && echo kept > /data/f"))
+    assert cluster.job_outcome("write") == "Complete", cluster.explain("write")
+    cluster.create_job("read", pod_spec("cat /data/f /data/written-by"))
+    assert cluster.job_outcome("read") == "Complete", cluster.explain("read")
+    (pod,) = cluster.job_pods("read")
+    assert cluster.log(pod["metadata"]["name"], "c").split() == ["kept", "10001"]
+    bound = cluster.api.get(f"/api/v1/namespaces/{cluster.namespace}/persistentvolumeclaims/kept")
+    assert bound["status"]["phase"] == "Bound"
+    volume = cluster.api.get(f"/api/v1/persistentvolumes/{bound['spec']['volumeName']}")
+    assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"

@@ -157,3 +157,35 @@ def test_item_paths_cannot_escape_the_volume(path: str) -> None:
     }
     with pytest.raises(PodSetupError, match="invalid item path"):
         volume_payload(volume, pod(), objects())
+
+
+def claim_objects(phase: str, source: Obj) -> FakeObjects:
+    return FakeObjects(
+        claims={"ns/data": {"spec": {"volumeName": "pv-1"}, "status": {"phase": phase}}},
+        volumes={"pv-1": {"spec": source}},
+    )
+
+
+def test_a_claimed_volume_links_to_the_bound_volumes_directory(tmp_path: Path) -> None:
+    host = tmp_path / "pv-1"
+    volume = {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}
+    set_up(
+        volume,
+        pod(),
+        claim_objects("Bound", {"hostPath": {"path": str(host)}}),
+        tmp_path / "v",
+        None,
+    )
+    assert (tmp_path / "v").resolve() == host.resolve()
+    assert host.is_dir()
+
+
+def test_a_claim_not_bound_yet_is_waited_for_and_a_foreign_volume_refused(tmp_path: Path) -> None:
+    volume = {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}
+    with pytest.raises(MissingObjectError, match="not bound yet"):
+        set_up(volume, pod(), claim_objects("Pending", {}), tmp_path / "a", None)
+    with pytest.raises(MissingObjectError, match="not found"):
+        set_up(volume, pod(), FakeObjects(), tmp_path / "b", None)
+    nfs = claim_objects("Bound", {"nfs": {"server": "x", "path": "/"}})
+    with pytest.raises(PodSetupError, match="neither hostPath nor local"):
+        set_up(volume, pod(), nfs, tmp_path / "c", None)

@@ -5,7 +5,7 @@
 `local` brings up its own database and cluster first and keeps its workspace, state and
 passphrase outside the clone; other stacks use the repository's stack file, a state folder
 `.pulumi-state/` (unless PULUMI_BACKEND_URL is set) and the current Kubernetes context.
-After `up`, and whenever it fails, Flyway's log is printed and kept in
+After `up`, and whenever it fails, the backup's and Flyway's logs are printed and kept in
 `.pulumi-state/logs/<stack>-flyway.log`, so the error text survives the next run.
 """
 
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pulumi import automation as auto
 
@@ -95,12 +95,18 @@ def _passphrase_file(stack: str) -> Path:
     return Backend.local_folder(STATE, stack).passphrase_file
 
 
-def newest_job(stack: auto.Stack) -> tuple[str, str] | None:
-    """(namespace, name) of the newest migration Job the state records, failed ones included."""
+JOB_ROLES: Final = {"dump": "Backup", "job": "Flyway"}
+"""The program's Jobs by the suffix of their resource name: the backup runs before Flyway."""
+
+
+def newest_job(stack: auto.Stack, role: str = "job") -> tuple[str, str] | None:
+    """(namespace, name) of the newest Job of `role` the state records, failed ones included."""
     deployment = stack.export_stack().deployment or {}
     resources = deployment.get("resources", [])
     jobs = [
-        r.get("outputs", {}).get("metadata", {}) for r in resources if r["type"] == review.JOB_TYPE
+        r.get("outputs", {}).get("metadata", {})
+        for r in resources
+        if r["type"] == review.JOB_TYPE and str(r.get("urn", "")).endswith(f"-{role}")
     ]
     jobs = [m for m in jobs if m.get("name")]
     if not jobs:
@@ -109,9 +115,9 @@ def newest_job(stack: auto.Stack) -> tuple[str, str] | None:
     return str(newest.get("namespace", "default")), str(newest["name"])
 
 
-def flyway_log(target: Target) -> str | None:
-    """Flyway's output from the newest Job's pod, or None when there is none to read."""
-    job = newest_job(target.stack)
+def job_log(target: Target, role: str = "job") -> str | None:
+    """The output of the newest Job of `role`, or None when there is none to read."""
+    job = newest_job(target.stack, role)
     if job is None:
         return None
     namespace, name = job
@@ -127,12 +133,18 @@ def flyway_log(target: Target) -> str | None:
         text = result.stdout or result.stderr
     else:
         text = "(kubectl is not installed, so the Job's log cannot be read)"
-    return f"--- Flyway: job {namespace}/{name} ---\n{text.rstrip()}\n"
+    return f"--- {JOB_ROLES[role]}: job {namespace}/{name} ---\n{text.rstrip()}\n"
+
+
+def flyway_log(target: Target) -> str | None:
+    """The backup's log, when this stack backs up before migrating, then Flyway's."""
+    parts = [text for role in JOB_ROLES if (text := job_log(target, role)) is not None]
+    return "".join(parts) or None
 
 
 def show_flyway_log(target: Target, before: tuple[str, str] | None) -> None:
-    """Flyway's log after `up`; `before` is the Job the state held before it, so a run that
-    created no new Job says that the log is of an earlier run."""
+    """The backup's and Flyway's logs after `up`; `before` is the Flyway Job the state held
+    before it, so a run that created no new Job says that the log is of an earlier run."""
     text = flyway_log(target)
     if text is None:
         return

@@ -23,6 +23,12 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
         "databaseAccessPort, and that the server is up and reachable from the cluster.",
     ),
     (
+        re.compile(r"pg_dump: error: .*permission denied for (?:table|sequence) (\S+)"),
+        "The backup before the migration could not read {0}, so Flyway did not run. The "
+        "backup logs in as Flyway does: make the migrator own what it migrates (ALTER TABLE "
+        "... OWNER TO the migrator) or grant it SELECT, then deploy again.",
+    ),
+    (
         re.compile(r"No value provided for placeholder: \$\{([^}]+)\}"),
         "A migration uses the placeholder ${{{0}}}, which has no value.",
     ),

@@ -48,7 +48,10 @@ def test_the_migration_lifecycle_on_the_real_engine(
     assert versions(deployment) == project
     assert {row[2] for row in deployment.history()} == {f"{deployment.database}_migrator"}
     assert f"Successfully applied {len(project)} migrations" in output
-    assert jobs(kube, deployment.namespace) == [result.outputs["migrationJobName"].value]
+    # The migration Job, and the backup that ran before it.
+    assert jobs(kube, deployment.namespace) == sorted(
+        [result.outputs["migrationJobName"].value, result.outputs["backupName"].value]
+    )
     old_digest = result.outputs["migrationsDigest"].value
 
     # b. Nothing changes right after, nor after a refresh.

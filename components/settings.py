@@ -740,13 +740,31 @@ def _parse_value(k: _Key, raw: str) -> tuple[Any, str | None]:  # noqa: PLR0911 
     return raw, None
 
 
+def _parse_secret(
+    fq: str, name: str, raw: str, secret_keys: frozenset[str]
+) -> tuple[Secret | None, str | None]:
+    if fq not in secret_keys:
+        return None, (
+            f"{fq}: is stored in plain text; set it with "
+            f"`pulumi config set --secret {name} <value>`"
+        )
+    if raw == "":
+        return None, f"{fq}: is empty; set it with `pulumi config set --secret {name}`"
+    return Secret(raw), None
+
+
 def parse_settings(
-    values: Mapping[str, str], secret_keys: frozenset[str] = frozenset()
+    values: Mapping[str, str],
+    secret_keys: frozenset[str] = frozenset(),
+    *,
+    with_secrets: bool = True,
 ) -> Settings:
     """Build `Settings` from raw config (fully-qualified keys -> strings, as the CLI passes).
 
     Keys of other namespaces (providers such as `kubernetes:`) are ignored; an unknown key in
-    this project's namespace is an error, since it is almost always a typo.
+    this project's namespace is an error, since it is almost always a typo. Without
+    `with_secrets` (tools that read a committed stack file, which holds secrets only
+    encrypted) secret keys are skipped and not required.
     """
     keys = declared_keys()
     prefix = f"{PROJECT}:"
@@ -763,16 +781,10 @@ def parse_settings(
             problems.append(f"{fq}: unknown key; {hint} (remove it with `pulumi config rm {name}`)")
             continue
         if k.spec.secret:
-            if fq not in secret_keys:
-                problems.append(
-                    f"{fq}: is stored in plain text; set it with "
-                    f"`pulumi config set --secret {name} <value>`"
-                )
-                continue
-            if raw == "":
-                problems.append(f"{fq}: is empty; set it with `pulumi config set --secret {name}`")
-                continue
-            parsed[name] = Secret(raw)
+            if with_secrets:
+                secret, problem = _parse_secret(fq, name, raw, secret_keys)
+                problems.extend([problem] if problem else [])
+                parsed.update({name: secret} if secret else {})
             continue
         if not isinstance(raw, str):
             problems.append(f"{fq}: {json.dumps(raw)} must be {_describe(k)}")
@@ -786,7 +798,8 @@ def parse_settings(
         raise SettingsError(problems)
     settings = _build(Settings, parsed)
     problems.extend(_cross_checks(settings))
-    problems.extend(_credential_checks(settings))
+    if with_secrets:
+        problems.extend(_credential_checks(settings))
     if problems:
         raise SettingsError(problems)
     return settings

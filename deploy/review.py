@@ -5,17 +5,27 @@ server-set fields; this says what matters in three.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
+
+from components.migrations import MigrationError, load_migration_set
+from components.settings import Flavor, SettingsError, parse_settings
+from deploy.engine import ROOT, stack_file_config
 
 JOB_TYPE = "kubernetes:batch/v1:Job"
 _DECIDING = {"create", "update", "replace", "create-replacement", "same"}
 STACK_TYPE = "pulumi:pulumi:Stack"
 MIGRATIONS_DIGEST = "tradestream.io/migrations-digest"
 CONFIG_DIGEST = "tradestream.io/flyway-config-digest"
+FLYWAY = "-job"
+"""The migration Job's resource name ends so; the backup Job's in `-dump`."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ def collect(events: Iterable[auto.EngineEvent]) -> tuple[JobStep | None, list[st
     scripts: list[str] | None = None
     for event in events:
         pre = event.resource_pre_event
-        if pre is not None and pre.metadata.type == JOB_TYPE:
+        if pre is not None and pre.metadata.type == JOB_TYPE and pre.metadata.urn.endswith(FLYWAY):
             step = pre.metadata
             op = str(step.op.value)
             # A replacement shows as several steps; the one that compares old and new counts.
@@ -86,7 +96,65 @@ def review(
     return lines
 
 
+def change_lines(
+    stack: str, deployed: Sequence[str] | None, planned: Sequence[str], backup: str | None
+) -> list[str]:
+    """For a pull request, without running a preview: the migrations the change adds to what
+    `stack` last deployed (its `migrations` output), and the backup taken before they run."""
+    if deployed is None:
+        lines = [
+            f"`{stack}`: not deployed yet; the first deploy applies all {len(planned)} migrations"
+        ]
+        new = list(planned)
+    else:
+        known = set(deployed)
+        new = [script for script in planned if script not in known]
+        lines = [
+            f"`{stack}`: migrations this change adds: " + ", ".join(f"`{n}`" for n in new)
+            if new
+            else f"`{stack}`: no migration is new to this stack"
+        ]
+    if new and backup:
+        lines.append(f"`{stack}`: before Flyway runs, {backup}")
+    return lines
+
+
+def _backup_description(stack: str) -> str | None:
+    settings = parse_settings(stack_file_config(stack), with_secrets=False)
+    if not settings.backup.before_migrate:
+        return None
+    if settings.database.flavor is Flavor.CLOUDNATIVE_PG:
+        return f"a CloudNativePG Backup ({settings.backup.cnpg_method.value}) is taken"
+    return "pg_dump writes a backup to the stack's backup volume"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m deploy.review --stack S --deployed FILE`: FILE holds the stack's `migrations`
+    output as `pulumi stack output migrations --json` prints it (`null` before a deploy)."""
+    parser = argparse.ArgumentParser(prog="python -m deploy.review")
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--deployed", type=Path, required=True)
+    args = parser.parse_args(argv)
+    text = args.deployed.read_text(encoding="utf-8").strip() if args.deployed.exists() else ""
+    listed = json.loads(text) if text else None
+    try:
+        settings = parse_settings(stack_file_config(args.stack), with_secrets=False)
+        planned = load_migration_set(ROOT / settings.migrations_dir)
+    except (SettingsError, MigrationError) as error:
+        print(f"`{args.stack}`: {error}", file=sys.stderr)
+        return 1
+    deployed = script_names(listed) if listed is not None else None
+    scripts = [f.path for f in planned.files if f.checksum is not None]
+    for line in change_lines(args.stack, deployed, scripts, _backup_description(args.stack)):
+        print(f"- {line}")
+    return 0
+
+
 def _verb(op: str) -> str:
     return {"create": "created", "replace": "replaced", "create-replacement": "replaced"}.get(
         op, op
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

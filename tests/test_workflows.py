@@ -385,6 +385,22 @@ def test_preview_comments_every_stack_on_pull_requests() -> None:
         assert _as_bool(inputs.get(flag)), f"preview must set {flag}: true"
 
 
+def test_preview_names_per_stack_the_migrations_the_change_adds() -> None:
+    """The review command runs after the preview, fed the stack's deployed `migrations`, and
+    its lines reach the job summary and one comment per stack."""
+    (job,) = (job for job in _jobs(_load("preview.yml")).values() if _pulumi_steps(job))
+    steps = _steps(job)
+    (preview,) = _pulumi_steps(job)
+    (named,) = [s for s in steps if "python -m deploy.review" in str(s.get("run", ""))]
+    assert steps.index(preview) < steps.index(named)
+    assert 'pulumi stack output migrations --json --stack "${STACK}"' in named["run"]
+    assert "GITHUB_STEP_SUMMARY" in named["run"]
+    (comment,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/github-script@")]
+    assert steps.index(named) < steps.index(comment)
+    assert "updateComment" in comment["with"]["script"]
+    assert "process.env.STACK" in comment["with"]["script"]
+
+
 def test_preview_skips_pull_requests_without_secrets() -> None:
     workflow = _load("preview.yml")
     (job,) = (job for job in _jobs(workflow).values() if _pulumi_steps(job))

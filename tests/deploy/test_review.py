@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from deploy.review import CONFIG_DIGEST, MIGRATIONS_DIGEST, JobStep, review, script_names
+import json
+from pathlib import Path
+
+import pytest
+
+from components.migrations import load_migration_set
+from deploy.engine import ROOT
+from deploy.review import (
+    CONFIG_DIGEST,
+    MIGRATIONS_DIGEST,
+    JobStep,
+    change_lines,
+    main,
+    review,
+    script_names,
+)
 
 OLD = {MIGRATIONS_DIGEST: "a" * 64, CONFIG_DIGEST: "c" * 64}
 
@@ -44,3 +59,36 @@ def test_script_names_reads_the_stack_output() -> None:
         "R__v.sql",
     ]
     assert script_names(None) == []
+
+
+def test_a_pull_request_names_what_it_adds_to_each_stack() -> None:
+    lines = change_lines("prod", ["V1__a.sql"], ["V1__a.sql", "V2__b.sql"], "a backup is taken")
+    assert lines == [
+        "`prod`: migrations this change adds: `V2__b.sql`",
+        "`prod`: before Flyway runs, a backup is taken",
+    ]
+    assert change_lines("dev", ["V1__a.sql"], ["V1__a.sql"], "a backup is taken") == [
+        "`dev`: no migration is new to this stack"
+    ]
+    assert change_lines("dev", None, ["V1__a.sql"], None) == [
+        "`dev`: not deployed yet; the first deploy applies all 1 migrations"
+    ]
+
+
+def test_the_review_command_compares_the_repository_with_the_deployed_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the pull-request workflow runs for each stack, on the stack's real files."""
+    planned = load_migration_set(ROOT / "database" / "migrations")
+    scripts = [f.path for f in planned.files if f.checksum is not None]
+    deployed = tmp_path / "deployed.json"
+    deployed.write_text(json.dumps([{"script": s} for s in scripts[:-1]]))
+    assert main(["--stack", "staging", "--deployed", str(deployed)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"- `staging`: migrations this change adds: `{scripts[-1]}`",
+        "- `staging`: before Flyway runs, a CloudNativePG Backup (barman-cloud) is taken",
+    ]
+    deployed.write_text("null\n")
+    assert main(["--stack", "dev", "--deployed", str(deployed)]) == 0
+    assert "not deployed yet" in capsys.readouterr().out

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.engine
 
 JOB = "kubernetes:batch/v1:Job"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-MIGRATIONS_SELECTOR = "app.kubernetes.io/component=migrations"
+MIGRATIONS_SELECTOR = "app.kubernetes.io/component in (migrations,backup)"
+"""The migration Job and its ConfigMaps, and the backup Job that runs before it."""
 # Tables of the migrations the tests add; named so that no project migration has them.
 BROKEN = "CREATE TABLE e2e_recovery_broken (id bigint REFERENCES no_such_table (id));\n"
 FIXED = "CREATE TABLE e2e_recovery_fixed (id bigint);\n"
@@ -49,7 +50,11 @@ def assert_consistent(deployment: Deployment, kube: Client) -> None:
     deployment.refresh()
     deployment.preview(expect_no_changes=True)
     assert in_cluster(kube, deployment.namespace) == in_state(deployment)
-    assert len(in_state(deployment)[JOB]) == 1
+    # One migration Job and the one backup taken before it.
+    assert sorted(job.rsplit("-", 1)[0] for job in in_state(deployment)[JOB]) == [
+        "tradestream-dump",
+        "tradestream-job",
+    ]
 
 
 def add_migration(deployment: Deployment, sql: str, description: str) -> str:
@@ -113,7 +118,7 @@ def test_a_setting_changed_then_changed_back(new_deployment: NewDeployment, kube
         assert result is not None, output
         assert 'Schema "public" is up to date' in output  # the new Job ran Flyway again
         assert_consistent(deployment, kube)
-        [job] = in_state(deployment)[JOB]
+        [job] = [j for j in in_state(deployment)[JOB] if j.startswith("tradestream-job-")]
         spec = kube.get(f"/apis/batch/v1/namespaces/{deployment.namespace}/jobs/{job}")["spec"]
         assert spec["activeDeadlineSeconds"] == int(deadline)
     assert in_state(deployment)[JOB] != first

@@ -1,0 +1,119 @@
+"""The backup objects of staging and prod, checked by a real API server against the CRDs of
+the operator (`Backup`) and of the Barman Cloud plugin (`ObjectStore`) at the versions the
+stacks are written for: server-side dry runs with strict field validation. The CRDs come
+from the projects' Go modules at test time; nothing is committed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import yaml
+
+from localcluster.api import ApiError, Client
+from tests.engine.conftest import wait_until
+from tests.engine.test_cloudnative_pg_crd import OPERATOR_MODULE, integral, pinned_operator
+from tests.program import run_program
+
+pytestmark = pytest.mark.engine
+
+PLUGIN_MODULE: Final = "github.com/cloudnative-pg/plugin-barman-cloud"
+PLUGIN_VERSION: Final = "0.15.0"
+"""The Barman Cloud plugin release the stacks' ObjectStore is written for (CloudNativePG
+1.26 or later)."""
+CRDS: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def install_crd(kube: Client, module: str, version: str, path: str) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        downloaded = subprocess.run(
+            ["go", "mod", "download", "-json", f"{module}@v{version}"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
+    crd: dict[str, Any] = yaml.safe_load(
+        (Path(json.loads(downloaded.stdout)["Dir"]) / path).read_text()
+    )
+    name = crd["metadata"]["name"]
+    if kube.get_or_none(f"{CRDS}/{name}") is None:
+        kube.post(CRDS, crd)
+    wait_until(
+        lambda: any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (kube.get(f"{CRDS}/{name}").get("status") or {}).get("conditions") or []
+        ),
+        f"CRD {name} established",
+    )
+
+
+@pytest.fixture(scope="module")
+def backup_crds(kube: Client) -> None:
+    install_crd(
+        kube,
+        OPERATOR_MODULE,
+        pinned_operator(),
+        "config/crd/bases/postgresql.cnpg.io_backups.yaml",
+    )
+    install_crd(
+        kube,
+        PLUGIN_MODULE,
+        PLUGIN_VERSION,
+        "config/crd/bases/barmancloud.cnpg.io_objectstores.yaml",
+    )
+
+
+def dry_run(kube: Client, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+    namespace = obj["metadata"]["namespace"]
+    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    collection = path.format(namespace=namespace)
+    try:
+        return kube.post(f"{collection}?dryRun=All&fieldValidation=Strict", obj)
+    except ApiError as error:
+        raise AssertionError(f"the API server refused {obj['kind']}: {error}") from error
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_backup_and_its_object_store_pass_their_crds(
+    kube: Client, backup_crds: None, stack: str
+) -> None:
+    run = run_program(stack)
+    backup = integral(run.one("kubernetes:postgresql.cnpg.io/v1:Backup").inputs)
+    backup["metadata"]["name"] = "before-migration"  # the engine names it on `up`
+    accepted = dry_run(kube, "/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/backups", backup)
+    assert accepted["spec"]["method"] == "plugin"
+    store = integral(run.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore").inputs)
+    accepted = dry_run(
+        kube, "/apis/barmancloud.cnpg.io/v1/namespaces/{namespace}/objectstores", store
+    )
+    assert accepted["spec"]["retentionPolicy"] == store["spec"]["retentionPolicy"]
+
+
+def test_a_snapshot_backup_passes_too_and_a_bad_retention_is_refused(
+    kube: Client, backup_crds: None
+) -> None:
+    run = run_program(
+        "staging",
+        config={"cnpgBackupMethod": "volume-snapshot", "cnpgBackupSnapshotClass": "csi"},
+    )
+    backup = integral(run.one("kubernetes:postgresql.cnpg.io/v1:Backup").inputs)
+    backup["metadata"]["name"] = "before-migration"
+    assert (
+        dry_run(kube, "/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/backups", backup)["spec"][
+            "method"
+        ]
+        == "volumeSnapshot"
+    )
+    store = integral(
+        run_program("prod").one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore").inputs
+    )
+    store["spec"]["retentionPolicy"] = "30 days"
+    with pytest.raises(AssertionError, match="retentionPolicy"):
+        dry_run(kube, "/apis/barmancloud.cnpg.io/v1/namespaces/{namespace}/objectstores", store)

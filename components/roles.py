@@ -99,6 +99,10 @@ class DatabaseRoles(pulumi.ComponentResource):
                 replication=False,
                 bypass_row_level_security=False,
                 inherit=True,
+                # Should the role ever leave the model, what it owns (the migrator owns every
+                # table) is first reassigned to the admin role, and DROP OWNED then only
+                # revokes its privileges: removing a role never drops application tables.
+                skip_reassign_owned=False,
                 opts=on_db,
             )
             secret_name = credentials_secret_name(model.database, spec.purpose)

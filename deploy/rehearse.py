@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import re
 import sys
 import tempfile
@@ -33,10 +34,18 @@ _FAILED_SCRIPT = re.compile(r"Failed to execute script (\S+)")
 _MESSAGE = re.compile(r"^Message\s*:\s*(.+)$", re.M)
 
 
+STAND_IN = "rehearsal"
+SECRET_PLACEHOLDERS = f"{PROJECT}:flywaySecretPlaceholders"
+
+
 def stack_settings(stack: str) -> Settings:
-    """The committed stack's settings; secrets it needs are stood in for, as none is used."""
+    """The committed stack's settings; secrets it needs are stood in for, as none is used
+    (secret placeholders too: their names stay, their encrypted values are not read)."""
     values = stack_file_config(stack)
-    stand_ins = {f"{PROJECT}:{key}": "rehearsal" for key in required_secrets(values)}
+    stand_ins = {f"{PROJECT}:{key}": STAND_IN for key in required_secrets(values)}
+    if SECRET_PLACEHOLDERS in values:
+        names = json.loads(values[SECRET_PLACEHOLDERS])
+        stand_ins[SECRET_PLACEHOLDERS] = json.dumps(dict.fromkeys(names, STAND_IN))
     return parse_settings({**values, **stand_ins}, frozenset(stand_ins))
 
 
@@ -78,7 +87,11 @@ def rehearse(stack: str, directory: Path) -> int:
                 ServerAddress(server.host, server.port, database), f"{database}_migrator", "", ""
             )
             env = {
-                var.name: password if var.name == "FLYWAY_PASSWORD" else str(var.value)
+                var.name: password
+                if var.name == "FLYWAY_PASSWORD"
+                else STAND_IN
+                if var.secret_key is not None
+                else str(var.value)
                 for var in flyway.flyway_environment(settings.flyway, login)
             }
             env["FLYWAY_LOCATIONS"] = f"filesystem:{scratch}"

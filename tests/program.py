@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ def stack_config(stack: str) -> dict[str, str]:
         if isinstance(value, bool):
             values[key] = "true" if value else "false"
         elif isinstance(value, (dict, list)):
-            values[key] = yaml.safe_dump(value)
+            values[key] = json.dumps(value)  # the CLI hands objects over as JSON
         else:
             values[key] = str(value)
     return values

@@ -138,40 +138,50 @@ def _shown(name: str) -> str:
     return (PREFIX + name + SUFFIX).replace("\r", "\\r").replace("\n", "\\n")
 
 
-def unresolved_placeholders(
-    files: Iterable[MigrationFile],
-    *,
-    replacement: bool,
-    names: Collection[str],
-    stacks: Sequence[str] = (),
-) -> list[Problem]:
-    """Every placeholder Flyway would fail on: no value, not a built-in, or never closed.
+@dataclass(frozen=True)
+class StackPlaceholders:
+    """What one stack gives Flyway: replacement on or off, and the placeholder names it gives
+    values to (plain or secret). `stack` names it in messages and commands."""
 
-    `names` are the placeholders the stack gives values to (plain or secret); `stacks` names
-    the stacks concerned, for the messages and the commands in them.
-    """
-    given = {name.lower() for name in names}
+    replacement: bool = True
+    names: Collection[str] = ()
+    stack: str | None = None
+
+
+def unresolved_placeholders(
+    files: Iterable[MigrationFile], stacks: Sequence[StackPlaceholders]
+) -> list[Problem]:
+    """Every placeholder Flyway would fail on in some stack: no value, not a built-in, or
+    never closed. One problem per place, naming the stacks it fails in."""
+    given = [{name.lower() for name in s.names} for s in stacks]
     problems: list[Problem] = []
     for file in files:
-        if file.kind not in _SCRIPTS or not replaces(file, replacement):
+        if file.kind not in _SCRIPTS:
+            continue
+        replacing = [i for i, s in enumerate(stacks) if replaces(file, s.replacement)]
+        if not replacing:
             continue
         for found in find_placeholders(_text(file)):
-            problem = _problem(file, found, given, replacement, stacks)
-            if problem is not None:
-                problems.append(problem)
+            failing = [stacks[i] for i in replacing if _fails(found, given[i])]
+            if failing:
+                problems.append(_problem(file, found, failing))
     return problems
 
 
+def _fails(found: Occurrence, given: Collection[str]) -> bool:
+    if not found.closed:
+        return True
+    name = found.name.lower()
+    return name not in given and not is_built_in(name)
+
+
 def _problem(
-    file: MigrationFile,
-    found: Occurrence,
-    given: Collection[str],
-    replacement: bool,
-    stacks: Sequence[str],
-) -> Problem | None:
+    file: MigrationFile, found: Occurrence, failing: Sequence[StackPlaceholders]
+) -> Problem:
     name, shown = found.name, _shown(found.name)
-    where = f" in stack {', '.join(stacks)}" if stacks else ""
-    off = _turn_off(file, replacement, stacks)
+    names = [s.stack for s in failing if s.stack]
+    where = f" in stack {', '.join(names)}" if names else ""
+    off = _turn_off(file, any(s.replacement for s in failing), names)
     if not found.closed:
         return Problem(
             file.path,
@@ -180,11 +190,7 @@ def _problem(
             line=found.line,
             rule=RULE,
         )
-    if name.lower() in given:
-        return None
     if name.lower().startswith("flyway" + SEPARATOR):
-        if is_built_in(name):
-            return None
         return Problem(
             file.path,
             f"uses {shown}, which is not one of Flyway's built-in placeholders "
@@ -202,7 +208,7 @@ def _problem(
             f"a value through the Job), or {off}."
         )
     else:
-        fix = f"Give it a value: {_set_command(name, stacks)}; or {off}."
+        fix = f"Give it a value: {_set_command(name, names)}; or {off}."
     return Problem(file.path, message, fix, line=found.line, rule=RULE)
 
 

@@ -11,7 +11,7 @@ import contextvars
 import hashlib
 import json
 import runpy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,23 @@ def run_program(
         secrets = {k: MOCK_CONFIG_SECRETS[k] for k in required_secrets(values)}
     secret_keys = [f"{PROJECT}:{k}" for k in secrets]
     values.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
-    run = ProgramRun(stack=stack, secret_values=set(secrets.values()))
+    run = ProgramRun(stack=stack, secret_values=set(secret_leaves(secrets.values())))
     contextvars.Context().run(_run_isolated, run, values, secret_keys)
     return run
+
+
+def secret_leaves(values: Iterable[str]) -> Iterator[str]:
+    """Every secret string for leak scans: a value itself, or each value of an object secret
+    (set with `--secret --path`, handed over as JSON)."""
+    for value in values:
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            yield from (str(leaf) for leaf in document.values())
+        else:
+            yield value
 
 
 def _run_isolated(run: ProgramRun, values: dict[str, str], secret_keys: list[str]) -> None:

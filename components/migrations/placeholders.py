@@ -6,7 +6,9 @@ while it reads a script, character by character, before any SQL parsing:
 
 - everywhere: in comments, string literals and dollar-quoted bodies alike;
 - ``${`` opens a placeholder and the first ``}`` after it closes it, whatever lies between
-  (spaces and line breaks included); a ``${`` that never closes fails the script;
+  (spaces and line breaks included); when none does, the rest of the script but its last
+  character is taken for the name (so ``-- ${x`` and a final line break pass when ``x`` has
+  a value), and an empty rest fails;
 - its reader looks ahead one character after a ``$``; when that is not ``{``, both characters
   pass unexamined, so ``$${x}`` stays as written while ``${x}`` and ``$$${x}`` are replaced;
 - names are matched case-insensitively; ``flyway:`` names are Flyway's own, any other
@@ -89,6 +91,11 @@ class Occurrence:
     """Offsets of ``${`` and just after the closing ``}`` (the end of the text if none)."""
     closed: bool = True
 
+    @property
+    def empty(self) -> bool:
+        """An unclosed ``${`` with nothing after it, which Flyway cannot read at all."""
+        return not self.closed and self.end - self.start <= len(PREFIX)
+
 
 def find_placeholders(text: str) -> list[Occurrence]:
     """Every placeholder Flyway would try to replace in `text`, in order.
@@ -169,7 +176,7 @@ def unresolved_placeholders(
 
 
 def _fails(found: Occurrence, given: Collection[str]) -> bool:
-    if not found.closed:
+    if found.empty:
         return True
     name = found.name.lower()
     return name not in given and not is_built_in(name)
@@ -239,14 +246,14 @@ def _turn_off(file: MigrationFile, replacement: bool, stacks: Sequence[str]) -> 
 def replace_placeholders(text: str, values: Mapping[str, str]) -> str:
     """`text` as Flyway reads it with these values (names case-insensitive).
 
-    KeyError names a placeholder without a value; an unclosed one is an error as well.
+    KeyError names a placeholder without a value, or a `${` with nothing after it.
     """
     lowered = {name.lower(): value for name, value in values.items()}
     pieces: list[str] = []
     position = 0
     for found in find_placeholders(text):
-        if not found.closed:
-            raise KeyError(PREFIX + found.name)
+        if found.empty:
+            raise KeyError(PREFIX)
         pieces += [text[position : found.start], lowered[found.name.lower()]]
         position = found.end
     pieces.append(text[position:])

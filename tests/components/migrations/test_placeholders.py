@@ -251,3 +251,15 @@ def test_lint_refuses_a_secret_placeholder_in_plain_text(
     out = capsys.readouterr().out
     assert "flywaySecretPlaceholders.api_key is stored in plain text" in out
     assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in out
+
+
+def test_an_unclosed_placeholder_takes_the_rest_but_its_last_character_as_flyway_does(
+    tmp_path: Path,
+) -> None:
+    # Flyway reads "${x\n" to the end, drops the last character, and looks up "x".
+    files = {"V1__a.sql": "SELECT 1;\n-- ${x\n"}
+    assert problems_of(tmp_path / "given", files, StackPlaceholders(True, ["x"])) == []
+    bare = {"V1__a.sql": "SELECT 1;\n-- ${"}
+    (problem,) = problems_of(tmp_path / "bare", bare, StackPlaceholders(True, ["x"]))
+    assert "that no } closes" in problem
+    assert replace_placeholders("-- ${x\n", {"x": "v"}) == "-- v"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from components import flyway
 from components.flyway import DatabaseEndpoint, ServerAddress
-from components.migrations import MigrationError, load_released_set, pack
+from components.migrations import MigrationError, load_migration_set, load_released_set, pack
+from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
 from components.settings import FLYWAY_VERSION, PROJECT, Settings, parse_settings, required_secrets
 from deploy.engine import ROOT, stack_file_config
 from deploy.flyway_cli import FlywayNotInstalledError, run_flyway
@@ -78,6 +79,13 @@ def first_failure(output: str) -> str:
 def rehearse(stack: str, directory: Path) -> int:
     settings = stack_settings(stack)
     database = settings.database.name
+    fw = settings.flyway
+    given = [name for name, _ in (*fw.placeholders, *fw.secret_placeholders)]
+    unresolved = unresolved_placeholders(
+        load_migration_set(directory), [StackPlaceholders(fw.placeholder_replacement, given, stack)]
+    )
+    if unresolved:
+        raise MigrationError(unresolved)
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as scratch:
         files = lay_out(directory, settings.flyway.out_of_order, Path(scratch))
         print(f"rehearsal: {files} files of {directory} with {stack}'s Flyway settings")

@@ -141,6 +141,12 @@ def _text(file: MigrationFile) -> str:
     return file.content.decode(file.encoding)
 
 
+def _may_use_placeholders(file: MigrationFile) -> bool:
+    """False when the bytes alone show no ``${``: every codec the model reads but UTF-16
+    encodes ASCII as itself, so most files are ruled out without decoding them."""
+    return file.encoding.startswith("utf-16") or PREFIX.encode("ascii") in file.content
+
+
 def _shown(name: str) -> str:
     return (PREFIX + name + SUFFIX).replace("\r", "\\r").replace("\n", "\\n")
 
@@ -163,7 +169,7 @@ def unresolved_placeholders(
     given = [{name.lower() for name in s.names} for s in stacks]
     problems: list[Problem] = []
     for file in files:
-        if file.kind not in _SCRIPTS:
+        if file.kind not in _SCRIPTS or not _may_use_placeholders(file):
             continue
         replacing = [i for i, s in enumerate(stacks) if replaces(file, s.replacement)]
         if not replacing:
@@ -288,7 +294,7 @@ def recorded_checksum(
     """
     if file.checksum is None or file.kind is not Kind.REPEATABLE:
         return Checksum(file.checksum)
-    if not replaces(file, replacement):
+    if not replaces(file, replacement) or not _may_use_placeholders(file):
         return Checksum(file.checksum)
     occurrences = find_placeholders(_text(file))
     if not occurrences:

@@ -199,8 +199,12 @@ def _parse_map(key: str, raw: str, *, secret: bool) -> tuple[Any, list[str]]:
     for name, value in sorted(document.items()):
         shown = "" if secret else f" = {json.dumps(value)}"
         if not isinstance(value, str):
+            # `config set --path` stores 3 or true typed unless told `--type string`.
+            command = example.replace("<name>", name)
+            command = command if secret else command.replace("--path", "--type string --path")
             problems.append(
-                f"{fq}.{name}{shown}: must be a string (quote it in the stack file); {example}"
+                f"{fq}.{name}{shown}: must be a string: quote it in the stack file, or set it "
+                f"with `{command}`"
             )
         if (problem := placeholder_name_problem(name)) is not None:
             fixed = re.sub(r"[^A-Za-z0-9_]", "_", name.encode("ascii", "replace").decode()) or "x"

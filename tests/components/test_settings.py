@@ -316,7 +316,11 @@ def test_placeholder_objects_arrive_as_json_and_are_read_sorted() -> None:
     [
         ("eu", '"eu" is not an object of placeholder names to strings'),
         ('["a"]', "is not an object of placeholder names to strings"),
-        ('{"count": 3}', "flywayPlaceholders.count = 3: must be a string (quote it"),
+        (
+            '{"count": 3}',
+            "flywayPlaceholders.count = 3: must be a string: quote it in the stack file, or set "
+            "it with `pulumi config set --type string --path 'flywayPlaceholders.count' <value>`",
+        ),
         ('{"on": true}', "flywayPlaceholders.on = true: must be a string"),
         (
             '{"a.b": "x"}',

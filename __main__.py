@@ -13,6 +13,7 @@ from components.cloudnative_pg import CloudNativePostgres, CloudNativePostgresAr
 from components.external import ExternalPostgres, ExternalPostgresArgs
 from components.migration_job import MigrationJob, MigrationJobArgs, run_trigger
 from components.migrations import MigrationError, load_released_set
+from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
 from components.namespace import Namespace, NamespaceArgs
 from components.postgres import BitnamiPostgres, BitnamiPostgresArgs
 from components.privileges import HISTORY_CALLBACK, history_protection_sql, privilege_model
@@ -32,6 +33,26 @@ try:
     migrations = load_released_set(
         PROJECT_ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
     )
+    # A placeholder without a value would fail its script only when Flyway reaches it.
+    flyway_settings = settings.flyway
+    unresolved = unresolved_placeholders(
+        migrations,
+        [
+            StackPlaceholders(
+                flyway_settings.placeholder_replacement,
+                [
+                    n
+                    for n, _ in (
+                        *flyway_settings.placeholders,
+                        *flyway_settings.secret_placeholders,
+                    )
+                ],
+                pulumi.get_stack(),
+            )
+        ],
+    )
+    if unresolved:
+        raise MigrationError(unresolved)
 except (SettingsError, MigrationError) as error:
     raise pulumi.RunError(str(error)) from None
 

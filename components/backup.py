@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from components import backup_spec
 from components.common import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, digest, labels
 from components.flyway import DatabaseEndpoint
+from components.migration_job import with_secret_values
 from components.settings import BackupSettings, FlywaySettings
 
 RUN_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/migration-run"
@@ -90,7 +91,8 @@ class MigrationBackup(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=list(args.database),
-                    replacement_trigger=run,
+                    # Secret placeholder values run Flyway again, and so the backup.
+                    replacement_trigger=with_secret_values(run, args.flyway),
                     # A new Backup object each run; removing the old object keeps its data,
                     # which the object store's retention (or the snapshots' owner) governs.
                     delete_before_replace=False,
@@ -145,7 +147,8 @@ class MigrationBackup(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*args.database, claim],
-                    replacement_trigger=run,
+                    # Secret placeholder values run Flyway again, and so the backup.
+                    replacement_trigger=with_secret_values(run, args.flyway),
                     custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
                 ),
             )

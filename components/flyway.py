@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from components.migrations.placeholders import env_name
 from components.settings import FlywaySettings
 
 MOUNT_PATH: Final = "/flyway/sql"
@@ -64,7 +65,8 @@ class EnvVar:
 
     name: str
     value: str | None = None
-    secret_name: str | None = None
+    secret_name: object = None
+    """The Secret's name: a string, or its Output once the engine has named it."""
     secret_key: str | None = None
 
     def to_k8s(self) -> dict[str, Any]:
@@ -80,8 +82,33 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def flyway_environment(flyway: FlywaySettings, endpoint: DatabaseEndpoint) -> tuple[EnvVar, ...]:
-    """Flyway's configuration, all of it explicit so a Flyway default change cannot surprise us."""
+PLACEHOLDER_SECRET: Final = "<flyway placeholders Secret>"  # noqa: S105 (a stand-in name)
+"""Stands for the engine-named Secret of the secret placeholders where only the Job's shape
+matters (the config digest): the Secret's name changes with its content, not with the Job's."""
+
+
+def placeholder_environment(
+    flyway: FlywaySettings, secret_name: object = PLACEHOLDER_SECRET
+) -> tuple[EnvVar, ...]:
+    """Replacement always explicit; each placeholder as FLYWAY_PLACEHOLDERS_<NAME>, plain
+    values literally, secret ones by secretKeyRef into the Secret (key: the name) only."""
+    plain = tuple(EnvVar(env_name(name), value) for name, value in flyway.placeholders)
+    secret = tuple(
+        EnvVar(env_name(name), secret_name=secret_name, secret_key=name)
+        for name, _ in flyway.secret_placeholders
+    )
+    replacement = EnvVar("FLYWAY_PLACEHOLDER_REPLACEMENT", _flag(flyway.placeholder_replacement))
+    return (replacement, *sorted((*plain, *secret), key=lambda var: var.name))
+
+
+def flyway_environment(
+    flyway: FlywaySettings,
+    endpoint: DatabaseEndpoint,
+    placeholder_secret: object = PLACEHOLDER_SECRET,
+) -> tuple[EnvVar, ...]:
+    """Flyway's configuration, all of it explicit so a Flyway default change cannot surprise us.
+
+    `placeholder_secret` names the Secret holding the secret placeholder values."""
     return (
         EnvVar("FLYWAY_URL", endpoint.jdbc_url),
         EnvVar("FLYWAY_USER", endpoint.username),
@@ -109,6 +136,7 @@ def flyway_environment(flyway: FlywaySettings, endpoint: DatabaseEndpoint) -> tu
         EnvVar("REDGATE_DISABLE_TELEMETRY", "true"),
         # The root filesystem is read-only; anything Flyway or the JVM writes goes here.
         EnvVar("HOME", TMP_PATH),
+        *placeholder_environment(flyway, placeholder_secret),
     )
 
 

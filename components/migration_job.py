@@ -12,7 +12,8 @@ import pulumi_kubernetes as k8s
 from components import flyway
 from components.common import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, digest, labels
 from components.flyway import DatabaseEndpoint
-from components.migrations import MigrationSet, pack
+from components.migrations import Kind, MigrationSet, pack
+from components.migrations.placeholders import recorded_checksum
 from components.settings import FlywaySettings
 
 MIGRATIONS_DIGEST_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/migrations-digest"
@@ -60,19 +61,59 @@ def run_trigger(args: MigrationJobArgs) -> str:
     )
 
 
-def packaged_scripts(migrations: MigrationSet) -> list[dict[str, object]]:
-    """What a reviewer reads in the preview: every script Flyway will see, in its order."""
-    return [
-        {
+def with_secret_values(trigger: str, settings: FlywaySettings) -> pulumi.Input[str]:
+    """`trigger`, changed by the secret placeholder values too, without ever showing them."""
+    if not settings.secret_placeholders:
+        return trigger
+    return pulumi.Output.all(trigger, _secret_fingerprint(settings)).apply(digest)
+
+
+HISTORY_TABLE = "flyway_schema_history"
+"""Flyway's default table (the Job sets no FLYWAY_TABLE): the value of ${flyway:table}."""
+ENVIRONMENT = "default"
+"""Flyway's environment when none is chosen: the value of ${flyway:environment}."""
+
+
+def packaged_scripts(
+    migrations: MigrationSet,
+    settings: FlywaySettings | None = None,
+    endpoint: DatabaseEndpoint | None = None,
+) -> list[dict[str, object]]:
+    """What a reviewer reads in the preview: every script Flyway will see, in its order, with
+    the checksum Flyway will record for it (for a repeatable, after placeholder replacement).
+
+    A repeatable whose recorded checksum depends on a secret placeholder shows none, and says
+    why: a CRC32 of the replaced text would let anyone test guesses of the secret against it.
+    """
+    flyway_settings = settings or FlywaySettings()
+    built_ins = {"flyway:table": HISTORY_TABLE, "flyway:environment": ENVIRONMENT}
+    if endpoint is not None:
+        built_ins |= {
+            "flyway:user": endpoint.username,
+            "flyway:database": endpoint.address.database,
+        }
+    scripts: list[dict[str, object]] = []
+    for f in migrations.files:
+        if f.kind is Kind.CONFIG:
+            continue
+        checksum = recorded_checksum(
+            f,
+            replacement=flyway_settings.placeholder_replacement,
+            values=dict(flyway_settings.placeholders),
+            secret_names=[name for name, _ in flyway_settings.secret_placeholders],
+            known_built_ins=built_ins,
+        )
+        script: dict[str, object] = {
             "script": f.path,
             "type": f.kind.value,
             "version": str(f.version) if f.version is not None else None,
             "description": f.description,
-            "checksum": f.checksum,
+            "checksum": checksum.value,
         }
-        for f in migrations.files
-        if f.checksum is not None
-    ]
+        if checksum.withheld is not None:
+            script["checksumWithheld"] = checksum.withheld
+        scripts.append(script)
+    return scripts
 
 
 class MigrationJob(pulumi.ComponentResource):
@@ -136,10 +177,15 @@ class MigrationJob(pulumi.ComponentResource):
                 )
             )
 
-        env = flyway.flyway_environment(args.flyway, args.endpoint)
+        placeholder_secret = self._placeholder_secret(name, args, after_database)
         pod_labels = _pod_labels(args)
         job_config_digest = config_digest(args)
-        trigger = run_trigger(args)
+        trigger = with_secret_values(run_trigger(args), args.flyway)
+        env = (
+            flyway.flyway_environment(args.flyway, args.endpoint, placeholder_secret.metadata.name)
+            if placeholder_secret is not None
+            else flyway.flyway_environment(args.flyway, args.endpoint)
+        )
         template = flyway.pod_template(
             args.flyway,
             env,
@@ -170,7 +216,11 @@ class MigrationJob(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*args.database, *config_maps],
+                depends_on=[
+                    *args.database,
+                    *config_maps,
+                    *([placeholder_secret] if placeholder_secret is not None else []),
+                ],
                 replacement_trigger=trigger,
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),
@@ -182,10 +232,10 @@ class MigrationJob(pulumi.ComponentResource):
         self.migrations_digest = pulumi.Output.from_input(args.migrations.digest)
         # One Output holding plain data: from_input on the list would wrap every value of
         # every script in an Output of its own, which dominates previews of long histories.
-        scripts = packaged_scripts(args.migrations)
+        scripts = packaged_scripts(args.migrations, args.flyway, args.endpoint)
         self.packaged = self.migrations_digest.apply(lambda _: scripts)
         # Resolves only once the awaited Job has completed.
-        self.schema_ready = self.job.metadata.apply(lambda _: trigger)
+        self.schema_ready = pulumi.Output.all(self.job.metadata, trigger).apply(lambda v: v[1])
         self.register_outputs(
             {
                 "jobName": self.job_name,
@@ -195,3 +245,38 @@ class MigrationJob(pulumi.ComponentResource):
                 "packaged": self.packaged,
             }
         )
+
+    def _placeholder_secret(
+        self, name: str, args: MigrationJobArgs, opts: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret | None:
+        """The secret placeholder values, for the Job's secretKeyRefs (None when there are none).
+
+        Named by the engine and immutable, like the ConfigMaps: new values replace the Secret
+        under a new name, so a finished Job never points at values it did not run with, and a
+        revert cannot collide with a Secret the engine still means to delete.
+        """
+        if not args.flyway.secret_placeholders:
+            return None
+        values = {key: value.reveal() for key, value in args.flyway.secret_placeholders}
+        return k8s.core.v1.Secret(
+            f"{name}-placeholders",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=args.namespace, labels=labels("migrations")
+            ),
+            immutable=True,
+            type="Opaque",
+            string_data=pulumi.Output.secret(values),
+            opts=opts,
+        )
+
+
+def _secret_fingerprint(settings: FlywaySettings) -> pulumi.Output[str]:
+    """What makes the Job's trigger change with the secret placeholder values, never shown.
+
+    A digest of a guessable secret is as good as the secret to anyone who can try guesses, so
+    it exists only inside an Output marked secret: the engine keeps it encrypted in the state
+    and a preview shows the trigger as [secret]. The config digest annotation, which is plain,
+    covers only the names (through the environment).
+    """
+    values = {key: value.reveal() for key, value in settings.secret_placeholders}
+    return pulumi.Output.secret(digest({"secretPlaceholders": values}))

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from components.migrations.placeholders import name_problem as placeholder_name_problem
+
 PROJECT: Final = "tradestream-database"
 STACK_CONFIG_DIR: Final = "stacks"
 """Pulumi.yaml's stackConfigDir: where `stacks/Pulumi.<stack>.yaml` holds each stack's config."""
@@ -111,6 +113,8 @@ class Spec:
     pattern_hint: str | None = None
     check: Callable[[str], str | None] | None = None
     secret: bool = False
+    structured: bool = False
+    """An object of name -> string in the stack file (Pulumi hands it over as JSON)."""
 
 
 def setting(
@@ -133,6 +137,104 @@ def secret_setting(key: str, description: str) -> Secret | None:
     spec = Spec(key, description, secret=True)
     return typing.cast("Secret | None", field(default=None, metadata={"spec": spec}))
 
+
+# ---- Flyway placeholders -------------------------------------------------------------------
+PlaceholderMap = tuple[tuple[str, str], ...]
+SecretPlaceholderMap = tuple[tuple[str, Secret], ...]
+
+
+def map_setting(key: str, description: str) -> PlaceholderMap:
+    """Declare an object key (placeholder name -> string); empty by default.
+
+    Pulumi.yaml's project config types are primitives, so these keys are not declared there
+    (the CLI would refuse an object under a `string` type); the program validates them."""
+    spec = Spec(key, description, structured=True)
+    return typing.cast("PlaceholderMap", field(default=(), metadata={"spec": spec}))
+
+
+def secret_map_setting(key: str, description: str) -> SecretPlaceholderMap:
+    """Declare an object key whose values are secrets, each set with `--secret --path`."""
+    spec = Spec(key, description, secret=True, structured=True)
+    return typing.cast("SecretPlaceholderMap", field(default=(), metadata={"spec": spec}))
+
+
+def _parse_structured(
+    key: str, raw: str, *, secret: bool, stored_secret: bool
+) -> tuple[Any, list[str]]:
+    """An object key's value and problems, refusing plain text where a secret is required
+    (and a secret where the values are shown in the Job)."""
+    fq = f"{PROJECT}:{key}"
+    value, found = _parse_map(key, raw, secret=secret)
+    if secret and not stored_secret:
+        return None, [
+            f"{fq}.{n}: is stored in plain text; set it with "
+            f"`pulumi config set --secret --path '{key}.{n}' <value>`"
+            for n, _ in value or (("<name>", ""),)
+        ]
+    if not secret and stored_secret:
+        return None, [
+            f"{fq}: holds a secret value; secret placeholders belong in "
+            "flywaySecretPlaceholders: `pulumi config set --secret --path "
+            "'flywaySecretPlaceholders.<name>' <value>`, then `pulumi config rm --path "
+            f"'{key}.<name>'`"
+        ]
+    return value, found
+
+
+def _parse_map(key: str, raw: str, *, secret: bool) -> tuple[Any, list[str]]:
+    """An object config value (JSON, as the CLI passes it) -> sorted (name, value) pairs.
+
+    Secret values are never shown in a message, only their names."""
+    fq = f"{PROJECT}:{key}"
+    example = f"pulumi config set{' --secret' if secret else ''} --path '{key}.<name>' <value>"
+    try:
+        document = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        shown = "the value" if secret else json.dumps(raw)
+        return None, [f"{fq}: {shown} is not an object of placeholder names to strings; {example}"]
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for name, value in sorted(document.items()):
+        shown = "" if secret else f" = {json.dumps(value)}"
+        if not isinstance(value, str):
+            # `config set --path` stores 3 or true typed unless told `--type string`.
+            command = example.replace("<name>", name)
+            command = command if secret else command.replace("--path", "--type string --path")
+            problems.append(
+                f"{fq}.{name}{shown}: must be a string: quote it in the stack file, or set it "
+                f"with `{command}`"
+            )
+        if (problem := placeholder_name_problem(name)) is not None:
+            fixed = re.sub(r"[^A-Za-z0-9_]", "_", name.encode("ascii", "replace").decode()) or "x"
+            problems.append(
+                f"{fq}.{name}{shown}: {json.dumps(name)} {problem}; rename the placeholder, "
+                f"e.g. to {fixed!r}, in the migrations and in the stack file"
+            )
+        if (other := seen.setdefault(name.lower(), name)) != name:
+            problems.append(
+                f"{fq}.{name}: is the same placeholder as {other!r} (Flyway ignores case in "
+                "placeholder names); keep one of them"
+            )
+    pairs = tuple((name, Secret(v) if secret else v) for name, v in sorted(document.items()))
+    return (None if problems else pairs), problems
+
+
+def _placeholder_checks(s: Settings) -> list[str]:
+    """A placeholder given both a plain and a secret value would be set twice."""
+    plain = {name.lower(): name for name, _ in s.flyway.placeholders}
+    return [
+        f"{_fqkey('flywaySecretPlaceholders')}.{name}: is also set in flywayPlaceholders "
+        f"({plain[name.lower()]!r}); give it one value: remove one with "
+        f"`pulumi config rm --path 'flywayPlaceholders.{plain[name.lower()]}'` or "
+        f"`pulumi config rm --path 'flywaySecretPlaceholders.{name}'`"
+        for name, _ in s.flyway.secret_placeholders
+        if name.lower() in plain
+    ]
+
+
+# ---- end of Flyway placeholders -------------------------------------------------------------
 
 _FLYWAY_VERSION_RE = re.compile(r"^\d+([._]\d+)*$")
 _QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
@@ -499,6 +601,23 @@ class FlywaySettings:
         pattern=_QUANTITY,
         pattern_hint="a Kubernetes quantity such as 512Mi",
     )
+    placeholder_replacement: bool = setting(
+        "flywayPlaceholderReplacement",
+        True,
+        "Replace Flyway placeholders in scripts (true is Flyway's own default, kept so scripts "
+        "mean what they mean under any Flyway); each preview then checks that every placeholder "
+        "has a value. false: placeholder text is applied as written.",
+    )
+    placeholders: PlaceholderMap = map_setting(
+        "flywayPlaceholders",
+        "Placeholder values, an object of name: string (`pulumi config set --path "
+        "'flywayPlaceholders.<name>' <value>`); names of letters, digits and '_'.",
+    )
+    secret_placeholders: SecretPlaceholderMap = secret_map_setting(
+        "flywaySecretPlaceholders",
+        "Secret placeholder values, each set with `pulumi config set --secret --path "
+        "'flywaySecretPlaceholders.<name>' <value>`; Flyway reads them from a Secret.",
+    )
 
     @property
     def image(self) -> str:
@@ -780,11 +899,19 @@ def parse_settings(
             hint = f"did you mean {close[0]!r}?" if close else "see the configuration reference"
             problems.append(f"{fq}: unknown key; {hint} (remove it with `pulumi config rm {name}`)")
             continue
+        if k.spec.secret and not with_secrets:
+            continue
+        if k.spec.structured:
+            value, found = _parse_structured(
+                name, raw, secret=k.spec.secret, stored_secret=fq in secret_keys
+            )
+            problems.extend(found)
+            parsed.update({} if found else {name: value})
+            continue
         if k.spec.secret:
-            if with_secrets:
-                secret, problem = _parse_secret(fq, name, raw, secret_keys)
-                problems.extend([problem] if problem else [])
-                parsed.update({name: secret} if secret else {})
+            secret, problem = _parse_secret(fq, name, raw, secret_keys)
+            problems.extend([problem] if problem else [])
+            parsed.update({name: secret} if secret else {})
             continue
         if not isinstance(raw, str):
             problems.append(f"{fq}: {json.dumps(raw)} must be {_describe(k)}")
@@ -800,6 +927,7 @@ def parse_settings(
     problems.extend(_cross_checks(settings))
     if with_secrets:
         problems.extend(_credential_checks(settings))
+    problems.extend(_placeholder_checks(settings))
     if problems:
         raise SettingsError(problems)
     return settings
@@ -811,7 +939,7 @@ def required_secrets(values: Mapping[str, str]) -> frozenset[str]:
     parsed: dict[str, Any] = {}
     for fq, raw in values.items():
         k = keys.get(fq.removeprefix(prefix))
-        if fq.startswith(prefix) and k is not None and not k.spec.secret:
+        if fq.startswith(prefix) and k is not None and not k.spec.secret and not k.spec.structured:
             value, problem = _parse_value(k, raw)
             if problem is None:
                 parsed[k.spec.key] = value
@@ -1016,7 +1144,8 @@ def config_schema() -> dict[str, dict[str, Any]]:
     """`Pulumi.yaml`'s `config:` section, derived from the declarations above."""
     schema: dict[str, dict[str, Any]] = {}
     for name, k in declared_keys().items():
-        if k.spec.secret:
+        if k.spec.secret or k.spec.structured:
+            # Objects: Pulumi.yaml's project config types are primitives only.
             # The CLI makes a declared key without a default mandatory for every stack, but
             # secrets are needed only with passwordSource=config; the program checks them.
             continue
@@ -1050,7 +1179,10 @@ def reference_table() -> str:
     """The README's configuration reference, so the docs cannot drift from the code."""
     rows = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for name, k in declared_keys().items():
-        if k.spec.secret:
+        if k.spec.structured:
+            kind = "secret object" if k.spec.secret else "an object of name: string"
+            default = "(none)"
+        elif k.spec.secret:
             kind, default = "secret", "(none)"
         else:
             kind = _describe(k)

@@ -7,6 +7,7 @@ only the Pulumi CLI and the kubernetes resource provider. Both are found on PATH
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import runpy
@@ -149,10 +150,16 @@ def stack_file_config(stack: str) -> dict[str, str]:
     """A committed stack file's config as the CLI hands it to a program: every value a string,
     booleans spelled `true`/`false`."""
     document = read_yaml(ROOT / STACK_DIR / f"Pulumi.{stack}.yaml")
-    return {
-        key: ("true" if value else "false") if isinstance(value, bool) else str(value)
-        for key, value in as_mapping(document.get("config")).items()
-    }
+    return {key: _as_cli(value) for key, value in as_mapping(document.get("config")).items()}
+
+
+def _as_cli(value: object) -> str:
+    """One config value as the CLI passes it: booleans spelled out, objects as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
 
 
 def read_yaml(path: Path) -> dict[str, object]:

@@ -29,8 +29,16 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
         "... OWNER TO the migrator) or grant it SELECT, then deploy again.",
     ),
     (
-        re.compile(r"No value provided for placeholder: \$\{([^}]+)\}"),
-        "A migration uses the placeholder ${{{0}}}, which has no value.",
+        re.compile(r"No value provided for placeholder: \$\{([^}]*)\}"),
+        "A migration uses the placeholder ${{{0}}}, which has no value. Give it one "
+        "(pulumi config set --path 'flywayPlaceholders.{0}' <value>, or with --secret under "
+        "flywaySecretPlaceholders), or set flywayPlaceholderReplacement false.",
+    ),
+    (
+        re.compile(r"Failed to populate value for default placeholder: \$\{([^}]*)\}"),
+        "${{{0}}} is not one of Flyway's built-in placeholders (flyway:defaultSchema, "
+        "flyway:user, flyway:database, flyway:timestamp, flyway:filename, "
+        "flyway:workingDirectory, flyway:table, flyway:environment).",
     ),
 )
 

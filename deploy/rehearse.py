@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import re
 import sys
 import tempfile
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from components import flyway
 from components.flyway import DatabaseEndpoint, ServerAddress
-from components.migrations import MigrationError, load_released_set, pack
+from components.migrations import MigrationError, load_migration_set, load_released_set, pack
+from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
 from components.settings import FLYWAY_VERSION, PROJECT, Settings, parse_settings, required_secrets
 from deploy.engine import ROOT, stack_file_config
 from deploy.flyway_cli import FlywayNotInstalledError, run_flyway
@@ -33,10 +35,18 @@ _FAILED_SCRIPT = re.compile(r"Failed to execute script (\S+)")
 _MESSAGE = re.compile(r"^Message\s*:\s*(.+)$", re.M)
 
 
+STAND_IN = "rehearsal"
+SECRET_PLACEHOLDERS = f"{PROJECT}:flywaySecretPlaceholders"
+
+
 def stack_settings(stack: str) -> Settings:
-    """The committed stack's settings; secrets it needs are stood in for, as none is used."""
+    """The committed stack's settings; secrets it needs are stood in for, as none is used
+    (secret placeholders too: their names stay, their encrypted values are not read)."""
     values = stack_file_config(stack)
-    stand_ins = {f"{PROJECT}:{key}": "rehearsal" for key in required_secrets(values)}
+    stand_ins = {f"{PROJECT}:{key}": STAND_IN for key in required_secrets(values)}
+    if SECRET_PLACEHOLDERS in values:
+        names = json.loads(values[SECRET_PLACEHOLDERS])
+        stand_ins[SECRET_PLACEHOLDERS] = json.dumps(dict.fromkeys(names, STAND_IN))
     return parse_settings({**values, **stand_ins}, frozenset(stand_ins))
 
 
@@ -69,6 +79,13 @@ def first_failure(output: str) -> str:
 def rehearse(stack: str, directory: Path) -> int:
     settings = stack_settings(stack)
     database = settings.database.name
+    fw = settings.flyway
+    given = [name for name, _ in (*fw.placeholders, *fw.secret_placeholders)]
+    unresolved = unresolved_placeholders(
+        load_migration_set(directory), [StackPlaceholders(fw.placeholder_replacement, given, stack)]
+    )
+    if unresolved:
+        raise MigrationError(unresolved)
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as scratch:
         files = lay_out(directory, settings.flyway.out_of_order, Path(scratch))
         print(f"rehearsal: {files} files of {directory} with {stack}'s Flyway settings")
@@ -78,7 +95,11 @@ def rehearse(stack: str, directory: Path) -> int:
                 ServerAddress(server.host, server.port, database), f"{database}_migrator", "", ""
             )
             env = {
-                var.name: password if var.name == "FLYWAY_PASSWORD" else str(var.value)
+                var.name: password
+                if var.name == "FLYWAY_PASSWORD"
+                else STAND_IN
+                if var.secret_key is not None
+                else str(var.value)
                 for var in flyway.flyway_environment(settings.flyway, login)
             }
             env["FLYWAY_LOCATIONS"] = f"filesystem:{scratch}"

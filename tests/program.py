@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 import runpy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,7 @@ def stack_config(stack: str) -> dict[str, str]:
         if isinstance(value, bool):
             values[key] = "true" if value else "false"
         elif isinstance(value, (dict, list)):
-            values[key] = yaml.safe_dump(value)
+            values[key] = json.dumps(value)  # the CLI hands objects over as JSON
         else:
             values[key] = str(value)
     return values
@@ -217,9 +218,23 @@ def run_program(
         secrets = {k: MOCK_CONFIG_SECRETS[k] for k in required_secrets(values)}
     secret_keys = [f"{PROJECT}:{k}" for k in secrets]
     values.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
-    run = ProgramRun(stack=stack, secret_values=set(secrets.values()))
+    run = ProgramRun(stack=stack, secret_values=set(secret_leaves(secrets.values())))
     contextvars.Context().run(_run_isolated, run, values, secret_keys)
     return run
+
+
+def secret_leaves(values: Iterable[str]) -> Iterator[str]:
+    """Every secret string for leak scans: a value itself, or each value of an object secret
+    (set with `--secret --path`, handed over as JSON)."""
+    for value in values:
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            yield from (str(leaf) for leaf in document.values())
+        else:
+            yield value
 
 
 def _run_isolated(run: ProgramRun, values: dict[str, str], secret_keys: list[str]) -> None:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
 
-from tests.program import ROOT, ProgramRun, plain_strings, run_program
+from tests.program import (
+    MOCK_CONFIG_SECRETS,
+    ROOT,
+    ProgramRun,
+    is_secret,
+    plain_strings,
+    run_program,
+)
 
 
 def refused(run: ProgramRun) -> str:
@@ -78,18 +86,24 @@ def test_every_stack_file_yields_the_expected_resources(stack_run: ProgramRun) -
     )
 
 
-def test_no_secret_appears_in_plain_text_in_any_input_or_output(stack_run: ProgramRun) -> None:
-    assert stack_run.secret_values, "the run saw no secrets; the scan would prove nothing"
-    for resource in stack_run.resources:
-        for text in plain_strings(resource.wire):
-            for secret in stack_run.secret_values:
-                assert secret not in text, f"{resource.type} {resource.name} leaks a password"
-    for name, value in stack_run.outputs.items():
-        if name in stack_run.secret_outputs:
+def assert_no_plain_secret(run: ProgramRun) -> None:
+    """No secret the run saw appears outside a secret wrapper: in any resource's inputs
+    (replacement triggers included) or in any stack output that is not secret."""
+    assert run.secret_values, "the run saw no secrets; the scan would prove nothing"
+    for resource in run.resources:
+        for text in [*plain_strings(resource.wire), *plain_strings(resource.replacement_trigger)]:
+            for secret in run.secret_values:
+                assert secret not in text, f"{resource.type} {resource.name} leaks a secret"
+    for name, value in run.outputs.items():
+        if name in run.secret_outputs:
             continue
         dumped = json.dumps(value)
-        for secret in stack_run.secret_values:
-            assert secret not in dumped, f"stack output {name} leaks a password"
+        for secret in run.secret_values:
+            assert secret not in dumped, f"stack output {name} leaks a secret"
+
+
+def test_no_secret_appears_in_plain_text_in_any_input_or_output(stack_run: ProgramRun) -> None:
+    assert_no_plain_secret(stack_run)
 
 
 def test_the_leak_scan_would_catch_a_plain_password() -> None:
@@ -189,3 +203,123 @@ def test_an_edited_released_migration_stops_the_preview(tmp_path: Path) -> None:
 def test_a_missing_migrations_directory_is_named(tmp_path: Path) -> None:
     message = refused(run_program("dev", config={"migrationsDir": str(tmp_path / "nope")}))
     assert "nope" in message
+
+
+# -- Flyway placeholders ------------------------------------------------------------------------
+
+JOB = "kubernetes:batch/v1:Job"
+SECRET = "kubernetes:core/v1:Secret"
+API_KEY = "s3cr3t-Api-Key-9f1"
+USES_PLACEHOLDERS = {
+    "V1__create_settings.sql": "CREATE TABLE settings (k text, v text);\n"
+    "INSERT INTO settings VALUES ('region', '${region}'), ('key', '${api_key}');\n",
+    "R__settings_view.sql": "CREATE OR REPLACE VIEW key_view AS SELECT '${api_key}' AS k;\n",
+}
+
+
+def placeholder_migrations(tmp_path: Path, files: dict[str, str] = USES_PLACEHOLDERS) -> str:
+    directory = tmp_path / "migrations"
+    directory.mkdir(parents=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return str(directory)
+
+
+def with_placeholders(tmp_path: Path, api_key: str = API_KEY) -> ProgramRun:
+    """prod (roles, configured secrets) with one plain and one secret placeholder."""
+    return run_program(
+        "prod",
+        config={
+            "migrationsDir": placeholder_migrations(tmp_path),
+            "flywayPlaceholders": json.dumps({"region": "eu-west"}),
+        },
+        secrets={
+            "adminPassword": MOCK_CONFIG_SECRETS["adminPassword"],
+            "flywaySecretPlaceholders": json.dumps({"api_key": api_key}),
+        },
+    )
+
+
+def job_env(run: ProgramRun) -> dict[str, Any]:
+    assert run.error is None, run.error
+    (container,) = run.flyway_job().inputs["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_a_plain_placeholder_reaches_flyway_as_its_environment_variable(tmp_path: Path) -> None:
+    env = job_env(with_placeholders(tmp_path))
+    assert env["FLYWAY_PLACEHOLDER_REPLACEMENT"] == "true"
+    assert env["FLYWAY_PLACEHOLDERS_REGION"] == "eu-west"
+
+
+def test_a_secret_placeholder_is_read_from_a_secret_and_never_shown(tmp_path: Path) -> None:
+    run = with_placeholders(tmp_path)
+    ref = job_env(run)["FLYWAY_PLACEHOLDERS_API_KEY"]
+    (secret,) = [s for s in run.of_type(SECRET) if s.name == "tradestream-placeholders"]
+    assert ref == {"secretKeyRef": {"name": secret.outputs["metadata"]["name"], "key": "api_key"}}
+    assert secret.inputs["immutable"] is True
+    assert secret.inputs["stringData"] == {"api_key": API_KEY}
+    assert API_KEY in run.secret_values
+    assert_no_plain_secret(run)
+    for config_map in run.of_type("kubernetes:core/v1:ConfigMap"):
+        assert API_KEY not in json.dumps(config_map.inputs)
+    (view,) = [m for m in run.outputs["migrations"] if m["script"] == "R__settings_view.sql"]
+    assert view["checksum"] is None
+    assert "secret placeholder" in view["checksumWithheld"]
+
+
+def test_a_new_secret_value_replaces_the_job_through_a_secret_trigger(tmp_path: Path) -> None:
+    first = with_placeholders(tmp_path / "a")
+    second = with_placeholders(tmp_path / "b", api_key="an0ther-Api-Key-2c")
+    one, two = first.flyway_job(), second.flyway_job()
+    assert is_secret(one.replacement_trigger)
+    assert one.replacement_trigger != two.replacement_trigger
+    annotation = "tradestream.io/flyway-config-digest"
+    assert (
+        one.inputs["metadata"]["annotations"][annotation]
+        == two.inputs["metadata"]["annotations"][annotation]
+    )
+    # The backup before Flyway runs again with it, through a secret trigger too.
+    (dump_one,) = [r for r in first.of_type(JOB) if r.name == "tradestream-dump"]
+    (dump_two,) = [r for r in second.of_type(JOB) if r.name == "tradestream-dump"]
+    assert is_secret(dump_one.replacement_trigger)
+    assert dump_one.replacement_trigger != dump_two.replacement_trigger
+
+
+def test_a_placeholder_without_a_value_stops_the_preview_before_any_resource(
+    tmp_path: Path,
+) -> None:
+    message = refused(
+        run_program("dev", config={"migrationsDir": placeholder_migrations(tmp_path)})
+    )
+    assert "V1__create_settings.sql:2: uses the placeholder ${region}" in message
+    assert "pulumi config set --path 'flywayPlaceholders.region' <value> --stack dev" in message
+    assert "flywayPlaceholderReplacement: false" in message
+    assert "R__settings_view.sql:1: uses the placeholder ${api_key}" in message
+
+
+def test_with_replacement_off_placeholders_need_no_value(tmp_path: Path) -> None:
+    run = run_program(
+        "dev",
+        config={
+            "migrationsDir": placeholder_migrations(tmp_path),
+            "flywayPlaceholderReplacement": "false",
+        },
+    )
+    assert job_env(run)["FLYWAY_PLACEHOLDER_REPLACEMENT"] == "false"
+    assert not [s for s in run.of_type(SECRET) if s.name == "tradestream-placeholders"]
+
+
+def test_a_secret_placeholder_in_plain_text_stops_the_preview(tmp_path: Path) -> None:
+    message = refused(
+        run_program(
+            "dev",
+            config={
+                "migrationsDir": placeholder_migrations(tmp_path),
+                "flywaySecretPlaceholders": json.dumps({"api_key": API_KEY}),
+            },
+            secrets={},
+        )
+    )
+    assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in message
+    assert API_KEY not in message

@@ -1,13 +1,16 @@
 """Command line for the migrations directory, the same checks CI and the Pulumi program run.
 
     python -m components.migrations lint [DIR] [--out-of-order] [--no-squawk] [--released]
-        [--format github]
+        [--format github] [--stack STACK]
     python -m components.migrations new "add trade index" [--dir DIR]
     python -m components.migrations lock [DIR] [--out-of-order]
     python -m components.migrations unlock FILE [--dir DIR]
     python -m components.migrations list [DIR]
 
 DIR defaults to database/migrations of this repository (or of the current directory).
+lint checks Flyway placeholders against the stack files of the project holding DIR
+(stacks/Pulumi.<stack>.yaml): against STACK's with --stack, else against every stack's, so a
+placeholder that any stack leaves without a value is reported with the stacks concerned.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ from components.migrations.model import (
     load_migration_set,
     next_version,
     scan_directory,
+)
+from components.migrations.placeholders import (
+    PLAIN_KEY,
+    REPLACEMENT_KEY,
+    SECRET_KEY,
+    StackPlaceholders,
 )
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -93,13 +102,74 @@ def _summary(migration_set: MigrationSet) -> str:
     return f"{counts or 'no migrations'}; highest version {highest or 'none'}"
 
 
+STACK_DIR = "stacks"
+_PROJECT_PREFIX = "tradestream-database:"
+
+
+def project_root(directory: Path) -> Path:
+    """The folder holding Pulumi.yaml above `directory`, else this repository."""
+    for folder in (directory.resolve(), *directory.resolve().parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return REPOSITORY_ROOT
+
+
+def stack_placeholders(stack_file: Path) -> tuple[StackPlaceholders, list[Problem]]:
+    """What a stack file gives Flyway: replacement and the placeholder names with values; and
+    a problem for each secret placeholder stored in plain text."""
+    import yaml  # noqa: PLC0415 (only the stack reader needs it)
+
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+    config = document.get("config") or {}
+    replacement = str(config.get(f"{_PROJECT_PREFIX}{REPLACEMENT_KEY}", True)).lower() != "false"
+    plain = config.get(f"{_PROJECT_PREFIX}{PLAIN_KEY}") or {}
+    secret = config.get(f"{_PROJECT_PREFIX}{SECRET_KEY}") or {}
+    problems = [
+        Problem(
+            stack_file.resolve().as_posix(),
+            f"{SECRET_KEY}.{name} is stored in plain text",
+            f"Set it with `pulumi config set --secret --path '{SECRET_KEY}.{name}' <value> "
+            f"--stack {stack}`.",
+            rule="placeholder",
+        )
+        for name, value in (secret.items() if isinstance(secret, dict) else ())
+        if not (isinstance(value, dict) and "secure" in value)
+    ]
+    names = [str(name) for group in (plain, secret) if isinstance(group, dict) for name in group]
+    return StackPlaceholders(replacement, names, stack), problems
+
+
+def _stacks(directory: Path, stack: str | None) -> tuple[list[StackPlaceholders], list[Problem]]:
+    folder = project_root(directory) / STACK_DIR
+    if stack is not None:
+        path = folder / f"Pulumi.{stack}.yaml"
+        if not path.is_file():
+            raise UsageError(f"no stack file {path}")
+        files = [path]
+    else:
+        files = sorted(folder.glob("Pulumi.*.yaml")) if folder.is_dir() else []
+    stacks: list[StackPlaceholders] = []
+    problems: list[Problem] = []
+    for path in files:
+        found, wrong = stack_placeholders(path)
+        stacks.append(found)
+        problems.extend(wrong)
+    return stacks or [StackPlaceholders()], problems
+
+
 def _lint(args: argparse.Namespace) -> int:
     directory: Path = args.directory
-    problems = lint(
-        directory,
-        out_of_order=args.out_of_order,
-        squawk=args.squawk,
-        require_released=args.released,
+    stacks, stack_problems = _stacks(directory, args.stack)
+    problems = (
+        lint(
+            directory,
+            out_of_order=args.out_of_order,
+            squawk=args.squawk,
+            require_released=args.released,
+            placeholders=stacks,
+        )
+        + stack_problems
     )
     for problem in problems:
         print(format_problem(problem, directory, args.format))
@@ -226,6 +296,11 @@ def _parser() -> argparse.ArgumentParser:
         "--released", action="store_true", help="also fail on migrations missing from the lock"
     )
     lint_command.add_argument("--format", choices=("text", "github"), default="text")
+    lint_command.add_argument(
+        "--stack",
+        default=None,
+        help="check placeholders against this stack's file only (default: every stack's)",
+    )
     lint_command.set_defaults(run=_lint)
 
     new_command = commands.add_parser("new", help="create the next versioned migration")

@@ -27,6 +27,7 @@ from components.migrations.model import (
     scan_directory,
 )
 from components.migrations.packing import pack
+from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
 
 SQUAWK_CONFIG = ".squawk.toml"
 _INSTALL_FIX = "Install the development tools: pip install -r requirements-dev.txt."
@@ -41,6 +42,7 @@ def lint(
     *,
     require_released: bool = False,
     squawk_config: Path | None = None,
+    placeholders: Sequence[StackPlaceholders] = (StackPlaceholders(),),
 ) -> list[Problem]:
     """All problems of a migrations directory; empty means ready to deploy.
 
@@ -48,9 +50,12 @@ def lint(
     merged migration is always a released one.
     ``squawk_config`` defaults to the ``.squawk.toml`` of the repository holding the
     directory (found by walking up to the folder with Pulumi.yaml or .git).
+    ``placeholders``: what each stack gives Flyway; a placeholder without a value in any of
+    them is a problem (the default: replacement on, no values).
     """
     files, found = scan_directory(directory)
     problems = list(found)
+    problems.extend(unresolved_placeholders(files, placeholders))
     if not problems:
         migration_set = MigrationSet(files)
         try:

@@ -208,7 +208,10 @@ class MigrationFile:
     """One file Flyway reads, with everything later steps need, read from disk once.
 
     ``encoding`` is the Python codec the file was decoded with; ``checksum`` is Flyway's
-    checksum (None for ``.sql.conf`` files, which Flyway does not checksum); ``settings`` are
+    checksum of the file as written (None for ``.sql.conf`` files, which Flyway does not
+    checksum): what Flyway records for every script except a repeatable it replaces
+    placeholders in (see ``placeholders.recorded_checksum``), and what the lock keeps;
+    ``settings`` are
     the script's companion settings, or for a ``.sql.conf`` file its own.
     """
 
@@ -317,8 +320,9 @@ def flyway_checksum(text: str) -> int:
     ``splitlines``, which also splits on U+2028, form feeds and more). Since CRC32 is fed the
     lines back to back, that equals the CRC32 of the text with every ``\\r`` and ``\\n``
     removed, which is what this computes. Versioned and baseline checksums are over the file as
-    written; for repeatables Flyway checksums the text after placeholder replacement, which is
-    the same unless the script uses ``${...}`` placeholders.
+    written; for a repeatable that placeholders are replaced in, Flyway checksums the text after
+    replacement (verified against Flyway 11.20.3: ``SqlMigrationResolver``, and the command
+    line in the contract tests), which ``placeholders.recorded_checksum`` computes.
     """
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -59,6 +59,7 @@ def test_environment_is_exactly_what_was_configured_false_and_zero_included() ->
         "FLYWAY_POSTGRESQL_TRANSACTIONAL_LOCK": "false",
         "REDGATE_DISABLE_TELEMETRY": "true",
         "HOME": "/tmp",
+        "FLYWAY_PLACEHOLDER_REPLACEMENT": "true",
     }
 
 

@@ -292,3 +292,87 @@ def test_readme_configuration_reference_is_up_to_date() -> None:
 )
 def test_each_stack_names_the_secrets_an_operator_must_set(stack: str, expected: set[str]) -> None:
     assert required_secrets(stack_config(stack)) == expected
+
+
+# -- Flyway placeholders ------------------------------------------------------------------------
+
+
+def test_placeholders_default_to_flyways_own_behaviour() -> None:
+    flyway = parse().flyway
+    assert flyway.placeholder_replacement is True
+    assert flyway.placeholders == ()
+    assert flyway.secret_placeholders == ()
+    assert parse({"flywayPlaceholderReplacement": "false"}).flyway.placeholder_replacement is False
+
+
+def test_placeholder_objects_arrive_as_json_and_are_read_sorted() -> None:
+    flyway = parse(
+        {"flywayPlaceholders": '{"region": "eu", "Empty": ""}'},
+        {"flywaySecretPlaceholders": '{"api_key": "s3cr3t-Value"}'},
+    ).flyway
+    assert flyway.placeholders == (("Empty", ""), ("region", "eu"))
+    assert flyway.secret_placeholders == (("api_key", Secret("s3cr3t-Value")),)
+    assert "s3cr3t-Value" not in repr(flyway)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("eu", '"eu" is not an object of placeholder names to strings'),
+        ('["a"]', "is not an object of placeholder names to strings"),
+        (
+            '{"count": 3}',
+            "flywayPlaceholders.count = 3: must be a string: quote it in the stack file, or set "
+            "it with `pulumi config set --type string --path 'flywayPlaceholders.count' <value>`",
+        ),
+        ('{"on": true}', "flywayPlaceholders.on = true: must be a string"),
+        (
+            '{"a.b": "x"}',
+            'flywayPlaceholders.a.b = "x": "a.b" cannot be passed to Flyway',
+        ),
+        ('{"a-b": "x"}', "rename the placeholder, e.g. to 'a_b'"),
+        ('{"Region": "x", "region": "y"}', "is the same placeholder as 'Region'"),
+    ],
+)
+def test_bad_placeholder_values_name_the_key_the_value_and_the_fix(raw: str, words: str) -> None:
+    message = problems_of({"flywayPlaceholders": raw})
+    assert f"{PROJECT}:flywayPlaceholders" in message
+    assert words in message
+
+
+def test_a_secret_placeholder_in_plain_text_is_refused_with_the_secret_command() -> None:
+    message = problems_of({"flywaySecretPlaceholders": '{"api_key": "leaked-Value-1"}'})
+    assert f"{PROJECT}:flywaySecretPlaceholders.api_key: is stored in plain text" in message
+    assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key' <value>" in message
+    assert "leaked-Value-1" not in message
+
+
+def test_a_bad_secret_placeholder_never_shows_its_value() -> None:
+    message = problems_of(secrets={"flywaySecretPlaceholders": '{"a.b": "hidden-Value-2"}'})
+    assert "flywaySecretPlaceholders.a.b" in message
+    assert "hidden-Value-2" not in message
+
+
+def test_plain_placeholders_stored_as_a_secret_are_sent_to_the_secret_key() -> None:
+    message = problems_of(secrets={"flywayPlaceholders": '{"region": "eu"}'})
+    assert "secret placeholders belong in flywaySecretPlaceholders" in message
+
+
+def test_the_same_placeholder_in_both_objects_is_refused() -> None:
+    message = problems_of(
+        {"flywayPlaceholders": '{"api_key": "x"}'},
+        {"flywaySecretPlaceholders": '{"API_KEY": "y-Secret-3"}'},
+    )
+    assert f"{PROJECT}:flywaySecretPlaceholders.API_KEY: is also set in flywayPlaceholders" in (
+        message
+    )
+    assert "y-Secret-3" not in message
+
+
+def test_placeholder_objects_are_left_out_of_the_project_file() -> None:
+    """Pulumi.yaml's config types are primitives: an object there would fail every stack."""
+    schema = config_schema()
+    assert schema["flywayPlaceholderReplacement"]["default"] is True
+    assert "flywayPlaceholders" not in schema
+    assert "flywaySecretPlaceholders" not in schema
+    assert {"flywayPlaceholders", "flywaySecretPlaceholders"} <= set(declared_keys())

@@ -160,6 +160,9 @@ class DeclaredJob:
     setup: DatabaseSetup
     packaged: tuple[dict[str, Any], ...]
     """The program's `migrations` stack output."""
+    secret_values: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(Secret name, key) -> value of every Secret the program declares, for the env vars
+    other than FLYWAY_PASSWORD that a pod reads by secretKeyRef (secret placeholders)."""
 
     @property
     def database(self) -> str:
@@ -287,6 +290,11 @@ def job_from_run(run: ProgramRun) -> DeclaredJob:
         config_maps=config_maps,
         setup=database_setup(run),
         packaged=tuple(run.outputs.get("migrations") or ()),
+        secret_values={
+            (name, key): str(value)
+            for name, data in _secrets(run).items()
+            for key, value in data.items()
+        },
     )
     check_login(declared, run)
     return declared
@@ -406,9 +414,9 @@ def _external_setup(run: ProgramRun) -> DatabaseSetup:
 
 
 def _secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
-    """Declared Secrets' stringData by metadata.name."""
+    """Declared Secrets' stringData by metadata.name (the engine's, where it names them)."""
     return {
-        s.inputs["metadata"]["name"]: dict(s.inputs.get("stringData") or {})
+        s.outputs["metadata"]["name"]: dict(s.inputs.get("stringData") or {})
         for s in run.of_type(SECRET_TYPE)
     }
 
@@ -750,6 +758,11 @@ def job_environment(
             if "secretKeyRef" not in entry.get("valueFrom", {}):
                 raise HarnessError("FLYWAY_PASSWORD is expected to come from a secretKeyRef")
             env[name] = password
+        elif "secretKeyRef" in entry.get("valueFrom", {}):
+            ref = entry["valueFrom"]["secretKeyRef"]
+            if (ref["name"], ref["key"]) not in job.secret_values:
+                raise HarnessError(f"env var {name} reads {ref}, which no declared Secret holds")
+            env[name] = job.secret_values[(ref["name"], ref["key"])]
         elif "value" not in entry:
             raise HarnessError(f"env var {name} has no literal value: {entry}")
         elif name == "FLYWAY_URL":

@@ -16,7 +16,8 @@ from deploy.hints import hints
             "migratorPassword",
         ),
         ("Connection to 10.0.0.5:5432 refused. Check that", "databaseAccessHost"),
-        ("No value provided for placeholder: ${api_key}", "${api_key}"),
+        ("No value provided for placeholder: ${api_key}", "flywayPlaceholders.api_key"),
+        ("Failed to populate value for default placeholder: ${flyway:nope}", "flyway:table"),
     ],
 )
 def test_known_failures_get_advice_naming_the_setting(log: str, words: str) -> None:

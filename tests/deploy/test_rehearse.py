@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy import rehearse
+from deploy.engine import stack_file_config
 from deploy.rehearse import main
 
 pytestmark = pytest.mark.contract
@@ -52,3 +54,25 @@ def test_a_set_the_preview_would_refuse_is_refused_first(
     directory = write(tmp_path / "set", {"V1__orders.sql": TABLE, "V01__again.sql": TABLE})
     assert main(["--dir", str(directory)]) == 1
     assert "rehearsal refused the set" in capsys.readouterr().err
+
+
+def test_a_placeholder_without_a_value_is_refused_before_flyway_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = write(tmp_path / "set", {"V1__orders.sql": TABLE + "-- ${region}\n"})
+    assert main(["--stack", "prod", "--dir", str(directory)]) == 1
+    err = capsys.readouterr().err
+    assert "V1__orders.sql:2: uses the placeholder ${region}, which has no value in stack prod" in (
+        err
+    )
+
+
+def test_secret_placeholders_are_stood_in_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = stack_file_config("dev")
+    config[rehearse.SECRET_PLACEHOLDERS] = '{"api_key": {"secure": "v1:unreadable"}}'
+    monkeypatch.setattr(rehearse, "stack_file_config", lambda _: config)
+    directory = write(tmp_path / "set", {"V1__orders.sql": TABLE + "-- key: '${api_key}'\n"})
+    assert main(["--stack", "dev", "--dir", str(directory)]) == 0
+    assert "Successfully applied 1 migration" in capsys.readouterr().out

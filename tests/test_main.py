@@ -280,10 +280,9 @@ def test_a_new_secret_value_replaces_the_job_through_a_secret_trigger(tmp_path: 
         == two.inputs["metadata"]["annotations"][annotation]
     )
     # The backup before Flyway runs again with it, through a secret trigger too.
-    (dump_one,) = [r for r in first.of_type(JOB) if r.name == "tradestream-dump"]
-    (dump_two,) = [r for r in second.of_type(JOB) if r.name == "tradestream-dump"]
-    assert is_secret(dump_one.replacement_trigger)
-    assert dump_one.replacement_trigger != dump_two.replacement_trigger
+    backup = "kubernetes:postgresql.cnpg.io/v1:Backup"
+    assert is_secret(first.one(backup).replacement_trigger)
+    assert first.one(backup).replacement_trigger != second.one(backup).replacement_trigger
 
 
 def test_a_placeholder_without_a_value_stops_the_preview_before_any_resource(

@@ -433,6 +433,7 @@ def model_resources(model: PrivilegeModel) -> dict[str, list[dict[str, Any]]]:
             "replication": False,
             "bypassRowLevelSecurity": False,
             "inherit": True,
+            "skipReassignOwned": False,
         }
         for role in model.roles
     ]

@@ -8,6 +8,7 @@ import pulumi
 
 from components.cloudnative_pg import CloudNativePostgres, CloudNativePostgresArgs
 from components.external import ExternalPostgres, ExternalPostgresArgs
+from components.grants_job import RoleGrants, RoleGrantsArgs
 from components.migration_job import MigrationJob, MigrationJobArgs
 from components.migrations import MigrationError, load_released_set
 from components.namespace import Namespace, NamespaceArgs
@@ -16,6 +17,7 @@ from components.privileges import HISTORY_CALLBACK, history_protection_sql, priv
 from components.roles import DatabaseRoles, DatabaseRolesArgs
 from components.settings import (
     Flavor,
+    RolesManager,
     SettingsError,
     database_resource_name,
     read_stack_settings,
@@ -48,6 +50,20 @@ namespace = Namespace(
 )
 database_of_record = pulumi.ResourceOptions(protect=protect)
 
+# The three-role model wherever those roles exist: managed by the program (from inside the
+# cluster, or by Pulumi where it reaches the database) or created by a DBA for an external
+# one. Without it Flyway runs as the owner.
+model = (
+    privilege_model(
+        settings.database.name,
+        # In-cluster flavors create the owner; a managed database's owner is its own.
+        owner=None if settings.database.flavor is Flavor.EXTERNAL else settings.database.owner,
+    )
+    if settings.database.roles_managed_by is not RolesManager.NONE
+    else None
+)
+in_cluster_roles = model if settings.database.roles_in_cluster else None
+
 database: BitnamiPostgres | CloudNativePostgres | ExternalPostgres
 match settings.database.flavor:
     case Flavor.BITNAMI:
@@ -61,6 +77,7 @@ match settings.database.flavor:
                 password_source=settings.password_source,
                 credentials=settings.credentials,
                 retain=protect,
+                role_logins=in_cluster_roles,
             ),
             opts=database_of_record,
         )
@@ -77,6 +94,7 @@ match settings.database.flavor:
                 credentials=settings.credentials,
                 wait_timeout_seconds=settings.postgres.release_timeout_seconds,
                 retain=protect,
+                managed_roles=in_cluster_roles,
             ),
             opts=database_of_record,
         )
@@ -90,17 +108,6 @@ match settings.database.flavor:
             ),
         )
 
-# The three-role model wherever those roles exist: managed by Pulumi where it reaches the
-# database, or created by a DBA for an external one. Without it Flyway runs as the owner.
-model = (
-    privilege_model(
-        settings.database.name,
-        # In-cluster flavors create the owner; a managed database's owner is its own.
-        owner=None if settings.database.flavor is Flavor.EXTERNAL else settings.database.owner,
-    )
-    if database.admin is not None or settings.database.flavor is Flavor.EXTERNAL
-    else None
-)
 ready: list[pulumi.Resource] = [database]
 endpoint = database.endpoint
 if database.admin is not None and model is not None:
@@ -116,8 +123,28 @@ if database.admin is not None and model is not None:
         opts=database_of_record,
     )
     ready, endpoint = [database, roles], roles.migrator
+if in_cluster_roles is not None and database.in_cluster_admin is not None:
+    # From inside the cluster, after the database and before Flyway: no network path from
+    # where `pulumi up` runs is needed. Bitnami: the Job creates the roles too.
+    creates_roles = settings.database.flavor is Flavor.BITNAMI
+    logins = database.login_secrets if isinstance(database, BitnamiPostgres) else []
+    grants = RoleGrants(
+        "tradestream",
+        RoleGrantsArgs(
+            namespace=namespace.name,
+            model=in_cluster_roles,
+            address=database.address,
+            admin=database.in_cluster_admin,
+            creates_roles=creates_roles,
+            database=[database],
+            timeout_seconds=settings.postgres.release_timeout_seconds,
+            pod_labels=database.client_labels,
+            rerun_on=[s.metadata.apply(lambda m: m.resource_version or "") for s in logins],
+        ),
+    )
+    ready, endpoint = [database, grants], grants.migrator
 if endpoint is None:  # unreachable: settings give external databases a login or an admin
-    raise pulumi.RunError("no login for Flyway: set databaseAccessHost")
+    raise pulumi.RunError("no login for Flyway: set databaseRolesManagedBy")
 
 migration_job = MigrationJob(
     "tradestream",

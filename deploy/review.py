@@ -12,6 +12,8 @@ from typing import Any
 from pulumi import automation as auto
 
 JOB_TYPE = "kubernetes:batch/v1:Job"
+MIGRATION_JOB_URN = f"tradestream:database:MigrationJob${JOB_TYPE}::"
+"""In the migration Job's URN: the grants Job is a Job too, of another component."""
 _DECIDING = {"create", "update", "replace", "create-replacement", "same"}
 STACK_TYPE = "pulumi:pulumi:Stack"
 MIGRATIONS_DIGEST = "tradestream.io/migrations-digest"
@@ -40,7 +42,7 @@ def collect(events: Iterable[auto.EngineEvent]) -> tuple[JobStep | None, list[st
     scripts: list[str] | None = None
     for event in events:
         pre = event.resource_pre_event
-        if pre is not None and pre.metadata.type == JOB_TYPE:
+        if pre is not None and MIGRATION_JOB_URN in pre.metadata.urn:
             step = pre.metadata
             op = str(step.op.value)
             # A replacement shows as several steps; the one that compares old and new counts.

@@ -83,6 +83,26 @@ class ProgramRun:
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
 
+    def under(self, component: str, type_: str) -> list[Recorded]:
+        """The `type_` resources whose parent is a `component` (a type token)."""
+        parents = {r.urn for r in self.resources if r.type == component}
+        return [r for r in self.of_type(type_) if r.parent in parents]
+
+    def one_under(self, component: str, type_: str) -> Recorded:
+        found = self.under(component, type_)
+        assert len(found) == 1, f"expected one {type_} under {component}, found {found}"
+        return found[0]
+
+    def migration_config_maps(self) -> list[Recorded]:
+        return self.under("tradestream:database:MigrationJob", "kubernetes:core/v1:ConfigMap")
+
+    def flyway_job(self) -> Recorded:
+        """The migration Job (the in-cluster grants Job is another component's)."""
+        return self.one_under("tradestream:database:MigrationJob", "kubernetes:batch/v1:Job")
+
+    def grants_job(self) -> Recorded:
+        return self.one_under("tradestream:database:RoleGrants", "kubernetes:batch/v1:Job")
+
     def by_urn(self, urn: str) -> Recorded:
         return next(r for r in self.resources if r.urn == urn)
 

@@ -36,6 +36,12 @@ ROLES = {
     "random:index/randomPassword:RandomPassword",
     "kubernetes:core/v1:Secret",
 }
+IN_CLUSTER_ROLES = {
+    "tradestream:database:RoleGrants",
+    "random:index/randomPassword:RandomPassword",
+    "kubernetes:core/v1:Secret",
+}
+"""Roles managed from inside the cluster: no pulumi-postgresql resource at all."""
 CNPG = {
     "tradestream:database:CloudNativePostgres",
     "kubernetes:postgresql.cnpg.io/v1:Cluster",
@@ -52,8 +58,8 @@ EXPECTED_TYPES = {
         "random:index/randomPassword:RandomPassword",
     },
     # staging installs the operator (a Helm release); prod's superuser password is configured.
-    "staging": COMMON | CNPG | ROLES | {"kubernetes:helm.sh/v3:Release", POD_MONITOR},
-    "prod": COMMON | CNPG | ROLES | {POD_MONITOR},
+    "staging": COMMON | CNPG | IN_CLUSTER_ROLES | {"kubernetes:helm.sh/v3:Release", POD_MONITOR},
+    "prod": COMMON | CNPG | IN_CLUSTER_ROLES | {POD_MONITOR},
 }
 
 

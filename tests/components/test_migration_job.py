@@ -79,7 +79,7 @@ COMMON_ENV = {
 
 
 def container(run: ProgramRun) -> dict[str, Any]:
-    (only,) = run.one(JOB).inputs["spec"]["template"]["spec"]["containers"]
+    (only,) = run.flyway_job().inputs["spec"]["template"]["spec"]["containers"]
     return dict(only)
 
 
@@ -89,8 +89,8 @@ def env_of(run: ProgramRun) -> dict[str, Any]:
 
 def volume_files(run: ProgramRun) -> dict[str, bytes]:
     """What the container sees under /flyway/sql, rebuilt from the recorded resources only."""
-    maps = {cm.outputs["metadata"]["name"]: cm.inputs for cm in run.of_type(CONFIG_MAP)}
-    volumes = run.one(JOB).inputs["spec"]["template"]["spec"]["volumes"]
+    maps = {cm.outputs["metadata"]["name"]: cm.inputs for cm in run.migration_config_maps()}
+    volumes = run.flyway_job().inputs["spec"]["template"]["spec"]["volumes"]
     (projected,) = [v["projected"] for v in volumes if v["name"] == "migrations"]
     files: dict[str, bytes] = {}
     for source in projected["sources"]:
@@ -124,7 +124,7 @@ def test_job_runs_flyway_migrate_from_the_pinned_image(stack_run: ProgramRun) ->
 
 
 def test_pod_security(stack_run: ProgramRun) -> None:
-    pod = stack_run.one(JOB).inputs["spec"]["template"]["spec"]
+    pod = stack_run.flyway_job().inputs["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -143,16 +143,16 @@ def test_job_limits_retries_and_await_timeout_come_from_settings(
     run_stack: Callable[..., ProgramRun],
 ) -> None:
     dev, prod = run_stack("dev"), run_stack("prod")  # prod: 1 retry, 30 min, on CloudNativePG
-    assert dev.one(JOB).inputs["spec"]["backoffLimit"] == 0
-    assert prod.one(JOB).inputs["spec"]["backoffLimit"] == 1
-    assert prod.one(JOB).inputs["spec"]["activeDeadlineSeconds"] == 1800
-    assert dev.one(JOB).custom_timeouts == {"create": "900s", "update": "900s"}
-    assert prod.one(JOB).custom_timeouts == {"create": "2400s", "update": "2400s"}
-    assert "ttlSecondsAfterFinished" not in prod.one(JOB).inputs["spec"]
+    assert dev.flyway_job().inputs["spec"]["backoffLimit"] == 0
+    assert prod.flyway_job().inputs["spec"]["backoffLimit"] == 1
+    assert prod.flyway_job().inputs["spec"]["activeDeadlineSeconds"] == 1800
+    assert dev.flyway_job().custom_timeouts == {"create": "900s", "update": "900s"}
+    assert prod.flyway_job().custom_timeouts == {"create": "2400s", "update": "2400s"}
+    assert "ttlSecondsAfterFinished" not in prod.flyway_job().inputs["spec"]
 
 
 def test_failed_job_is_retried_by_the_next_up(stack_run: ProgramRun) -> None:
-    annotations = stack_run.one(JOB).inputs["metadata"]["annotations"]
+    annotations = stack_run.flyway_job().inputs["metadata"]["annotations"]
     assert annotations["pulumi.com/replaceUnready"] == "true"
     # Awaited: a failed Job fails `pulumi up`, and nothing that depends on it is created.
     assert "pulumi.com/skipAwait" not in annotations
@@ -166,7 +166,7 @@ def test_order_is_database_then_config_maps_then_job(stack_run: ProgramRun) -> N
         if r.type in (RELEASE, CLUSTER) or r.type.startswith("postgresql:index/")
     ]
     assert database
-    job, config_maps = stack_run.one(JOB), stack_run.of_type(CONFIG_MAP)
+    job, config_maps = stack_run.flyway_job(), stack_run.migration_config_maps()
     assert config_maps
     for resource in database:
         assert resource.urn in job.dependencies, resource.name
@@ -189,7 +189,7 @@ def test_children_are_parented_and_named_after_the_component(stack_run: ProgramR
 def test_config_maps_are_immutable_labelled_and_hold_the_files_byte_for_byte(
     stack_run: ProgramRun,
 ) -> None:
-    for cm in stack_run.of_type(CONFIG_MAP):
+    for cm in stack_run.migration_config_maps():
         assert cm.inputs["immutable"] is True
         labels = cm.inputs["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "tradestream-database"
@@ -238,7 +238,7 @@ def test_the_job_exposes_what_workloads_that_need_the_schema_depend_on(
     component = run.namespace["migration_job"]
     assert isinstance(component, MigrationJob)
     assert isinstance(component.job, pulumi.CustomResource)
-    assert run.outputs["migrationJobName"] == run.one(JOB).outputs["metadata"]["name"]
+    assert run.outputs["migrationJobName"] == run.flyway_job().outputs["metadata"]["name"]
 
 
 SMALL_SET = {
@@ -272,10 +272,10 @@ def test_stack_outputs_list_the_packaged_migrations(
     assert all(isinstance(m["checksum"], int) for m in listed)
     assert (
         run.outputs["migrationsDigest"]
-        == run.one(JOB).inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
+        == run.flyway_job().inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
     )
     assert sorted(run.outputs["migrationConfigMaps"]) == sorted(
-        cm.outputs["metadata"]["name"] for cm in run.of_type(CONFIG_MAP)
+        cm.outputs["metadata"]["name"] for cm in run.migration_config_maps()
     )
 
 
@@ -313,9 +313,9 @@ def test_a_new_migration_replaces_the_job_and_only_the_changed_config_map(
     write_set(directory, {"V3__add_fills.sql": "CREATE TABLE fills (id bigint);\n"})
     after = run_stack("dev", config={"migrationsDir": str(directory)})
     assert replaced(before, after) == {"tradestream-job", "tradestream-sql-0"}
-    assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
-    old_annotations = before.one(JOB).inputs["metadata"]["annotations"]
-    new_annotations = after.one(JOB).inputs["metadata"]["annotations"]
+    assert before.flyway_job().replacement_trigger != after.flyway_job().replacement_trigger
+    old_annotations = before.flyway_job().inputs["metadata"]["annotations"]
+    new_annotations = after.flyway_job().inputs["metadata"]["annotations"]
     assert (
         old_annotations["tradestream.io/migrations-digest"]
         != new_annotations["tradestream.io/migrations-digest"]
@@ -334,7 +334,7 @@ def test_a_changed_flyway_setting_replaces_the_job_but_not_the_files(
     after = run_stack("dev", config={"flywayConnectRetries": "0"})
     assert replaced(before, after) == {"tradestream-job"}
     assert env_of(after)["FLYWAY_CONNECT_RETRIES"] == "0"
-    assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
+    assert before.flyway_job().replacement_trigger != after.flyway_job().replacement_trigger
 
 
 @pytest.mark.parametrize(
@@ -354,7 +354,7 @@ def test_a_changed_job_setting_replaces_the_job_too(
     before = run_stack("dev")
     after = run_stack("dev", config={key: value})
     assert replaced(before, after) == {"tradestream-job"}
-    assert before.one(JOB).replacement_trigger != after.one(JOB).replacement_trigger
+    assert before.flyway_job().replacement_trigger != after.flyway_job().replacement_trigger
 
 
 @pytest.mark.parametrize(

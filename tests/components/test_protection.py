@@ -26,7 +26,7 @@ def test_the_database_its_namespace_and_its_roles_are_protected(stack: str) -> N
         assert resource.retain_on_delete, f"{kind} would take its volumes along if deleted"
     assert all(r.protect for r in run.of_type(ROLE) + run.of_type(GRANT))
     # What the next deploy replaces anyway is not.
-    assert not run.one(JOB).protect
+    assert not run.flyway_job().protect
 
 
 def test_the_bitnami_release_is_protected_when_asked() -> None:

@@ -19,6 +19,7 @@ PROVIDER = "pulumi:providers:postgresql"
 SECRET = "kubernetes:core/v1:Secret"
 EXTERNAL = {
     "databaseFlavor": "external",
+    "databaseRolesManagedBy": "pulumi",
     "databaseAccessHost": "pg.internal.example",
     "databaseSslMode": "verify-full",
     "databaseCaSecret": "pg-internal-ca",
@@ -27,7 +28,7 @@ EXTERNAL_SECRETS = {"adminPassword": "ext-admin-Pw-4455"}
 
 
 def env_of(run: ProgramRun) -> dict[str, Any]:
-    (container,) = run.one(JOB).inputs["spec"]["template"]["spec"]["containers"]
+    (container,) = run.flyway_job().inputs["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
@@ -35,11 +36,21 @@ def flavor_runs() -> dict[str, ProgramRun]:
     return {
         "bitnami": run_program("dev"),
         "bitnami+roles": run_program(
-            "dev", config={"databaseAccessHost": "127.0.0.1", "databaseSslMode": "disable"}
+            "dev",
+            config={
+                "databaseRolesManagedBy": "pulumi",
+                "databaseAccessHost": "127.0.0.1",
+                "databaseSslMode": "disable",
+            },
         ),
         "cloudnative-pg": run_program("dev", config={"databaseFlavor": "cloudnative-pg"}),
         "cloudnative-pg+roles": run_program(
-            "dev", config={"databaseFlavor": "cloudnative-pg", "databaseAccessHost": "127.0.0.1"}
+            "dev",
+            config={
+                "databaseFlavor": "cloudnative-pg",
+                "databaseRolesManagedBy": "pulumi",
+                "databaseAccessHost": "127.0.0.1",
+            },
         ),
         "external": run_program("dev", config=EXTERNAL, secrets=EXTERNAL_SECRETS),
     }
@@ -56,7 +67,7 @@ def runs() -> dict[str, ProgramRun]:
 def test_the_job_is_the_same_component_for_every_flavor(runs: dict[str, ProgramRun]) -> None:
     shapes = set()
     for run in runs.values():
-        spec = run.one(JOB).inputs["spec"]
+        spec = run.flyway_job().inputs["spec"]
         container = spec["template"]["spec"]["containers"][0]
         shapes.add((container["image"], tuple(container["command"]), tuple(sorted(env_of(run)))))
     assert len(shapes) == 1
@@ -120,7 +131,7 @@ def test_roles_grants_and_default_privileges_come_before_the_job(
     runs: dict[str, ProgramRun], flavor: str
 ) -> None:
     run = runs[flavor]
-    job = run.one(JOB)
+    job = run.flyway_job()
     managed = run.of_type(ROLE) + run.of_type(GRANT) + run.of_type(DEFAULTS)
     assert len(run.of_type(ROLE)) == 3
     assert len(run.of_type(DEFAULTS)) == 4
@@ -195,7 +206,7 @@ def test_cloudnative_pg_cluster_and_operator(runs: dict[str, ProgramRun]) -> Non
     }
     assert spec["enableSuperuserAccess"] is False
     assert cluster.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
-    assert cluster.urn in run.one(JOB).dependencies
+    assert cluster.urn in run.flyway_job().dependencies
     with_roles = runs["cloudnative-pg+roles"].one("kubernetes:postgresql.cnpg.io/v1:Cluster")
     assert with_roles.inputs["spec"]["superuserSecret"] == {
         "name": "tradestream-pg-superuser-credentials"
@@ -226,7 +237,7 @@ def test_no_password_in_plain_text_for_any_flavor(runs: dict[str, ProgramRun]) -
     ("config", "secrets", "words"),
     [
         (
-            {"databaseFlavor": "external"},
+            {"databaseFlavor": "external", "databaseRolesManagedBy": "pulumi"},
             EXTERNAL_SECRETS,
             "databaseAccessHost: is empty but databaseFlavor is external",
         ),
@@ -236,6 +247,7 @@ def test_no_password_in_plain_text_for_any_flavor(runs: dict[str, ProgramRun]) -
             {
                 "databaseFlavor": "cloudnative-pg",
                 "passwordSource": "config",
+                "databaseRolesManagedBy": "pulumi",
                 "databaseAccessHost": "h",
             },
             {},
@@ -261,7 +273,7 @@ def test_the_migrator_joins_the_in_cluster_owner_but_not_an_external_one(
         (membership,) = runs[flavor].of_type(grant_role)
         assert membership.inputs["role"] == "tradestream_migrator"
         assert membership.inputs["grantRole"] == "tradestream_owner"
-        assert membership.urn in runs[flavor].one(JOB).dependencies
+        assert membership.urn in runs[flavor].flyway_job().dependencies
     assert runs["external"].of_type(grant_role) == []
 
 
@@ -296,7 +308,7 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     assert peers[2]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "cnpg-system"}
     }
-    job = run.one("kubernetes:batch/v1:Job").inputs
+    job = run.flyway_job().inputs
     assert job["spec"]["template"]["metadata"]["labels"]["tradestream-pg-client"] == "true"
     assert not run_program("staging", config={"postgresNetworkPolicyEnabled": "false"}).of_type(
         "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -306,7 +318,7 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
 def test_a_verified_external_server_needs_its_ca_and_the_pod_mounts_it(
     runs: dict[str, ProgramRun],
 ) -> None:
-    pod = runs["external"].one(JOB).inputs["spec"]["template"]["spec"]
+    pod = runs["external"].flyway_job().inputs["spec"]["template"]["spec"]
     [tls] = [v for v in pod["volumes"] if v["name"] == "tls"]
     assert tls["secret"]["secretName"] == "pg-internal-ca"
     assert {"name": "tls", "mountPath": "/flyway/tls", "readOnly": True} in (
@@ -319,5 +331,9 @@ def test_a_verified_external_server_needs_its_ca_and_the_pod_mounts_it(
 
 
 def test_the_bitnami_chart_serves_no_tls_so_a_tls_mode_is_refused() -> None:
-    refused = run_program("dev", config={"databaseAccessHost": "pg.example"}, secrets={})
+    refused = run_program(
+        "dev",
+        config={"databaseRolesManagedBy": "pulumi", "databaseAccessHost": "pg.example"},
+        secrets={},
+    )
     assert "databaseSslMode: is require but the Bitnami chart serves no TLS" in str(refused.error)

@@ -237,7 +237,7 @@ def declared_job(
 
 def job_from_run(run: ProgramRun) -> DeclaredJob:
     """Extract a DeclaredJob from recorded resources; strict about the shape it relies on."""
-    job = run.one(JOB_TYPE).inputs
+    job = run.flyway_job().inputs
     pod = job["spec"]["template"]["spec"]
     containers = pod["containers"]
     if len(containers) != 1:

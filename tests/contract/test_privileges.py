@@ -72,6 +72,7 @@ CASES = {
         "dev",
         {
             "databaseFlavor": "external",
+            "databaseRolesManagedBy": "pulumi",
             "databaseAccessHost": "db.example",
             "databaseSslMode": "require",
             # Its own database (and so role names) on the shared server, and an admin role

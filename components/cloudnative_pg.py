@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components import cnpg_spec
 from components.common import TYPE_PREFIX, labels
-from components.credentials import role_logins
+from components.credentials import PULUMI_ROLES_TYPE, role_logins
 from components.flyway import DatabaseEndpoint, ServerAddress
 from components.grants_spec import InClusterAdmin
 from components.passwords import password
@@ -113,7 +113,13 @@ class CloudNativePostgres(pulumi.ComponentResource):
         if args.managed_roles is not None:
             # Before the Cluster: a role created while its Secret is missing gets no password.
             logins = role_logins(
-                name, self, args.managed_roles, self.address, args.namespace, operator_reloads=True
+                name,
+                self,
+                args.managed_roles,
+                self.address,
+                args.namespace,
+                operator_reloads=True,
+                moved_from=PULUMI_ROLES_TYPE,
             )
             before_cluster.extend(login.secret for login in logins.values())
         timeout = f"{args.wait_timeout_seconds}s"

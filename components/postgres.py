@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components import postgres_chart
 from components.common import TYPE_PREFIX, labels
-from components.credentials import role_logins
+from components.credentials import PULUMI_ROLES_TYPE, role_logins
 from components.flyway import DatabaseEndpoint, ServerAddress
 from components.grants_spec import InClusterAdmin
 from components.passwords import password
@@ -121,7 +121,14 @@ class BitnamiPostgres(pulumi.ComponentResource):
         )
         self.login_secrets = []
         if args.role_logins is not None:
-            logins = role_logins(name, self, args.role_logins, self.address, args.namespace)
+            logins = role_logins(
+                name,
+                self,
+                args.role_logins,
+                self.address,
+                args.namespace,
+                moved_from=PULUMI_ROLES_TYPE,
+            )
             self.login_secrets = [login.secret for login in logins.values()]
         # Derived from the release so that whoever reads them waits for it.
         self.host = self.release.status.apply(lambda _: self.address.host)

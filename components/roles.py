@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_postgresql as postgresql
 
-from components.common import TYPE_PREFIX
 from components.credentials import (
     PASSWORD_KEY,
+    PULUMI_ROLES_TYPE,
     credentials_secret_name,
     login_secret_data,
     role_logins,
@@ -63,7 +63,7 @@ class DatabaseRoles(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DatabaseRolesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}:DatabaseRoles", name, None, opts)
+        super().__init__(PULUMI_ROLES_TYPE, name, None, opts)
         model, admin = args.model, args.admin
         provider = postgresql.Provider(
             f"{name}-provider",

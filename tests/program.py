@@ -61,6 +61,8 @@ class Recorded:
     ignore_changes: tuple[str, ...]
     replace_with: tuple[str, ...]
     replacement_trigger: Any
+    aliases: tuple[dict[str, Any], ...] = ()
+    """Alias specs as sent: where the resource was known before."""
 
 
 @dataclass
@@ -177,6 +179,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=tuple(request.ignoreChanges),
                     replace_with=tuple(request.replace_with),
                     replacement_trigger=trigger if trigger != {} else None,
+                    aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
                 )
             )
         return response

@@ -28,6 +28,7 @@ from tests.program import ProgramRun, is_secret, plain_strings, run_program
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 SECRET = "kubernetes:core/v1:Secret"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+PASSWORD = "random:index/randomPassword:RandomPassword"
 GRANTS = "tradestream:database:RoleGrants"
 MODEL = privilege_model("shop", owner="shop_owner")
 ENV = grants_spec.password_env(MODEL)
@@ -412,3 +413,42 @@ def test_contradictory_role_settings_are_refused_before_any_resource(
         run.error
     )
     assert run.resources == []
+
+
+@pytest.mark.parametrize(
+    ("stack", "cluster", "pulumi"),
+    [
+        ("staging", {}, {"databaseRolesManagedBy": "pulumi", "databaseAccessHost": "pg.example"}),
+        (
+            "dev",
+            BITNAMI_CLUSTER,
+            {
+                "databaseRolesManagedBy": "pulumi",
+                "databaseAccessHost": "pg.example",
+                "databaseSslMode": "disable",
+            },
+        ),
+    ],
+)
+def test_logins_move_from_pulumi_postgresql_with_their_passwords(
+    stack: str, cluster: dict[str, str], pulumi: dict[str, str]
+) -> None:
+    """Switching a stack from pulumi to cluster keeps each role's Secret and password: the
+    new ones declare an alias for the URN the old ones had, so the engine moves them instead
+    of creating Secrets of the same names beside them."""
+    before, after = run_program(stack, config=pulumi), run_program(stack, config=cluster)
+    assert before.error is None, before.error
+    assert after.error is None, after.error
+    old = {
+        r.name: r.urn
+        for r in before.under("tradestream:database:DatabaseRoles", SECRET)
+        + before.under("tradestream:database:DatabaseRoles", PASSWORD)
+    }
+    assert len(old) == 6
+    for name, urn in old.items():
+        moved = after.named(name)
+        assert moved.urn != urn
+        [alias] = [a["spec"] for a in moved.aliases]
+        chain = alias["parentUrn"].split("::")[2]
+        project, _, _ = moved.urn.removeprefix(f"urn:pulumi:{stack}::").partition("::")
+        assert f"urn:pulumi:{stack}::{project}::{chain}${moved.type}::{name}" == urn

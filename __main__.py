@@ -125,9 +125,9 @@ if database.admin is not None and model is not None:
     ready, endpoint = [database, roles], roles.migrator
 if in_cluster_roles is not None and database.in_cluster_admin is not None:
     # From inside the cluster, after the database and before Flyway: no network path from
-    # where `pulumi up` runs is needed. Bitnami: the Job creates the roles too.
-    creates_roles = settings.database.flavor is Flavor.BITNAMI
-    logins = database.login_secrets if isinstance(database, BitnamiPostgres) else []
+    # where `pulumi up` runs is needed. Bitnami: the Job creates the roles too, and runs
+    # again when a password changes (CloudNativePG's operator applies those itself).
+    logins = database.login_secrets if isinstance(database, BitnamiPostgres) else None
     grants = RoleGrants(
         "tradestream",
         RoleGrantsArgs(
@@ -135,11 +135,11 @@ if in_cluster_roles is not None and database.in_cluster_admin is not None:
             model=in_cluster_roles,
             address=database.address,
             admin=database.in_cluster_admin,
-            creates_roles=creates_roles,
+            creates_roles=logins is not None,
             database=[database],
             timeout_seconds=settings.postgres.release_timeout_seconds,
             pod_labels=database.client_labels,
-            rerun_on=[s.metadata.apply(lambda m: m.resource_version or "") for s in logins],
+            rerun_on=[s.metadata.apply(lambda m: m.resource_version or "") for s in logins or []],
         ),
     )
     ready, endpoint = [database, grants], grants.migrator

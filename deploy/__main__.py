@@ -100,7 +100,9 @@ def newest_job(stack: auto.Stack) -> tuple[str, str] | None:
     deployment = stack.export_stack().deployment or {}
     resources = deployment.get("resources", [])
     jobs = [
-        r.get("outputs", {}).get("metadata", {}) for r in resources if r["type"] == review.JOB_TYPE
+        r.get("outputs", {}).get("metadata", {})
+        for r in resources
+        if review.MIGRATION_JOB_URN in str(r.get("urn", ""))
     ]
     jobs = [m for m in jobs if m.get("name")]
     if not jobs:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from deploy.__main__ import newest_job
 from deploy.review import CONFIG_DIGEST, MIGRATIONS_DIGEST, JobStep, review, script_names
 
 OLD = {MIGRATIONS_DIGEST: "a" * 64, CONFIG_DIGEST: "c" * 64}
@@ -44,3 +47,35 @@ def test_script_names_reads_the_stack_output() -> None:
         "R__v.sql",
     ]
     assert script_names(None) == []
+
+
+def test_the_log_shown_is_the_migration_jobs_not_the_newer_grants_jobs() -> None:
+    prefix = "urn:pulumi:prod::tradestream-database::tradestream:database:"
+    resources = [
+        {
+            "urn": f"{prefix}MigrationJob$kubernetes:batch/v1:Job::tradestream-job",
+            "type": "kubernetes:batch/v1:Job",
+            "outputs": {
+                "metadata": {
+                    "name": "tradestream-job-1",
+                    "namespace": "ns",
+                    "creationTimestamp": "2026-01-01T00:00:00Z",
+                }
+            },
+        },
+        {
+            "urn": f"{prefix}RoleGrants$kubernetes:batch/v1:Job::tradestream-grants",
+            "type": "kubernetes:batch/v1:Job",
+            "outputs": {
+                "metadata": {
+                    "name": "tradestream-grants-2",
+                    "namespace": "ns",
+                    "creationTimestamp": "2026-02-01T00:00:00Z",
+                }
+            },
+        },
+    ]
+    stack = SimpleNamespace(
+        export_stack=lambda: SimpleNamespace(deployment={"resources": resources})
+    )
+    assert newest_job(stack) == ("ns", "tradestream-job-1")  # type: ignore[arg-type]

@@ -796,6 +796,7 @@ def _cross_checks(s: Settings) -> list[str]:
             "with its own CA"
         )
     problems.extend(_roles_checks(database))
+    problems.extend(_psql_checks(s))
     return problems
 
 
@@ -838,6 +839,27 @@ def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (on
             "pulumi to manage the roles through it"
         ]
     return []
+
+
+PSQL_MIN_MAJOR: Final = 15
+"""Where the in-cluster grants Job creates the roles (Bitnami) it reads their passwords with
+psql's \\getenv, new in PostgreSQL 15."""
+
+
+def _psql_checks(s: Settings) -> list[str]:
+    """The grants Job runs psql from the release's own image, so its version must do."""
+    if not (s.database.roles_in_cluster and s.database.flavor is Flavor.BITNAMI):
+        return []
+    tag = s.postgres.image_tag
+    major = re.match(r"^(\d+)[.-]", tag + "-")
+    if major is None or int(major.group(1)) >= PSQL_MIN_MAJOR:
+        return []
+    return [
+        f"{_fqkey('postgresImageTag')}: {tag!r} is PostgreSQL {major.group(1)}, but "
+        "databaseRolesManagedBy cluster runs that image's psql to create the roles, which "
+        f"needs PostgreSQL {PSQL_MIN_MAJOR} or later: use a {PSQL_MIN_MAJOR}+ image, or set "
+        "databaseRolesManagedBy none"
+    ]
 
 
 def _required_secrets(s: Settings) -> tuple[set[str], str]:

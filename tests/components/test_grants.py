@@ -452,3 +452,18 @@ def test_logins_move_from_pulumi_postgresql_with_their_passwords(
         chain = alias["parentUrn"].split("::")[2]
         project, _, _ = moved.urn.removeprefix(f"urn:pulumi:{stack}::").partition("::")
         assert f"urn:pulumi:{stack}::{project}::{chain}${moved.type}::{name}" == urn
+
+
+def test_a_bitnami_image_whose_psql_cannot_create_the_roles_is_refused() -> None:
+    config = {**BITNAMI_CLUSTER, "postgresImageTag": "14.10.0-debian-11-r1"}
+    run = run_program("dev", config=config)
+    assert (
+        "tradestream-database:postgresImageTag: '14.10.0-debian-11-r1' is PostgreSQL 14, but "
+        "databaseRolesManagedBy cluster runs that image's psql to create the roles"
+    ) in str(run.error)
+    assert run.resources == []
+    # CloudNativePG's roles are the operator's: the script needs nothing newer there.
+    assert (
+        run_program("staging", config={"cnpgImage": "ghcr.io/cloudnative-pg/postgresql:14.9"}).error
+        is None
+    )

@@ -1,7 +1,8 @@
 """Who may do what in the application database, as data (pure).
 
-One model feeds both the pulumi-postgresql resources and the contract tests, which apply
-it with plain SQL to a real PostgreSQL and prove the promises below:
+One model feeds the pulumi-postgresql resources, the in-cluster grants Job's script
+(`in_cluster_sql`), CloudNativePG's managed roles and the contract tests, which apply it
+with plain SQL to a real PostgreSQL and prove the promises below:
 
 - the migrator owns what migrations create (Flyway runs as it); in-cluster it is also a
   member of the database owner, so it can alter what existed before it (a restored or
@@ -286,9 +287,12 @@ def in_cluster_sql(
 
 def _create_roles(model: PrivilegeModel, password_env: Mapping[Purpose, str]) -> list[str]:
     lines = [
-        "-- Statements that carry a password never reach the server's log, even on error.",
+        "-- Statements that carry a password reach neither the server's log (even on error or",
+        "-- when slow) nor pg_stat_statements.",
         "SET log_statement = 'none';",
         "SET log_min_error_statement = 'panic';",
+        "SET log_min_duration_statement = -1;",
+        "SET pg_stat_statements.track_utility = off;",
     ]
     for role in model.roles:
         variable, env = password_variable(role.purpose), password_env[role.purpose]

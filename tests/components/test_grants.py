@@ -77,7 +77,14 @@ def test_creating_roles_is_guarded_and_passwords_come_from_the_environment() -> 
     assert 'GRANT "shop_owner" TO "shop_migrator";' in script
     # The only PASSWORD clauses are psql variables, and nothing logs the statements.
     assert re.findall(r"PASSWORD (\S+);", script) == [f":'{p.value}_password'" for p in Purpose]
-    assert script.index("SET log_min_error_statement = 'panic';") < script.index("ALTER ROLE")
+    first_password = script.index("ALTER ROLE")
+    for setting in (
+        "log_statement = 'none'",
+        "log_min_error_statement = 'panic'",
+        "log_min_duration_statement = -1",
+        "pg_stat_statements.track_utility = off",
+    ):
+        assert script.index(f"SET {setting};") < first_password
     assert "rolpassword" not in script  # no waiting: the roles are this script's own
 
 

@@ -432,6 +432,9 @@ def test_the_grants_job_run_again_after_flyway_changes_nothing(deployed: Deploye
     proc = run_grants_job(deployed.job, deployed.server, deployed.prepared)
     assert proc.returncode == 0, proc.stderr
     assert privilege_state(deployed) == before
+    # The pod's log, what `kubectl logs` shows, carries no password.
+    for password in deployed.prepared.passwords.values():
+        assert password not in proc.stdout + proc.stderr
     app = deployed.role(Purpose.APP)
     assert deployed.query(
         "SELECT has_table_privilege(%s, 'flyway_schema_history', 'INSERT'),"

@@ -11,6 +11,7 @@ from components.backup import ClusterTarget, DumpTarget, MigrationBackup, Migrat
 from components.backup_spec import dump_label
 from components.cloudnative_pg import CloudNativePostgres, CloudNativePostgresArgs
 from components.external import ExternalPostgres, ExternalPostgresArgs
+from components.grants_job import RoleGrants, RoleGrantsArgs
 from components.migration_job import MigrationJob, MigrationJobArgs, run_trigger
 from components.migrations import MigrationError, load_released_set
 from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
@@ -20,6 +21,7 @@ from components.privileges import HISTORY_CALLBACK, history_protection_sql, priv
 from components.roles import DatabaseRoles, DatabaseRolesArgs
 from components.settings import (
     Flavor,
+    RolesManager,
     SettingsError,
     database_resource_name,
     read_stack_settings,
@@ -72,6 +74,20 @@ namespace = Namespace(
 )
 database_of_record = pulumi.ResourceOptions(protect=protect)
 
+# The three-role model wherever those roles exist: managed by the program (from inside the
+# cluster, or by Pulumi where it reaches the database) or created by a DBA for an external
+# one. Without it Flyway runs as the owner.
+model = (
+    privilege_model(
+        settings.database.name,
+        # In-cluster flavors create the owner; a managed database's owner is its own.
+        owner=None if settings.database.flavor is Flavor.EXTERNAL else settings.database.owner,
+    )
+    if settings.database.roles_managed_by is not RolesManager.NONE
+    else None
+)
+in_cluster_roles = model if settings.database.roles_in_cluster else None
+
 database: BitnamiPostgres | CloudNativePostgres | ExternalPostgres
 match settings.database.flavor:
     case Flavor.BITNAMI:
@@ -85,6 +101,7 @@ match settings.database.flavor:
                 password_source=settings.password_source,
                 credentials=settings.credentials,
                 retain=protect,
+                role_logins=in_cluster_roles,
             ),
             opts=database_of_record,
         )
@@ -101,6 +118,7 @@ match settings.database.flavor:
                 credentials=settings.credentials,
                 wait_timeout_seconds=settings.postgres.release_timeout_seconds,
                 retain=protect,
+                managed_roles=in_cluster_roles,
                 backup=settings.backup,
             ),
             opts=database_of_record,
@@ -115,17 +133,6 @@ match settings.database.flavor:
             ),
         )
 
-# The three-role model wherever those roles exist: managed by Pulumi where it reaches the
-# database, or created by a DBA for an external one. Without it Flyway runs as the owner.
-model = (
-    privilege_model(
-        settings.database.name,
-        # In-cluster flavors create the owner; a managed database's owner is its own.
-        owner=None if settings.database.flavor is Flavor.EXTERNAL else settings.database.owner,
-    )
-    if database.admin is not None or settings.database.flavor is Flavor.EXTERNAL
-    else None
-)
 ready: list[pulumi.Resource] = [database]
 endpoint = database.endpoint
 if database.admin is not None and model is not None:
@@ -141,8 +148,28 @@ if database.admin is not None and model is not None:
         opts=database_of_record,
     )
     ready, endpoint = [database, roles], roles.migrator
+if in_cluster_roles is not None and database.in_cluster_admin is not None:
+    # From inside the cluster, after the database and before Flyway: no network path from
+    # where `pulumi up` runs is needed. Bitnami: the Job creates the roles too, and runs
+    # again when a password changes (CloudNativePG's operator applies those itself).
+    logins = database.login_secrets if isinstance(database, BitnamiPostgres) else None
+    grants = RoleGrants(
+        "tradestream",
+        RoleGrantsArgs(
+            namespace=namespace.name,
+            model=in_cluster_roles,
+            address=database.address,
+            admin=database.in_cluster_admin,
+            creates_roles=logins is not None,
+            database=[database],
+            timeout_seconds=settings.postgres.release_timeout_seconds,
+            pod_labels=database.client_labels,
+            rerun_on=[s.metadata.apply(lambda m: m.resource_version or "") for s in logins or []],
+        ),
+    )
+    ready, endpoint = [database, grants], grants.migrator
 if endpoint is None:  # unreachable: settings give external databases a login or an admin
-    raise pulumi.RunError("no login for Flyway: set databaseAccessHost")
+    raise pulumi.RunError("no login for Flyway: set databaseRolesManagedBy")
 
 job_args = MigrationJobArgs(
     namespace=namespace.name,

@@ -9,8 +9,11 @@ import pulumi_kubernetes as k8s
 
 from components import backup_spec, cnpg_spec
 from components.common import TYPE_PREFIX, labels
+from components.credentials import PULUMI_ROLES_TYPE, role_logins
 from components.flyway import DatabaseEndpoint, ServerAddress
+from components.grants_spec import InClusterAdmin
 from components.passwords import password
+from components.privileges import PrivilegeModel
 from components.roles import AdminAccess
 from components.settings import (
     BackupSettings,
@@ -19,6 +22,7 @@ from components.settings import (
     DatabaseSettings,
     PasswordSource,
     PostgresSettings,
+    RolesManager,
 )
 
 
@@ -37,6 +41,8 @@ class CloudNativePostgresArgs:
     """Leave the Cluster in Kubernetes if Pulumi ever deletes it (its volumes go with it)."""
     backup: BackupSettings
     """Continuous archiving or snapshots, which the backup before each migration uses."""
+    managed_roles: PrivilegeModel | None = None
+    """Roles the operator creates (databaseRolesManagedBy cluster), with their logins."""
 
 
 class CloudNativePostgres(pulumi.ComponentResource):
@@ -49,6 +55,8 @@ class CloudNativePostgres(pulumi.ComponentResource):
     address: ServerAddress
     endpoint: DatabaseEndpoint | None
     admin: AdminAccess | None
+    in_cluster_admin: InClusterAdmin | None
+    """The superuser's login and the operand image, for the in-cluster grants Job."""
     client_labels: dict[str, str]
     """Pod labels a client needs to pass the database's NetworkPolicy."""
     host: pulumi.Output[str]
@@ -97,7 +105,10 @@ class CloudNativePostgres(pulumi.ComponentResource):
                         name=superuser_secret, namespace=args.namespace, labels=labels("database")
                     ),
                     type="kubernetes.io/basic-auth",
-                    string_data={"username": cnpg_spec.SUPERUSER, "password": superuser_password},
+                    string_data={
+                        "username": cnpg_spec.SUPERUSER,
+                        cnpg_spec.SUPERUSER_PASSWORD_KEY: superuser_password,
+                    },
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
@@ -119,6 +130,19 @@ class CloudNativePostgres(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain),
                 )
             )
+        self.address = cnpg_spec.address(cnpg, db, args.namespace_name)
+        if args.managed_roles is not None:
+            # Before the Cluster: a role created while its Secret is missing gets no password.
+            logins = role_logins(
+                name,
+                self,
+                args.managed_roles,
+                self.address,
+                args.namespace,
+                operator_reloads=True,
+                moved_from=PULUMI_ROLES_TYPE,
+            )
+            before_cluster.extend(login.secret for login in logins.values())
         timeout = f"{args.wait_timeout_seconds}s"
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
@@ -136,6 +160,9 @@ class CloudNativePostgres(pulumi.ComponentResource):
                     args.postgres,
                     db,
                     superuser_secret=superuser_secret,
+                    managed_roles=(
+                        cnpg_spec.managed_roles(args.managed_roles) if args.managed_roles else None
+                    ),
                 ),
                 **(archive.cluster if archive is not None else {}),
             },
@@ -165,7 +192,6 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.client_labels = cnpg_spec.client_label(cnpg)
-        self.address = cnpg_spec.address(cnpg, db, args.namespace_name)
         self.endpoint = cnpg_spec.endpoint(cnpg, db, args.namespace_name)
         self.admin = (
             AdminAccess(
@@ -176,7 +202,17 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 database=db.name,
                 ssl_mode=db.ssl_mode.value,
             )
-            if superuser_password is not None
+            if superuser_password is not None and db.roles_managed_by is RolesManager.PULUMI
+            else None
+        )
+        self.in_cluster_admin = (
+            InClusterAdmin(
+                image=cnpg.image,
+                username=cnpg_spec.SUPERUSER,
+                secret_name=superuser_secret,
+                password_key=cnpg_spec.SUPERUSER_PASSWORD_KEY,
+            )
+            if superuser_secret is not None
             else None
         )
         self.host = self.cluster.id.apply(lambda _: self.address.host)

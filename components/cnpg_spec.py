@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from components.credentials import credentials_secret_name
 from components.flyway import DatabaseEndpoint, ServerAddress
 from components.postgres_chart import resources
+from components.privileges import PrivilegeModel
 from components.settings import CnpgSettings, DatabaseSettings, PostgresSettings
 
 OPERATOR_CHART: Final = "cloudnative-pg"
@@ -18,6 +20,7 @@ STATUS_PORT: Final = 8000
 OPERATOR_NAME: Final = "cloudnative-pg"
 """The operator pods' `app.kubernetes.io/name`, as its chart labels them."""
 APP_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the operator's Secret)
+SUPERUSER_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the superuser's Secret)
 
 
 def app_secret_name(cnpg: CnpgSettings) -> str:
@@ -57,8 +60,9 @@ def cluster_spec(
     db: DatabaseSettings,
     *,
     superuser_secret: str | None,
+    managed_roles: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The `Cluster` spec. Superuser access is on only when Pulumi manages roles with it."""
+    """The `Cluster` spec. Superuser access is on only when roles are managed with it."""
     storage: dict[str, Any] = {"size": pg.storage_size}
     if pg.storage_class:
         storage["storageClass"] = pg.storage_class
@@ -72,7 +76,37 @@ def cluster_spec(
     }
     if superuser_secret is not None:
         spec["superuserSecret"] = {"name": superuser_secret}
+    if managed_roles:
+        spec["managed"] = {"roles": managed_roles}
     return spec
+
+
+def managed_roles(model: PrivilegeModel) -> list[dict[str, Any]]:
+    """The privilege model's roles as the operator's declarative managed roles.
+
+    Every attribute is explicit, so the operator reverts any change made in the database;
+    passwords come from each role's credentials Secret. A role dropped from this list is
+    left in the database as it is (the operator ignores roles it does not manage)."""
+    member_of: dict[str, list[str]] = {}
+    for membership in model.memberships:
+        member_of.setdefault(membership.member, []).append(membership.role)
+    return [
+        {
+            "name": role.name,
+            "ensure": "present",
+            "login": True,
+            "superuser": False,
+            "createdb": False,
+            "createrole": False,
+            "replication": False,
+            "bypassrls": False,
+            "inherit": True,
+            "connectionLimit": -1,
+            "inRoles": sorted(member_of.get(role.name, [])),
+            "passwordSecret": {"name": credentials_secret_name(model.database, role.purpose)},
+        }
+        for role in model.roles
+    ]
 
 
 def pod_monitor(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:

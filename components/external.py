@@ -8,14 +8,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common import TYPE_PREFIX, labels
+from components.credentials import PASSWORD_KEY, credentials_secret_name, login_secret_data
 from components.flyway import DatabaseEndpoint, ServerAddress
 from components.privileges import Purpose, role_name
-from components.roles import (
-    PASSWORD_KEY,
-    AdminAccess,
-    credentials_secret_name,
-    login_secret_data,
-)
+from components.roles import AdminAccess
 from components.settings import Credentials, DatabaseSettings, Secret
 
 
@@ -37,6 +33,8 @@ class ExternalPostgres(pulumi.ComponentResource):
     address: ServerAddress
     endpoint: DatabaseEndpoint | None
     admin: AdminAccess | None
+    in_cluster_admin: None = None
+    """No in-cluster step: Pulumi or a DBA manages an external database's roles."""
     client_labels: dict[str, str]
     """Pod labels a client needs to pass the database's NetworkPolicy."""
     host: pulumi.Output[str]

@@ -9,10 +9,19 @@ import pulumi_kubernetes as k8s
 
 from components import postgres_chart
 from components.common import TYPE_PREFIX, labels
+from components.credentials import PULUMI_ROLES_TYPE, role_logins
 from components.flyway import DatabaseEndpoint, ServerAddress
+from components.grants_spec import InClusterAdmin
 from components.passwords import password
+from components.privileges import PrivilegeModel
 from components.roles import AdminAccess
-from components.settings import Credentials, DatabaseSettings, PasswordSource, PostgresSettings
+from components.settings import (
+    Credentials,
+    DatabaseSettings,
+    PasswordSource,
+    PostgresSettings,
+    RolesManager,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,9 @@ class BitnamiPostgresArgs:
     credentials: Credentials
     retain: bool
     """Leave the release in the cluster if Pulumi ever deletes it (the volumes go with it)."""
+    role_logins: PrivilegeModel | None = None
+    """Roles the in-cluster grants Job creates (databaseRolesManagedBy cluster): their
+    passwords and credentials Secrets live here, with the database they belong to."""
 
 
 class BitnamiPostgres(pulumi.ComponentResource):
@@ -38,6 +50,10 @@ class BitnamiPostgres(pulumi.ComponentResource):
     address: ServerAddress
     endpoint: DatabaseEndpoint | None
     admin: AdminAccess | None
+    in_cluster_admin: InClusterAdmin | None
+    """`postgres`'s login and the PostgreSQL image, for the in-cluster grants Job."""
+    login_secrets: list[k8s.core.v1.Secret]
+    """The role logins' Secrets, when the grants Job creates the roles."""
     client_labels: dict[str, str]
     """Pod labels a client needs to pass the database's NetworkPolicy."""
     host: pulumi.Output[str]
@@ -94,9 +110,26 @@ class BitnamiPostgres(pulumi.ComponentResource):
                 database=db.name,
                 ssl_mode=db.ssl_mode.value,
             )
-            if db.manages_roles
+            if db.roles_managed_by is RolesManager.PULUMI
             else None
         )
+        self.in_cluster_admin = InClusterAdmin(
+            image=f"{pg.image_registry}/{pg.image_repository}:{pg.image_tag}",
+            username="postgres",
+            secret_name=postgres_chart.secret_name(pg.release_name),
+            password_key=postgres_chart.ADMIN_PASSWORD_KEY,
+        )
+        self.login_secrets = []
+        if args.role_logins is not None:
+            logins = role_logins(
+                name,
+                self,
+                args.role_logins,
+                self.address,
+                args.namespace,
+                moved_from=PULUMI_ROLES_TYPE,
+            )
+            self.login_secrets = [login.secret for login in logins.values()]
         # Derived from the release so that whoever reads them waits for it.
         self.host = self.release.status.apply(lambda _: self.address.host)
         self.secret_name = secret.metadata.apply(

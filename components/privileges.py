@@ -1,7 +1,8 @@
 """Who may do what in the application database, as data (pure).
 
-One model feeds both the pulumi-postgresql resources and the contract tests, which apply
-it with plain SQL to a real PostgreSQL and prove the promises below:
+One model feeds the pulumi-postgresql resources, the in-cluster grants Job's script
+(`in_cluster_sql`), CloudNativePG's managed roles and the contract tests, which apply it
+with plain SQL to a real PostgreSQL and prove the promises below:
 
 - the migrator owns what migrations create (Flyway runs as it); in-cluster it is also a
   member of the database owner, so it can alter what existed before it (a restored or
@@ -14,6 +15,7 @@ it with plain SQL to a real PostgreSQL and prove the promises below:
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -168,13 +170,28 @@ def history_protection_sql(model: PrivilegeModel) -> str:
     bug cannot rewrite what Flyway believes was applied. Idempotent; Flyway records no
     callback in the history, and none of this touches a checksum.
     """
-    others = [role.name for role in model.roles if role.purpose is not Purpose.MIGRATOR]
-    table = f"{_ident(model.schema)}.{_ident(HISTORY_TABLE)}"
     return (
         "-- Written by the deployment program: only the migrator changes Flyway's history.\n"
-        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE {table} FROM "
-        f"{', '.join(_ident(name) for name in others)};\n"
+        f"{_history_revoke(model)};\n"
     )
+
+
+def _history_table(model: PrivilegeModel) -> str:
+    return f"{_ident(model.schema)}.{_ident(HISTORY_TABLE)}"
+
+
+def _history_revoke(model: PrivilegeModel) -> str:
+    others = [role.name for role in model.roles if role.purpose is not Purpose.MIGRATOR]
+    return (
+        "REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE "
+        f"{_history_table(model)} FROM {', '.join(_ident(name) for name in others)}"
+    )
+
+
+ROLE_ATTRIBUTES: Final = (
+    "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+)
+"""Every managed role: a login with no right beyond its grants."""
 
 
 def to_sql(model: PrivilegeModel, passwords: dict[Purpose, str]) -> list[str]:
@@ -184,22 +201,154 @@ def to_sql(model: PrivilegeModel, passwords: dict[Purpose, str]) -> list[str]:
     default privileges. Used by the contract tests and by operators applying it by hand.
     """
     statements = [
-        f"CREATE ROLE {_ident(role.name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-        f"NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {_literal(passwords[role.purpose])}"
+        f"CREATE ROLE {_ident(role.name)} {ROLE_ATTRIBUTES} "
+        f"PASSWORD {_literal(passwords[role.purpose])}"
         for role in model.roles
     ]
-    statements.extend(f"GRANT {_ident(m.role)} TO {_ident(m.member)}" for m in model.memberships)
+    statements.extend(_memberships(model))
+    statements.extend(_grants(model))
+    statements.extend(_default_privileges(model, revoke_first=False))
+    return statements
+
+
+def _memberships(model: PrivilegeModel) -> list[str]:
+    return [f"GRANT {_ident(m.role)} TO {_ident(m.member)}" for m in model.memberships]
+
+
+def _grants(model: PrivilegeModel) -> list[str]:
+    """Each grant is exact: everything else the role had on those objects is revoked."""
+    statements: list[str] = []
     for grant in model.grants:
         target = _target(model, grant.object_type)
         statements.append(f"REVOKE ALL ON {target} FROM {_grantee(grant.role)}")
         if grant.privileges:
             privileges = ", ".join(grant.privileges)
             statements.append(f"GRANT {privileges} ON {target} TO {_grantee(grant.role)}")
+    return statements
+
+
+def _default_privileges(model: PrivilegeModel, *, revoke_first: bool) -> list[str]:
+    statements: list[str] = []
     for default in model.default_privileges:
         kind = "TABLES" if default.object_type == "table" else "SEQUENCES"
-        statements.append(
+        prefix = (
             f"ALTER DEFAULT PRIVILEGES FOR ROLE {_ident(default.owner)} "
-            f"IN SCHEMA {_ident(model.schema)} "
-            f"GRANT {', '.join(default.privileges)} ON {kind} TO {_ident(default.role)}"
+            f"IN SCHEMA {_ident(model.schema)}"
+        )
+        if revoke_first:
+            statements.append(f"{prefix} REVOKE ALL ON {kind} FROM {_ident(default.role)}")
+        statements.append(
+            f"{prefix} GRANT {', '.join(default.privileges)} ON {kind} TO {_ident(default.role)}"
         )
     return statements
+
+
+def password_variable(purpose: Purpose) -> str:
+    """The psql variable holding a role's password in the in-cluster script."""
+    return f"{purpose.value}_password"
+
+
+def in_cluster_sql(
+    model: PrivilegeModel,
+    *,
+    password_env: Mapping[Purpose, str] | None,
+    wait_seconds: int = 300,
+) -> str:
+    """The privilege model as one idempotent psql script, run by a superuser in the database.
+
+    With `password_env` (the environment variable holding each role's password) the script
+    creates any missing role and sets every role's attributes, password and memberships, as
+    for a Bitnami release. Without it the roles are someone else's (CloudNativePG's managed
+    roles, created asynchronously after the Cluster is Ready): the script waits up to
+    `wait_seconds` for them to exist with a password and their memberships, then fails
+    naming the missing ones. Then, either way: exact grants (REVOKE then GRANT), default
+    privileges (REVOKE then GRANT), and Flyway's history taken back from all but the
+    migrator, as the Flyway callback does, since these grants would give it back.
+
+    Meant for `psql -X -v ON_ERROR_STOP=1 --single-transaction -f`; passwords come from the
+    environment through `\\getenv`, never from the script's text.
+    """
+    lines = [
+        f"-- Written by the deployment program from the privilege model of {model.database}.",
+        "-- Idempotent: a second run changes nothing.",
+    ]
+    if password_env is not None:
+        lines.extend(_create_roles(model, password_env))
+    else:
+        lines.append(_wait_for_roles(model, wait_seconds))
+    lines.extend(f"{statement};" for statement in _grants(model))
+    lines.extend(f"{statement};" for statement in _default_privileges(model, revoke_first=True))
+    lines.append(
+        f"SELECT {_literal(_history_revoke(model))} "
+        f"WHERE pg_catalog.to_regclass({_literal(_history_table(model))}) IS NOT NULL \\gexec"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _create_roles(model: PrivilegeModel, password_env: Mapping[Purpose, str]) -> list[str]:
+    lines = [
+        "-- Statements that carry a password reach neither the server's log (even on error or",
+        "-- when slow) nor pg_stat_statements.",
+        "SET log_statement = 'none';",
+        "SET log_min_error_statement = 'panic';",
+        "SET log_min_duration_statement = -1;",
+        "SET pg_stat_statements.track_utility = off;",
+    ]
+    for role in model.roles:
+        variable, env = password_variable(role.purpose), password_env[role.purpose]
+        lines.extend(
+            [
+                f"\\getenv {variable} {env}",
+                f"\\if :{{?{variable}}}",
+                "\\else",
+                f"DO $$BEGIN RAISE EXCEPTION 'environment variable {env} is not set'; END$$;",
+                "\\endif",
+                f"SELECT {_literal('CREATE ROLE ' + _ident(role.name))} WHERE NOT EXISTS "  # noqa: S608
+                f"(SELECT FROM pg_catalog.pg_roles WHERE rolname = {_literal(role.name)}) \\gexec",
+                f"ALTER ROLE {_ident(role.name)} WITH {ROLE_ATTRIBUTES} CONNECTION LIMIT -1 "
+                f"PASSWORD :'{variable}';",
+            ]
+        )
+    lines.extend(f"{statement};" for statement in _memberships(model))
+    return lines
+
+
+def _wait_for_roles(model: PrivilegeModel, wait_seconds: int) -> str:
+    names = ", ".join(f"({_literal(role.name)})" for role in model.roles)
+    pairs = ", ".join(f"({_literal(m.member)}, {_literal(m.role)})" for m in model.memberships)
+    memberships = (
+        f"SELECT string_agg(w.member || ' in ' || w.parent, ', ') INTO missing "  # noqa: S608
+        f"FROM (VALUES {pairs}) AS w(member, parent) WHERE NOT EXISTS ("
+        "SELECT FROM pg_catalog.pg_auth_members m "
+        "JOIN pg_catalog.pg_roles r ON r.oid = m.roleid "
+        "JOIN pg_catalog.pg_roles u ON u.oid = m.member "
+        "WHERE r.rolname = w.parent AND u.rolname = w.member);"
+        if pairs
+        else ""
+    )
+    return f"""\
+-- The roles are the operator's: wait until it has created them, with their passwords and
+-- memberships, before granting anything to them.
+DO $wait$
+DECLARE
+    deadline timestamptz := clock_timestamp() + interval '{int(wait_seconds)} seconds';
+    missing text;
+BEGIN
+    LOOP
+        SELECT string_agg(w.name, ', ') INTO missing FROM (VALUES {names}) AS w(name)
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_authid a
+            WHERE a.rolname = w.name AND a.rolcanlogin AND a.rolpassword IS NOT NULL);
+        IF missing IS NULL THEN
+            {memberships or "NULL;"}
+        END IF;
+        EXIT WHEN missing IS NULL;
+        IF clock_timestamp() >= deadline THEN
+            RAISE EXCEPTION 'after {int(wait_seconds)} s the database still lacks %', missing
+                USING HINT = 'The operator creates managed roles; see the Cluster''s '
+                    'status.managedRolesStatus for why it did not.';
+        END IF;
+        PERFORM pg_catalog.pg_sleep(1);
+    END LOOP;
+END
+$wait$;"""  # noqa: S608 (identifiers and literals quoted by _ident and _literal)

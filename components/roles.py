@@ -5,15 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_postgresql as postgresql
 
-from components.common import TYPE_PREFIX, labels
+from components.credentials import (
+    PASSWORD_KEY,
+    PULUMI_ROLES_TYPE,
+    credentials_secret_name,
+    login_secret_data,
+    role_logins,
+)
 from components.flyway import DatabaseEndpoint, ServerAddress
-from components.passwords import password
 from components.privileges import PrivilegeModel, Purpose
 
-PASSWORD_KEY = "password"  # noqa: S105 (a Secret key, not a password)
+__all__ = [
+    "PASSWORD_KEY",
+    "AdminAccess",
+    "DatabaseRoles",
+    "DatabaseRolesArgs",
+    "credentials_secret_name",
+    "login_secret_data",
+]
 
 
 @dataclass(frozen=True)
@@ -39,23 +50,6 @@ class DatabaseRolesArgs:
     """The database these roles live in; nothing here is attempted before it is ready."""
 
 
-def login_secret_data(
-    username: str, password: pulumi.Input[str], address: ServerAddress
-) -> dict[str, pulumi.Input[str]]:
-    """What every role's credentials Secret holds, for the Job and for applications."""
-    return {
-        "username": username,
-        PASSWORD_KEY: password,
-        "host": address.host,
-        "port": str(address.port),
-        "database": address.database,
-    }
-
-
-def credentials_secret_name(database: str, purpose: Purpose) -> str:
-    return f"{database.replace('_', '-')}-{purpose.value}-credentials"
-
-
 class DatabaseRoles(pulumi.ComponentResource):
     """The migrator, app and read-only roles, their grants and default privileges.
 
@@ -69,7 +63,7 @@ class DatabaseRoles(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DatabaseRolesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}:DatabaseRoles", name, None, opts)
+        super().__init__(PULUMI_ROLES_TYPE, name, None, opts)
         model, admin = args.model, args.admin
         provider = postgresql.Provider(
             f"{name}-provider",
@@ -84,15 +78,14 @@ class DatabaseRoles(pulumi.ComponentResource):
         )
         on_db = pulumi.ResourceOptions(parent=self, provider=provider)
 
+        logins = role_logins(name, self, model, args.address, args.namespace)
         roles: dict[Purpose, postgresql.Role] = {}
         for spec in model.roles:
-            role_name = spec.purpose.value
-            secret_password = password(f"{name}-{role_name}-password", self)
             roles[spec.purpose] = postgresql.Role(
-                f"{name}-{role_name}",
+                f"{name}-{spec.purpose.value}",
                 name=spec.name,
                 login=True,
-                password=secret_password,
+                password=logins[spec.purpose].password,
                 superuser=False,
                 create_database=False,
                 create_role=False,
@@ -104,16 +97,6 @@ class DatabaseRoles(pulumi.ComponentResource):
                 # revokes its privileges: removing a role never drops application tables.
                 skip_reassign_owned=False,
                 opts=on_db,
-            )
-            secret_name = credentials_secret_name(model.database, spec.purpose)
-            k8s.core.v1.Secret(
-                f"{name}-{role_name}-credentials",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=secret_name, namespace=args.namespace, labels=labels("database")
-                ),
-                type="Opaque",
-                string_data=login_secret_data(spec.name, secret_password, args.address),
-                opts=pulumi.ResourceOptions(parent=self),
             )
 
         by_name = {spec.name: roles[spec.purpose] for spec in model.roles}

@@ -72,12 +72,17 @@ class Flavor(enum.Enum):
 
 
 class RolesManager(enum.Enum):
-    """Who creates the migrator, app and read-only roles of an external database.
+    """Who creates the migrator, app and read-only roles, and their grants.
 
-    `pulumi`: pulumi-postgresql, from the privilege model, as databaseAdminUser.
+    `none`: nobody; in-cluster only, Flyway runs as the database owner.
+    `cluster`: from inside the cluster, so `pulumi up` needs no path to the database:
+    CloudNativePG's managed roles, and a psql Job for grants (and Bitnami's roles).
+    `pulumi`: pulumi-postgresql, as databaseAdminUser, at databaseAccessHost.
     `dba`: a DBA did, outside this program; the stack only gets the migrator's login.
     """
 
+    NONE = "none"
+    CLUSTER = "cluster"
     PULUMI = "pulumi"
     DBA = "dba"
 
@@ -326,14 +331,15 @@ class DatabaseSettings:
     access_host: str = setting(
         "databaseAccessHost",
         "",
-        "Host where Pulumi reaches PostgreSQL to manage roles; required for external (Flyway "
-        "uses it too); empty in-cluster means roles are not managed.",
+        "Host of the database as reached from where `pulumi up` runs: required for external "
+        "(Flyway uses it too) and for databaseRolesManagedBy pulumi; unused otherwise in-cluster.",
     )
     access_port: int = setting("databaseAccessPort", 5432, "Port of databaseAccessHost.", minimum=1)
     ssl_mode: SslMode = setting(
         "databaseSslMode",
         SslMode.REQUIRE,
-        "sslmode of Pulumi's role-management connection, and of Flyway's for external.",
+        "sslmode of Pulumi's role-management connection (databaseRolesManagedBy pulumi), and "
+        "of Flyway's for external.",
     )
     admin_user: str = setting(
         "databaseAdminUser",
@@ -350,17 +356,23 @@ class DatabaseSettings:
     )
     roles_managed_by: RolesManager = setting(
         "databaseRolesManagedBy",
-        RolesManager.PULUMI,
-        "external only: pulumi (creates the roles as databaseAdminUser) or dba (a DBA created "
-        "them; Flyway logs in as <databaseName>_migrator with migratorPassword).",
+        RolesManager.NONE,
+        "Who creates the migrator, app and read-only roles and their grants: none (in-cluster: "
+        "no roles, Flyway runs as databaseOwner), cluster (in-cluster: from inside the cluster, "
+        "no network path from `pulumi up` needed), pulumi (pulumi-postgresql at "
+        "databaseAccessHost as databaseAdminUser) or dba (external: a DBA did; Flyway logs in "
+        "as <databaseName>_migrator with migratorPassword).",
     )
 
     @property
     def manages_roles(self) -> bool:
-        """Roles are managed wherever Pulumi itself can reach the database, unless a DBA does."""
-        if self.flavor is Flavor.EXTERNAL:
-            return self.roles_managed_by is RolesManager.PULUMI
-        return self.access_host != ""
+        """The program creates the roles and grants: with pulumi-postgresql or in-cluster."""
+        return self.roles_managed_by in (RolesManager.PULUMI, RolesManager.CLUSTER)
+
+    @property
+    def roles_in_cluster(self) -> bool:
+        """Roles and grants are applied from inside the cluster, not by the Pulumi process."""
+        return self.roles_managed_by is RolesManager.CLUSTER
 
 
 @dataclass(frozen=True)
@@ -1010,7 +1022,7 @@ def _cross_checks(s: Settings) -> list[str]:
         )
     if (
         database.flavor is Flavor.BITNAMI
-        and database.manages_roles
+        and database.roles_managed_by is RolesManager.PULUMI
         and database.ssl_mode is not SslMode.DISABLE
     ):
         problems.append(
@@ -1019,12 +1031,8 @@ def _cross_checks(s: Settings) -> list[str]:
             "databaseSslMode disable, or use databaseFlavor cloudnative-pg, which serves TLS "
             "with its own CA"
         )
-    if database.flavor is not Flavor.EXTERNAL and database.roles_managed_by is RolesManager.DBA:
-        problems.append(
-            f"{_fqkey('databaseRolesManagedBy')}: is dba but databaseFlavor is "
-            f"{s.database.flavor.value}; a DBA-managed login is for external databases only. "
-            "Set databaseRolesManagedBy pulumi or databaseFlavor external"
-        )
+    problems.extend(_roles_checks(database))
+    problems.extend(_psql_checks(s))
     problems.extend(_backup_checks(s))
     return problems
 
@@ -1048,6 +1056,68 @@ def _backup_checks(s: Settings) -> list[str]:
             "volumesnapshotclass), or set backupBeforeMigrate false"
         ]
     return []
+
+
+def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (one per conflict)
+    """Who manages the roles must fit where the database is and how it can be reached."""
+    key, manager = _fqkey("databaseRolesManagedBy"), database.roles_managed_by
+    flavor, host = database.flavor.value, database.access_host
+    if database.flavor is Flavor.EXTERNAL:
+        if manager is RolesManager.NONE:
+            return [
+                f"{key}: is none but databaseFlavor is external: the program creates no owner "
+                "there for Flyway to log in as. Set databaseRolesManagedBy pulumi (Pulumi "
+                "creates the roles at databaseAccessHost) or dba (a DBA created them)"
+            ]
+        if manager is RolesManager.CLUSTER:
+            return [
+                f"{key}: is cluster but databaseFlavor is external: the in-cluster step "
+                "manages the roles of an in-cluster database only. Set databaseRolesManagedBy "
+                "pulumi (reachable from where `pulumi up` runs) or dba"
+            ]
+        return []
+    if manager is RolesManager.DBA:
+        return [
+            f"{key}: is dba but databaseFlavor is {flavor}; a DBA-managed login is for "
+            "external databases only. Set databaseRolesManagedBy cluster (roles managed from "
+            "inside the cluster) or databaseFlavor external"
+        ]
+    if manager is RolesManager.PULUMI and not host:
+        return [
+            f"{key}: is pulumi but databaseAccessHost is empty (databaseFlavor {flavor}): "
+            "pulumi-postgresql needs an address of the database reachable from where `pulumi "
+            "up` runs. Set databaseRolesManagedBy cluster to manage the roles from inside the "
+            "cluster, or set databaseAccessHost to such an address"
+        ]
+    if manager in (RolesManager.NONE, RolesManager.CLUSTER) and host:
+        return [
+            f"{_fqkey('databaseAccessHost')}: is {host!r} but databaseRolesManagedBy is "
+            f"{manager.value} (databaseFlavor {flavor}), which never connects from where "
+            "`pulumi up` runs. Remove databaseAccessHost, or set databaseRolesManagedBy "
+            "pulumi to manage the roles through it"
+        ]
+    return []
+
+
+PSQL_MIN_MAJOR: Final = 15
+"""Where the in-cluster grants Job creates the roles (Bitnami) it reads their passwords with
+psql's \\getenv, new in PostgreSQL 15."""
+
+
+def _psql_checks(s: Settings) -> list[str]:
+    """The grants Job runs psql from the release's own image, so its version must do."""
+    if not (s.database.roles_in_cluster and s.database.flavor is Flavor.BITNAMI):
+        return []
+    tag = s.postgres.image_tag
+    major = re.match(r"^(\d+)[.-]", tag + "-")
+    if major is None or int(major.group(1)) >= PSQL_MIN_MAJOR:
+        return []
+    return [
+        f"{_fqkey('postgresImageTag')}: {tag!r} is PostgreSQL {major.group(1)}, but "
+        "databaseRolesManagedBy cluster runs that image's psql to create the roles, which "
+        f"needs PostgreSQL {PSQL_MIN_MAJOR} or later: use a {PSQL_MIN_MAJOR}+ image, or set "
+        "databaseRolesManagedBy none"
+    ]
 
 
 def _required_secrets(s: Settings) -> tuple[set[str], str]:

@@ -95,18 +95,22 @@ def _passphrase_file(stack: str) -> Path:
     return Backend.local_folder(STATE, stack).passphrase_file
 
 
-JOB_ROLES: Final = {"dump": "Backup", "job": "Flyway"}
-"""The program's Jobs by the suffix of their resource name: the backup runs before Flyway."""
+JOB_ROLES: Final = {
+    "Grants": review.GRANTS_JOB_URN,
+    "Backup": review.BACKUP_JOB_URN,
+    "Flyway": review.MIGRATION_JOB_URN,
+}
+"""The Jobs whose logs a deployer reads, in the order they run, by what their URNs hold."""
 
 
-def newest_job(stack: auto.Stack, role: str = "job") -> tuple[str, str] | None:
+def newest_job(stack: auto.Stack, role: str = "Flyway") -> tuple[str, str] | None:
     """(namespace, name) of the newest Job of `role` the state records, failed ones included."""
     deployment = stack.export_stack().deployment or {}
     resources = deployment.get("resources", [])
     jobs = [
         r.get("outputs", {}).get("metadata", {})
         for r in resources
-        if r["type"] == review.JOB_TYPE and str(r.get("urn", "")).endswith(f"-{role}")
+        if JOB_ROLES[role] in str(r.get("urn", ""))
     ]
     jobs = [m for m in jobs if m.get("name")]
     if not jobs:
@@ -115,7 +119,7 @@ def newest_job(stack: auto.Stack, role: str = "job") -> tuple[str, str] | None:
     return str(newest.get("namespace", "default")), str(newest["name"])
 
 
-def job_log(target: Target, role: str = "job") -> str | None:
+def job_log(target: Target, role: str = "Flyway") -> str | None:
     """The output of the newest Job of `role`, or None when there is none to read."""
     job = newest_job(target.stack, role)
     if job is None:
@@ -133,11 +137,12 @@ def job_log(target: Target, role: str = "job") -> str | None:
         text = result.stdout or result.stderr
     else:
         text = "(kubectl is not installed, so the Job's log cannot be read)"
-    return f"--- {JOB_ROLES[role]}: job {namespace}/{name} ---\n{text.rstrip()}\n"
+    return f"--- {role}: job {namespace}/{name} ---\n{text.rstrip()}\n"
 
 
 def flyway_log(target: Target) -> str | None:
-    """The backup's log, when this stack backs up before migrating, then Flyway's."""
+    """The logs of the Jobs that ran before Flyway (grants, backup) where the stack has them,
+    then Flyway's."""
     parts = [text for role in JOB_ROLES if (text := job_log(target, role)) is not None]
     return "".join(parts) or None
 

@@ -20,12 +20,14 @@ from components.settings import Flavor, SettingsError, parse_settings
 from deploy.engine import ROOT, stack_file_config
 
 JOB_TYPE = "kubernetes:batch/v1:Job"
+MIGRATION_JOB_URN = f"tradestream:database:MigrationJob${JOB_TYPE}::"
+"""In the migration Job's URN: the grants and backup Jobs are Jobs too, of other components."""
+BACKUP_JOB_URN = f"tradestream:database:MigrationBackup${JOB_TYPE}::"
+GRANTS_JOB_URN = f"tradestream:database:RoleGrants${JOB_TYPE}::"
 _DECIDING = {"create", "update", "replace", "create-replacement", "same"}
 STACK_TYPE = "pulumi:pulumi:Stack"
 MIGRATIONS_DIGEST = "tradestream.io/migrations-digest"
 CONFIG_DIGEST = "tradestream.io/flyway-config-digest"
-FLYWAY = "-job"
-"""The migration Job's resource name ends so; the backup Job's in `-dump`."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def collect(events: Iterable[auto.EngineEvent]) -> tuple[JobStep | None, list[st
     scripts: list[str] | None = None
     for event in events:
         pre = event.resource_pre_event
-        if pre is not None and pre.metadata.type == JOB_TYPE and pre.metadata.urn.endswith(FLYWAY):
+        if pre is not None and MIGRATION_JOB_URN in pre.metadata.urn:
             step = pre.metadata
             op = str(step.op.value)
             # A replacement shows as several steps; the one that compares old and new counts.

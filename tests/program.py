@@ -71,6 +71,8 @@ class Recorded:
     ignore_changes: tuple[str, ...]
     replace_with: tuple[str, ...]
     replacement_trigger: Any
+    aliases: tuple[dict[str, Any], ...] = ()
+    """Alias specs as sent: where the resource was known before."""
 
 
 @dataclass
@@ -93,10 +95,25 @@ class ProgramRun:
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
 
+    def under(self, component: str, type_: str) -> list[Recorded]:
+        """The `type_` resources whose parent is a `component` (a type token)."""
+        parents = {r.urn for r in self.resources if r.type == component}
+        return [r for r in self.of_type(type_) if r.parent in parents]
+
+    def one_under(self, component: str, type_: str) -> Recorded:
+        found = self.under(component, type_)
+        assert len(found) == 1, f"expected one {type_} under {component}, found {found}"
+        return found[0]
+
+    def migration_config_maps(self) -> list[Recorded]:
+        return self.under("tradestream:database:MigrationJob", "kubernetes:core/v1:ConfigMap")
+
     def flyway_job(self) -> Recorded:
-        """The migration Job (other Jobs, such as the backup, run beside it)."""
-        [job] = [r for r in self.of_type("kubernetes:batch/v1:Job") if r.name == "tradestream-job"]
-        return job
+        """The migration Job (the grants and backup Jobs are other components')."""
+        return self.one_under("tradestream:database:MigrationJob", "kubernetes:batch/v1:Job")
+
+    def grants_job(self) -> Recorded:
+        return self.one_under("tradestream:database:RoleGrants", "kubernetes:batch/v1:Job")
 
     def by_urn(self, urn: str) -> Recorded:
         return next(r for r in self.resources if r.urn == urn)
@@ -172,6 +189,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=tuple(request.ignoreChanges),
                     replace_with=tuple(request.replace_with),
                     replacement_trigger=trigger if trigger != {} else None,
+                    aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
                 )
             )
         return response

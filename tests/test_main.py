@@ -44,6 +44,12 @@ ROLES = {
     "random:index/randomPassword:RandomPassword",
     "kubernetes:core/v1:Secret",
 }
+IN_CLUSTER_ROLES = {
+    "tradestream:database:RoleGrants",
+    "random:index/randomPassword:RandomPassword",
+    "kubernetes:core/v1:Secret",
+}
+"""Roles managed from inside the cluster: no pulumi-postgresql resource at all."""
 CNPG = {
     "tradestream:database:CloudNativePostgres",
     "kubernetes:postgresql.cnpg.io/v1:Cluster",
@@ -71,10 +77,10 @@ EXPECTED_TYPES = {
     # staging installs the operator (a Helm release); prod's superuser password is configured.
     "staging": COMMON
     | CNPG
-    | ROLES
+    | IN_CLUSTER_ROLES
     | CLUSTER_BACKUP
     | {"kubernetes:helm.sh/v3:Release", POD_MONITOR},
-    "prod": COMMON | CNPG | ROLES | CLUSTER_BACKUP | {POD_MONITOR},
+    "prod": COMMON | CNPG | IN_CLUSTER_ROLES | CLUSTER_BACKUP | {POD_MONITOR},
 }
 
 

@@ -90,7 +90,7 @@ def env_of(run: ProgramRun) -> dict[str, Any]:
 
 def volume_files(run: ProgramRun) -> dict[str, bytes]:
     """What the container sees under /flyway/sql, rebuilt from the recorded resources only."""
-    maps = {cm.outputs["metadata"]["name"]: cm.inputs for cm in run.of_type(CONFIG_MAP)}
+    maps = {cm.outputs["metadata"]["name"]: cm.inputs for cm in run.migration_config_maps()}
     volumes = run.flyway_job().inputs["spec"]["template"]["spec"]["volumes"]
     (projected,) = [v["projected"] for v in volumes if v["name"] == "migrations"]
     files: dict[str, bytes] = {}
@@ -167,7 +167,7 @@ def test_order_is_database_then_config_maps_then_job(stack_run: ProgramRun) -> N
         if r.type in (RELEASE, CLUSTER) or r.type.startswith("postgresql:index/")
     ]
     assert database
-    job, config_maps = stack_run.flyway_job(), stack_run.of_type(CONFIG_MAP)
+    job, config_maps = stack_run.flyway_job(), stack_run.migration_config_maps()
     assert config_maps
     for resource in database:
         assert resource.urn in job.dependencies, resource.name
@@ -190,7 +190,7 @@ def test_children_are_parented_and_named_after_the_component(stack_run: ProgramR
 def test_config_maps_are_immutable_labelled_and_hold_the_files_byte_for_byte(
     stack_run: ProgramRun,
 ) -> None:
-    for cm in stack_run.of_type(CONFIG_MAP):
+    for cm in stack_run.migration_config_maps():
         assert cm.inputs["immutable"] is True
         labels = cm.inputs["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "tradestream-database"
@@ -276,7 +276,7 @@ def test_stack_outputs_list_the_packaged_migrations(
         == run.flyway_job().inputs["metadata"]["annotations"]["tradestream.io/migrations-digest"]
     )
     assert sorted(run.outputs["migrationConfigMaps"]) == sorted(
-        cm.outputs["metadata"]["name"] for cm in run.of_type(CONFIG_MAP)
+        cm.outputs["metadata"]["name"] for cm in run.migration_config_maps()
     )
 
 

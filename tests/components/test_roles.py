@@ -19,6 +19,7 @@ PROVIDER = "pulumi:providers:postgresql"
 SECRET = "kubernetes:core/v1:Secret"
 EXTERNAL = {
     "databaseFlavor": "external",
+    "databaseRolesManagedBy": "pulumi",
     "databaseAccessHost": "pg.internal.example",
     "databaseSslMode": "verify-full",
     "databaseCaSecret": "pg-internal-ca",
@@ -35,11 +36,21 @@ def flavor_runs() -> dict[str, ProgramRun]:
     return {
         "bitnami": run_program("dev"),
         "bitnami+roles": run_program(
-            "dev", config={"databaseAccessHost": "127.0.0.1", "databaseSslMode": "disable"}
+            "dev",
+            config={
+                "databaseRolesManagedBy": "pulumi",
+                "databaseAccessHost": "127.0.0.1",
+                "databaseSslMode": "disable",
+            },
         ),
         "cloudnative-pg": run_program("dev", config=CLOUDNATIVE_PG),
         "cloudnative-pg+roles": run_program(
-            "dev", config={**CLOUDNATIVE_PG, "databaseAccessHost": "127.0.0.1"}
+            "dev",
+            config={
+                **CLOUDNATIVE_PG,
+                "databaseRolesManagedBy": "pulumi",
+                "databaseAccessHost": "127.0.0.1",
+            },
         ),
         "external": run_program("dev", config=EXTERNAL, secrets=EXTERNAL_SECRETS),
     }
@@ -226,7 +237,7 @@ def test_no_password_in_plain_text_for_any_flavor(runs: dict[str, ProgramRun]) -
     ("config", "secrets", "words"),
     [
         (
-            {"databaseFlavor": "external"},
+            {"databaseFlavor": "external", "databaseRolesManagedBy": "pulumi"},
             EXTERNAL_SECRETS,
             "databaseAccessHost: is empty but databaseFlavor is external",
         ),
@@ -236,6 +247,7 @@ def test_no_password_in_plain_text_for_any_flavor(runs: dict[str, ProgramRun]) -
             {
                 **CLOUDNATIVE_PG,
                 "passwordSource": "config",
+                "databaseRolesManagedBy": "pulumi",
                 "databaseAccessHost": "h",
             },
             {},
@@ -319,5 +331,9 @@ def test_a_verified_external_server_needs_its_ca_and_the_pod_mounts_it(
 
 
 def test_the_bitnami_chart_serves_no_tls_so_a_tls_mode_is_refused() -> None:
-    refused = run_program("dev", config={"databaseAccessHost": "pg.example"}, secrets={})
+    refused = run_program(
+        "dev",
+        config={"databaseRolesManagedBy": "pulumi", "databaseAccessHost": "pg.example"},
+        secrets={},
+    )
     assert "databaseSslMode: is require but the Bitnami chart serves no TLS" in str(refused.error)

@@ -245,6 +245,11 @@ def test_stacks_differ_where_real_environments_do() -> None:
     assert prod.cnpg.instances > staging.cnpg.instances
     assert not dev.database.manages_roles
     assert prod.database.manages_roles
+    # Deploys run outside the cluster: staging and prod manage roles from inside it.
+    assert staging.database.roles_in_cluster
+    assert prod.database.roles_in_cluster
+    assert not staging.database.access_host
+    assert not prod.database.access_host
     assert prod.password_source is PasswordSource.CONFIG
     assert dev.postgres.storage_size != prod.postgres.storage_size
 

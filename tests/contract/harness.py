@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from psycopg import sql
 
+from components.credentials import credentials_secret_name
 from components.flyway import CA_KEY, TLS_PATH
 from components.privileges import PrivilegeModel, Purpose, privilege_model, to_sql
 from components.settings import Flavor
@@ -62,6 +63,8 @@ GRANT_TYPE = "postgresql:index/grant:Grant"
 DEFAULT_PRIVILEGES_TYPE = "postgresql:index/defaultPrivileges:DefaultPrivileges"
 GRANT_ROLE_TYPE = "postgresql:index/grantRole:GrantRole"
 ROLE_RESOURCE_TYPES: Final = (ROLE_TYPE, GRANT_ROLE_TYPE, GRANT_TYPE, DEFAULT_PRIVILEGES_TYPE)
+GRANTS_COMPONENT: Final = "tradestream:database:RoleGrants"
+"""The in-cluster grants Job's component: roles and grants applied by psql from a pod."""
 """What pulumi-postgresql declares: together, the privilege model."""
 SUPERUSER: Final = "postgres"
 """The superuser of the Bitnami image and of CloudNativePG clusters."""
@@ -111,6 +114,21 @@ class ProjectedSource:
 
 
 @dataclass(frozen=True)
+class DeclaredGrants:
+    """The in-cluster grants Job: psql's command, its environment and its script."""
+
+    image: str
+    command: tuple[str, ...]
+    env: tuple[dict[str, Any], ...]
+    mounts: dict[str, str]
+    """Mount path -> volume kind (configMap, emptyDir, secret)."""
+    script_path: str
+    """Where the pod sees the script: the ConfigMap volume's mount path and item path."""
+    script: str
+    ca_secret: str | None
+
+
+@dataclass(frozen=True)
 class DatabaseSetup:
     """How the declared database comes to exist and who may log in, per the recorded resources."""
 
@@ -128,6 +146,10 @@ class DatabaseSetup:
     """(Secret, key) holding the owner's password in-cluster."""
     model: PrivilegeModel | None = None
     """The roles and grants the program manages, where it manages them."""
+    grants: DeclaredGrants | None = None
+    """The in-cluster grants Job, where roles are managed from inside the cluster."""
+    managed_roles: tuple[dict[str, Any], ...] = ()
+    """The Cluster's `spec.managed.roles`: the roles CloudNativePG's operator creates."""
 
     @property
     def login(self) -> str:
@@ -321,7 +343,53 @@ def database_setup(run: ProgramRun) -> DatabaseSetup:
         raise HarnessError(
             f"the resources are a {setup.flavor.value} database, the output {exported}"
         )
-    return replace(setup, model=declared_model(run, setup.database, setup.owner))
+    grants = declared_grants(run)
+    if grants is None:
+        return replace(setup, model=declared_model(run, setup.database, setup.owner))
+    if run.of_type(PROVIDER_TYPE) or any(run.of_type(t) for t in ROLE_RESOURCE_TYPES):
+        raise HarnessError("roles managed both in-cluster and with pulumi-postgresql")
+    model = privilege_model(setup.database, owner=setup.owner)
+    managed = (
+        tuple(clusters[0].inputs["spec"].get("managed", {}).get("roles", ())) if clusters else ()
+    )
+    if clusters and [r["name"] for r in managed] != [r.name for r in model.roles]:
+        raise HarnessError(f"the Cluster's managed roles {managed} are not the model's roles")
+    return replace(setup, model=model, grants=grants, managed_roles=managed)
+
+
+def declared_grants(run: ProgramRun) -> DeclaredGrants | None:
+    """The in-cluster grants Job and its script, or None when the program declares none."""
+    jobs = run.under(GRANTS_COMPONENT, JOB_TYPE)
+    if not jobs:
+        return None
+    [job] = jobs
+    pod = job.inputs["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts: dict[str, str] = {}
+    script_path = script = ca_secret = None
+    config_maps = {cm.outputs["metadata"]["name"]: cm.inputs for cm in run.of_type(CONFIG_MAP_TYPE)}
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        kind = next(k for k in ("configMap", "emptyDir", "secret") if k in volume)
+        mounts[mount["mountPath"]] = kind
+        if kind == "configMap":
+            [item] = volume["configMap"]["items"]
+            script_path = f"{mount['mountPath']}/{item['path']}"
+            script = config_maps[volume["configMap"]["name"]]["data"][item["key"]]
+        elif kind == "secret":
+            ca_secret = volume["secret"]["secretName"]
+    if script_path is None or script is None:
+        raise HarnessError("the grants Job mounts no script")
+    return DeclaredGrants(
+        image=container["image"],
+        command=tuple(container["command"]),
+        env=tuple(container["env"]),
+        mounts=mounts,
+        script_path=script_path,
+        script=script,
+        ca_secret=ca_secret,
+    )
 
 
 def _bitnami_setup(values: Mapping[str, Any], run: ProgramRun) -> DatabaseSetup:
@@ -515,8 +583,13 @@ def check_login(job: DeclaredJob, run: ProgramRun) -> None:
         if (ref["name"], ref["key"]) != setup.owner_secret:
             raise HarnessError(f"FLYWAY_PASSWORD reads {ref}, not the owner's {setup.owner_secret}")
         return
-    role = next(r.inputs for r in run.of_type(ROLE_TYPE) if r.inputs["name"] == user)
     secret = _secrets(run).get(ref["name"])
+    if setup.grants is not None:
+        # In-cluster, the Secret is the password's source: the operator or the Job sets it.
+        if secret is None or secret.get("username") != user or not secret.get(ref["key"]):
+            raise HarnessError(f"FLYWAY_PASSWORD reads {ref}, which is not {user}'s login")
+        return
+    role = next(r.inputs for r in run.of_type(ROLE_TYPE) if r.inputs["name"] == user)
     if secret is None or secret.get(ref["key"]) != role["password"]:
         raise HarnessError(f"FLYWAY_PASSWORD reads {ref}, which is not {user}'s declared password")
 
@@ -634,8 +707,149 @@ def apply_roles(
 
 
 def prepare_database(server: PostgresServer, job: DeclaredJob) -> PreparedDatabase:
-    """The database as declared: created as its flavor does, then its roles where managed."""
-    return apply_roles(server, job, initialise_database(server, job))
+    """The database as declared: created as its flavor does, then its roles where managed:
+    with the model's SQL as pulumi-postgresql would, or, in-cluster, by the operator's
+    managed roles and the declared grants Job, run twice (it must be idempotent)."""
+    prepared = initialise_database(server, job)
+    if job.setup.grants is None:
+        return apply_roles(server, job, prepared)
+    prepared = create_managed_roles(server, job, prepared)
+    for attempt in ("first", "second"):
+        proc = run_grants_job(job, server, prepared)
+        if proc.returncode != 0:
+            raise HarnessError(f"the grants Job's {attempt} run failed: {proc.stderr}")
+    return prepared
+
+
+# -- the in-cluster grants Job ------------------------------------------------------------------
+
+
+def role_passwords(job: DeclaredJob, prepared: PreparedDatabase) -> PreparedDatabase:
+    """Local passwords for the model's roles, as their credentials Secrets would hold them."""
+    assert job.setup.model is not None
+    new = {r.name: _password() for r in job.setup.model.roles if r.name not in prepared.passwords}
+    return replace(prepared, passwords={**prepared.passwords, **new})
+
+
+def create_managed_roles(
+    server: PostgresServer, job: DeclaredJob, prepared: PreparedDatabase
+) -> PreparedDatabase:
+    """Create the Cluster's managed roles as CloudNativePG's instance manager does: one
+    CREATE ROLE with every attribute, the memberships (IN ROLE) and the password read from
+    the role's passwordSecret. Nothing when no operator manages roles (Bitnami)."""
+    prepared = role_passwords(job, prepared)
+    flags = (
+        ("bypassrls", "BYPASSRLS"),
+        ("createdb", "CREATEDB"),
+        ("createrole", "CREATEROLE"),
+        ("inherit", "INHERIT"),
+        ("login", "LOGIN"),
+        ("replication", "REPLICATION"),
+        ("superuser", "SUPERUSER"),
+    )
+    for role in job.setup.managed_roles:
+        if role.get("ensure", "present") != "present" or "passwordSecret" not in role:
+            raise HarnessError(f"the harness creates present roles with a password only: {role}")
+        options = " ".join(
+            word if role.get(key, key == "inherit") else f"NO{word}" for key, word in flags
+        )
+        statement = sql.SQL(
+            "CREATE ROLE {} " + options + " CONNECTION LIMIT {}{} PASSWORD {}"
+        ).format(
+            sql.Identifier(role["name"]),
+            sql.Literal(int(role.get("connectionLimit", -1))),
+            sql.SQL(" IN ROLE {}").format(sql.SQL(",").join(map(sql.Identifier, role["inRoles"])))
+            if role.get("inRoles")
+            else sql.SQL(""),
+            sql.Literal(prepared.passwords[role["name"]]),
+        )
+        server.query(statement)
+    return prepared
+
+
+def grants_environment(  # noqa: PLR0912 (one branch per substituted variable)
+    job: DeclaredJob,
+    server: PostgresServer,
+    prepared: PreparedDatabase,
+    script_root: Path,
+    scratch: Path,
+) -> dict[str, str]:
+    """The grants container's environment with only the cluster-specific parts substituted:
+    the local server for PGHOST/PGPORT, `disable` for PGSSLMODE (the CA file is then unread),
+    local passwords for every secretKeyRef (the superuser's, and each role's from its
+    credentials Secret), the scratch directory for HOME. Anything else passes unchanged."""
+    grants, setup = job.setup.grants, job.setup
+    assert grants is not None
+    assert setup.model is not None
+    by_secret = {
+        credentials_secret_name(setup.database, role.purpose): role.name
+        for role in setup.model.roles
+    }
+    env: dict[str, str] = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    for entry in grants.env:
+        name = entry["name"]
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None:
+            if name == "PGPASSWORD":
+                env[name] = prepared.passwords[server.superuser]
+            elif ref["name"] in by_secret and ref["key"] == "password":
+                env[name] = prepared.passwords[by_secret[ref["name"]]]
+            else:
+                raise HarnessError(f"{name} reads {ref}, which the harness cannot stand in for")
+        elif "value" not in entry:
+            raise HarnessError(f"env var {name} has no literal value: {entry}")
+        elif name == "PGHOST":
+            env[name] = server.host
+        elif name == "PGPORT":
+            env[name] = str(server.port)
+        elif name == "PGSSLMODE":
+            env[name] = LOCAL_SSL_MODE
+        elif name == "PGSSLROOTCERT":
+            if PurePosixPath(entry["value"]).parent.as_posix() not in grants.mounts:
+                raise HarnessError(f"PGSSLROOTCERT {entry['value']} is not a mounted file")
+            env[name] = str(scratch / "unused-ca.crt")
+        elif name == "HOME":
+            if grants.mounts.get(entry["value"]) != "emptyDir":
+                raise HarnessError(f"HOME {entry['value']} is not an emptyDir of the pod")
+            env[name] = str(scratch)
+        else:
+            env[name] = str(entry["value"])
+    if env.get("PGUSER") != server.superuser:
+        raise HarnessError(f"the grants Job logs in as {env.get('PGUSER')}, not the superuser")
+    return env
+
+
+def lay_out_script(job: DeclaredJob, root: Path) -> Path:
+    """The script where the pod would read it, under `root`; returns its local path."""
+    grants = job.setup.grants
+    assert grants is not None
+    local = root.joinpath(*PurePosixPath(grants.script_path).relative_to("/").parts)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text(grants.script, encoding="utf-8")
+    return local
+
+
+def run_grants_job(
+    job: DeclaredJob, server: PostgresServer, prepared: PreparedDatabase
+) -> subprocess.CompletedProcess[str]:
+    """The Job's psql command line, exactly, with the local psql and the substituted env."""
+    grants = job.setup.grants
+    assert grants is not None
+    if not grants.command or grants.command[0] != "psql":
+        raise HarnessError(f"the grants Job runs {grants.command}, not psql")
+    with tempfile.TemporaryDirectory(prefix="grants-pod-") as pod:
+        root = Path(pod)
+        local = lay_out_script(job, root / "volumes")
+        (root / "tmp").mkdir()
+        env = grants_environment(job, server, prepared, root / "volumes", root / "tmp")
+        argv = [str(server.bindir / "psql")]
+        for arg in grants.command[1:]:
+            if arg == f"--file={grants.script_path}":
+                arg = f"--file={local}"  # noqa: PLW2901 (the one substituted argument)
+            argv.append(arg)
+        return subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, check=False
+        )
 
 
 # -- the volume ---------------------------------------------------------------------------------

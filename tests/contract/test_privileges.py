@@ -31,6 +31,7 @@ from tests.contract.harness import (
     job_environment,
     lay_out_volume,
     prepare_database,
+    run_grants_job,
     run_job,
     schema_history,
 )
@@ -66,12 +67,33 @@ class Case:
 
 
 CASES = {
-    # As committed: the roles are named after the stack's database.
+    # As committed: the roles are named after the stack's database, managed from inside the
+    # cluster (CloudNativePG's managed roles and the grants Job).
     "staging": Case("staging", {}),
+    # The same flavor where Pulumi reaches the database: pulumi-postgresql's way.
+    "staging-pulumi": Case(
+        "staging",
+        {
+            "databaseRolesManagedBy": "pulumi",
+            "databaseAccessHost": "pg.example",
+            "databaseName": "tradestream_pulumi",
+            "databaseOwner": "tradestream_pulumi_owner",
+        },
+    ),
+    # Bitnami with roles managed in-cluster: the grants Job creates the roles too.
+    "bitnami-cluster": Case(
+        "dev",
+        {
+            "databaseRolesManagedBy": "cluster",
+            "databaseName": "tradestream_bitnami",
+            "databaseOwner": "tradestream_bitnami_owner",
+        },
+    ),
     "external": Case(
         "dev",
         {
             "databaseFlavor": "external",
+            "databaseRolesManagedBy": "pulumi",
             "databaseAccessHost": "db.example",
             "databaseSslMode": "require",
             # Its own database (and so role names) on the shared server, and an admin role
@@ -139,14 +161,18 @@ def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migr
         database_owner = setup.admin
         assert job.env_value("FLYWAY_URL").endswith("?sslmode=require")
     else:
-        assert setup.flavor is Flavor.CLOUDNATIVE_PG
+        bitnami = deployed.case == "bitnami-cluster"
+        assert setup.flavor is (Flavor.BITNAMI if bitnami else Flavor.CLOUDNATIVE_PG)
+        assert (setup.grants is not None) is (deployed.case != "staging-pulumi")
         assert setup.owner is not None
         assert setup.model == privilege_model(setup.database, owner=setup.owner)
         assert [(m.member, m.role) for m in setup.model.memberships] == [(migrator, setup.owner)]
         database_owner = setup.owner
         # CloudNativePG serves TLS with its own CA; Flyway verifies the server against it.
         assert job.env_value("FLYWAY_URL").endswith(
-            "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
+            "/tradestream_bitnami"
+            if bitnami
+            else "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
         )
     assert job.env_value("FLYWAY_USER") == migrator
 
@@ -155,7 +181,9 @@ def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migr
     )
     local_url = f"jdbc:postgresql://{deployed.server.host}:{deployed.server.port}/{job.database}"
     # The local server serves no TLS: every declared sslmode becomes `disable` here.
-    assert env["FLYWAY_URL"] == f"{local_url}?sslmode=disable"
+    assert env["FLYWAY_URL"] == (
+        local_url if deployed.case == "bitnami-cluster" else f"{local_url}?sslmode=disable"
+    )
 
     assert deployed.query(
         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
@@ -361,3 +389,55 @@ def test_only_the_migrator_can_change_flyways_history(
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
             conn.execute(HISTORY_WRITES[write].encode())
     assert schema_history(deployed.server, deployed.job.database) == before
+
+
+def privilege_state(deployed: Deployed) -> list[Any]:
+    """Every role attribute, membership, ACL and default ACL the model touches."""
+    setup = deployed.job.setup
+    assert setup.model is not None
+    names = [role.name for role in setup.model.roles]
+    return [
+        deployed.query(
+            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication,"
+            " rolbypassrls, rolinherit, rolcanlogin, rolconnlimit"
+            " FROM pg_roles WHERE rolname = ANY(%s) ORDER BY rolname",
+            (names,),
+        ),
+        deployed.query(
+            "SELECT pg_get_userbyid(member), pg_get_userbyid(roleid) FROM pg_auth_members"
+            " WHERE pg_get_userbyid(member) = ANY(%s) ORDER BY 1, 2",
+            (names,),
+        ),
+        deployed.query("SELECT datacl::text FROM pg_database WHERE datname = current_database()"),
+        deployed.query("SELECT nspacl::text FROM pg_namespace WHERE nspname = 'public'"),
+        deployed.query(
+            "SELECT c.relname, c.relacl::text FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'p') ORDER BY 1"
+        ),
+        deployed.query(
+            "SELECT pg_get_userbyid(defaclrole), defaclobjtype, defaclacl::text"
+            " FROM pg_default_acl ORDER BY 1, 2"
+        ),
+    ]
+
+
+@pytest.mark.parametrize("deployed", ["bitnami-cluster", "staging"], indirect=True)
+def test_the_grants_job_run_again_after_flyway_changes_nothing(deployed: Deployed) -> None:
+    """The Job reruns whenever its script or spec changes, now on a migrated schema: grants,
+    default privileges, role attributes and memberships come out exactly as they were, and
+    Flyway's history stays the migrator's though the exact grants reach every table."""
+    before = privilege_state(deployed)
+    assert before[4], "no table: the rerun would prove nothing about existing tables"
+    proc = run_grants_job(deployed.job, deployed.server, deployed.prepared)
+    assert proc.returncode == 0, proc.stderr
+    assert privilege_state(deployed) == before
+    # The pod's log, what `kubectl logs` shows, carries no password.
+    for password in deployed.prepared.passwords.values():
+        assert password not in proc.stdout + proc.stderr
+    app = deployed.role(Purpose.APP)
+    assert deployed.query(
+        "SELECT has_table_privilege(%s, 'flyway_schema_history', 'INSERT'),"
+        " has_table_privilege(%s, 'flyway_schema_history', 'SELECT')",
+        (app, app),
+    ) == [(False, True)]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from components.migrations import load_migration_set
+from deploy.__main__ import newest_job
 from deploy.engine import ROOT
 from deploy.review import (
     CONFIG_DIGEST,
@@ -92,3 +94,37 @@ def test_the_review_command_compares_the_repository_with_the_deployed_output(
     deployed.write_text("null\n")
     assert main(["--stack", "dev", "--deployed", str(deployed)]) == 0
     assert "not deployed yet" in capsys.readouterr().out
+
+
+def test_the_log_shown_is_the_migration_jobs_not_the_newer_grants_jobs() -> None:
+    prefix = "urn:pulumi:prod::tradestream-database::tradestream:database:"
+    resources = [
+        {
+            "urn": f"{prefix}MigrationJob$kubernetes:batch/v1:Job::tradestream-job",
+            "type": "kubernetes:batch/v1:Job",
+            "outputs": {
+                "metadata": {
+                    "name": "tradestream-job-1",
+                    "namespace": "ns",
+                    "creationTimestamp": "2026-01-01T00:00:00Z",
+                }
+            },
+        },
+        {
+            "urn": f"{prefix}RoleGrants$kubernetes:batch/v1:Job::tradestream-grants",
+            "type": "kubernetes:batch/v1:Job",
+            "outputs": {
+                "metadata": {
+                    "name": "tradestream-grants-2",
+                    "namespace": "ns",
+                    "creationTimestamp": "2026-02-01T00:00:00Z",
+                }
+            },
+        },
+    ]
+    stack = SimpleNamespace(
+        export_stack=lambda: SimpleNamespace(deployment={"resources": resources})
+    )
+    assert newest_job(stack) == ("ns", "tradestream-job-1")  # type: ignore[arg-type]
+    assert newest_job(stack, "Grants") == ("ns", "tradestream-grants-2")  # type: ignore[arg-type]
+    assert newest_job(stack, "Backup") is None  # type: ignore[arg-type]

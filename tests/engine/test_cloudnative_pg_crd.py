@@ -93,7 +93,86 @@ def test_the_declared_cluster_passes_the_operators_crd(
     except ApiError as error:
         pytest.fail(f"the API server refused {stack}'s Cluster: {error}")
     assert accepted["spec"]["instances"] == cluster["spec"]["instances"]
+    # The roles the operator creates, every attribute explicit, as the CRD keeps them.
+    assert accepted["spec"]["managed"]["roles"] == cluster["spec"]["managed"]["roles"]
+    assert [role["name"] for role in accepted["spec"]["managed"]["roles"]] == [
+        "tradestream_migrator",
+        "tradestream_app",
+        "tradestream_readonly",
+    ]
     assert kube.get_or_none(f"{path}/{cluster['metadata']['name']}") is None  # a dry run
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "word"),
+    [("createDB", False, "createDB"), ("passwordSecret", {"secretName": "x"}, "secretName")],
+)
+def test_a_managed_role_attribute_the_operator_does_not_know_is_refused(
+    kube: Client, cluster_crd: dict[str, Any], attribute: str, value: Any, word: str
+) -> None:
+    """Strict validation reaches into the managed roles: a misspelling cannot pass silently."""
+    cluster = integral(run_program("staging").one(CLUSTER).inputs)
+    cluster["spec"]["managed"]["roles"][0][attribute] = value
+    namespace = ensure_namespace(kube, cluster["metadata"]["namespace"])
+    with pytest.raises(
+        ApiError, match="secretName" if attribute == "passwordSecret" else attribute
+    ):
+        kube.post(
+            f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
+            "?dryRun=All&fieldValidation=Strict",
+            cluster,
+        )
+
+
+def ensure_namespace(kube: Client, name: str, labels: dict[str, str] | None = None) -> str:
+    if kube.get_or_none(f"/api/v1/namespaces/{name}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": name, "labels": labels or {}}})
+    return name
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_grants_job_and_the_role_secrets_pass_the_api_server(kube: Client, stack: str) -> None:
+    """The in-cluster grants Job, its script and the roles' Secrets, strictly validated; its
+    pod also passes the `restricted` Pod Security level the program's namespace enforces."""
+    run = run_program(stack)
+    namespace = ensure_namespace(
+        kube, f"{stack}-grants", {"pod-security.kubernetes.io/enforce": "restricted"}
+    )
+    job = integral(run.grants_job().inputs)
+    [config_map] = run.under("tradestream:database:RoleGrants", "kubernetes:core/v1:ConfigMap")
+    secrets = run.of_type("kubernetes:core/v1:Secret")
+    objects = [
+        ("batch/v1", "Job", "jobs", job, run.grants_job().outputs["metadata"]["name"]),
+        ("v1", "ConfigMap", "configmaps", integral(config_map.inputs), "grants-sql"),
+        *(("v1", "Secret", "secrets", integral(s.inputs), None) for s in secrets),
+    ]
+    for api_version, kind, plural, body, name in objects:
+        metadata = {**body["metadata"], "namespace": namespace}
+        if name is not None:
+            metadata["name"] = name
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            kube.post(
+                f"{base}/namespaces/{namespace}/{plural}?dryRun=All&fieldValidation=Strict",
+                {**body, "apiVersion": api_version, "kind": kind, "metadata": metadata},
+            )
+        except ApiError as error:
+            pytest.fail(f"the API server refused {stack}'s {kind}: {error}")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "grants", "namespace": namespace},
+        "spec": job["spec"]["template"]["spec"],
+    }
+    pods = f"/api/v1/namespaces/{namespace}/pods?dryRun=All&fieldValidation=Strict"
+    try:
+        kube.post(pods, pod)
+    except ApiError as error:
+        pytest.fail(f"the grants pod does not pass the restricted level: {error}")
+    # The level is enforced here: the same pod keeping its capabilities is refused.
+    del pod["spec"]["containers"][0]["securityContext"]["capabilities"]
+    with pytest.raises(ApiError, match="restricted"):
+        kube.post(pods, pod)
 
 
 def test_a_field_the_operator_does_not_know_is_refused(

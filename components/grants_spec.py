@@ -1,0 +1,200 @@
+"""The in-cluster grants Job: psql's environment, command and pod, built from data (pure).
+
+The Job applies the privilege model from inside the cluster, so `pulumi up` needs no
+network path to the database. Everything it runs is decided here, so tests read it without
+mocks and the contract tests run the very same command against a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from components.credentials import PASSWORD_KEY, credentials_secret_name
+from components.flyway import CA_KEY, RUN_AS, EnvVar, ServerAddress
+from components.privileges import PrivilegeModel, Purpose
+
+SQL_PATH: Final = "/grants"
+SQL_FILE: Final = "grants.sql"
+TLS_PATH: Final = "/grants-tls"
+TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
+CONTAINER: Final = "psql"
+COMMAND: Final = (
+    "psql",
+    "--no-psqlrc",
+    "--set=ON_ERROR_STOP=1",
+    "--single-transaction",
+    f"--file={SQL_PATH}/{SQL_FILE}",
+)
+"""All or nothing, stopping at the first error. Never --echo-*: an echoed statement would
+show a password psql interpolated into it."""
+BACKOFF_LIMIT: Final = 2
+"""A pod lost with its node, or a connection refused during a failover, is retried."""
+ROLE_WAIT_MARGIN_SECONDS: Final = 60
+"""The script stops waiting for the operator's roles this long before the Job's deadline,
+so the failure names the missing roles instead of a bare DeadlineExceeded."""
+RESOURCES: Final = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi"},
+}
+
+
+@dataclass(frozen=True)
+class InClusterAdmin:
+    """What a flavor offers the grants Job: an image with psql, and a superuser's login.
+
+    Only a superuser can do all the Job does in-cluster: read whether the operator has set
+    each role's password (pg_authid), grant on every object whoever owns it (a restored
+    schema), set the migrator's default privileges, and, for Bitnami, create roles.
+    """
+
+    image: str
+    username: str
+    secret_name: str
+    password_key: str
+
+
+def password_env_name(purpose: Purpose) -> str:
+    return f"ROLE_PASSWORD_{purpose.name}"
+
+
+def password_env(model: PrivilegeModel) -> dict[Purpose, str]:
+    """The environment variable that holds each role's password, where the Job sets it."""
+    return {role.purpose: password_env_name(role.purpose) for role in model.roles}
+
+
+def ssl_mode(address: ServerAddress) -> str:
+    """libpq's sslmode for the address, as Flyway's JDBC URL has it: verify-full against the
+    CA where one is given, else the declared mode, else libpq's own default, explicitly."""
+    if address.ca_secret:
+        return address.ssl_mode or "verify-full"
+    return address.ssl_mode or "prefer"
+
+
+def grants_environment(
+    model: PrivilegeModel,
+    address: ServerAddress,
+    admin: InClusterAdmin,
+    *,
+    creates_roles: bool,
+) -> tuple[EnvVar, ...]:
+    """libpq's connection settings, the admin's password and, where the Job creates the roles,
+    each role's password, all from Secrets by reference."""
+    env = [
+        EnvVar("PGHOST", address.host),
+        EnvVar("PGPORT", str(address.port)),
+        EnvVar("PGDATABASE", address.database),
+        EnvVar("PGUSER", admin.username),
+        EnvVar("PGPASSWORD", secret_name=admin.secret_name, secret_key=admin.password_key),
+        EnvVar("PGSSLMODE", ssl_mode(address)),
+    ]
+    if address.ca_secret:
+        env.append(EnvVar("PGSSLROOTCERT", f"{TLS_PATH}/{CA_KEY}"))
+    env.extend(
+        [
+            EnvVar("PGCONNECT_TIMEOUT", "10"),
+            EnvVar("PGAPPNAME", "tradestream-grants"),
+            # The root filesystem is read-only; anything psql or libpq writes goes here.
+            EnvVar("HOME", TMP_PATH),
+        ]
+    )
+    if creates_roles:
+        env.extend(
+            EnvVar(
+                name,
+                secret_name=credentials_secret_name(model.database, purpose),
+                secret_key=PASSWORD_KEY,
+            )
+            for purpose, name in password_env(model).items()
+        )
+    return tuple(env)
+
+
+def pod_template(
+    image: str,
+    env: Sequence[EnvVar],
+    config_map: object,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    *,
+    ca_secret: str | None = None,
+) -> dict[str, Any]:
+    """A locked-down pod like Flyway's: non-root, read-only root, no token, no privilege,
+    one command; the script from its ConfigMap, the server's CA where the address has one.
+    `config_map` stands for the ConfigMap's name (a string, or its Output)."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "sql", "mountPath": SQL_PATH, "readOnly": True},
+        {"name": "tmp", "mountPath": TMP_PATH},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "sql",
+            "configMap": {
+                "name": config_map,
+                "items": [{"key": SQL_FILE, "path": SQL_FILE}],
+                "defaultMode": 0o444,
+            },
+        },
+        {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+    ]
+    if ca_secret:
+        mounts.append({"name": "tls", "mountPath": TLS_PATH, "readOnly": True})
+        volumes.append(
+            {
+                "name": "tls",
+                "secret": {
+                    "secretName": ca_secret,
+                    "items": [{"key": CA_KEY, "path": CA_KEY}],
+                    "defaultMode": 0o444,
+                },
+            }
+        )
+    return {
+        "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS,
+                "runAsGroup": RUN_AS,
+                "fsGroup": RUN_AS,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": CONTAINER,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": list(COMMAND),
+                    "env": [e.to_k8s() for e in env],
+                    "resources": RESOURCES,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "privileged": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "volumeMounts": mounts,
+                }
+            ],
+            "volumes": volumes,
+        },
+    }
+
+
+def job_spec(template: dict[str, Any], deadline_seconds: int) -> dict[str, Any]:
+    """No ttlSecondsAfterFinished: the finished Job stays as the record of the last run."""
+    return {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": deadline_seconds,
+        "template": template,
+    }
+
+
+def role_wait_seconds(deadline_seconds: int) -> int:
+    return max(deadline_seconds - ROLE_WAIT_MARGIN_SECONDS, 1)

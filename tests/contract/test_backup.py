@@ -162,6 +162,7 @@ def deployed(
     if request.param == "external":
         config |= {
             "databaseFlavor": "external",
+            "databaseRolesManagedBy": "pulumi",
             "databaseAccessHost": "db.example.internal",
             "databaseAdminUser": f"{tag}_admin",
             "databaseSslMode": "disable",

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from components.flyway import CA_KEY, RUN_AS, TMP_PATH, DatabaseEndpoint, EnvVar
+from components.flyway import DatabaseEndpoint
+from components.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
 from components.settings import BackupSettings, CnpgBackupMethod, FlywaySettings
 
 BACKUP_PATH: Final = "/backups"
@@ -56,6 +57,11 @@ ls -1 "$BACKUP_DIR" \
 once pg_restore can read it, so a failed run never leaves a file that looks like a backup."""
 
 LABEL_LENGTH: Final = 12
+RESOURCES: Final = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+"""pg_dump streams table by table; its memory does not grow with the database."""
 
 
 def claim_name(database: str) -> str:
@@ -111,7 +117,7 @@ def dump_job_spec(
     labels: Mapping[str, str],
     ca_secret: str | None,
 ) -> dict[str, Any]:
-    """A locked-down pod like Flyway's; the backup volume is the only thing it writes."""
+    """The locked-down pod of every Job; the backup volume is the only thing it writes."""
     mounts: list[dict[str, Any]] = [
         {"name": "backups", "mountPath": BACKUP_PATH},
         {"name": "tmp", "mountPath": TMP_PATH},
@@ -120,56 +126,20 @@ def dump_job_spec(
         {"name": "backups", "persistentVolumeClaim": {"claimName": claim}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
     ]
-    if ca_secret:
-        mounts.append({"name": "tls", "mountPath": TLS_PATH, "readOnly": True})
-        volumes.append(
-            {
-                "name": "tls",
-                "secret": {
-                    "secretName": ca_secret,
-                    "items": [{"key": CA_KEY, "path": CA_KEY}],
-                    "defaultMode": 0o444,
-                },
-            }
-        )
+    container = Container(
+        name="pg-dump",
+        image=backup.image,
+        command=("sh", "-c", DUMP_SCRIPT),
+        env=env,
+        resources=RESOURCES,
+    )
     return {
         # One retry for a transient failure; the second failure fails the deploy.
         "backoffLimit": 1,
         "activeDeadlineSeconds": backup.timeout_seconds,
-        "template": {
-            "metadata": {"labels": dict(labels)},
-            "spec": {
-                "restartPolicy": "Never",
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS,
-                    "runAsGroup": RUN_AS,
-                    "fsGroup": RUN_AS,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "containers": [
-                    {
-                        "name": "pg-dump",
-                        "image": backup.image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["sh", "-c", DUMP_SCRIPT],
-                        "env": [e.to_k8s() for e in env],
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "privileged": False,
-                            "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True,
-                            "runAsUser": RUN_AS,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        "volumeMounts": mounts,
-                    }
-                ],
-                "volumes": volumes,
-            },
-        },
+        "template": locked_down_pod(
+            container, mounts, volumes, labels, ca_secret=ca_secret, tls_path=TLS_PATH
+        ),
     }
 
 

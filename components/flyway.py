@@ -11,18 +11,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from components.migrations.placeholders import env_name
+from components.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
 from components.settings import FlywaySettings
 
 MOUNT_PATH: Final = "/flyway/sql"
 TLS_PATH: Final = "/flyway/tls"
-CA_KEY: Final = "ca.crt"
 CALLBACKS_FOLDER: Final = "deployment-callbacks"
 """Where the program's own callbacks sit in the volume, apart from the migrations."""
-TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
 COMMAND: Final = ("flyway", "-skipCheckForUpdate", "migrate")
 """The image's entrypoint is `flyway`; the update check would only try to reach the internet."""
-RUN_AS: Final = 10001
-"""Fixed non-root uid/gid; the Flyway image runs with any uid."""
 
 
 @dataclass(frozen=True)
@@ -57,25 +54,6 @@ class DatabaseEndpoint:
         else:
             query = f"?sslmode={a.ssl_mode}" if a.ssl_mode else ""
         return f"jdbc:postgresql://{a.host}:{a.port}/{a.database}{query}"
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    """A container env var: a literal value, or a reference to a Secret key."""
-
-    name: str
-    value: str | None = None
-    secret_name: object = None
-    """The Secret's name: a string, or its Output once the engine has named it."""
-    secret_key: str | None = None
-
-    def to_k8s(self) -> dict[str, Any]:
-        if self.value is not None:
-            return {"name": self.name, "value": self.value}
-        return {
-            "name": self.name,
-            "valueFrom": {"secretKeyRef": {"name": self.secret_name, "key": self.secret_key}},
-        }
 
 
 def _flag(value: bool) -> str:
@@ -177,56 +155,19 @@ def pod_template(
         {"name": "migrations", "projected": {"sources": sources, "defaultMode": 0o444}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
     ]
-    if ca_secret:
-        mounts.append({"name": "tls", "mountPath": TLS_PATH, "readOnly": True})
-        volumes.append(
-            {
-                "name": "tls",
-                "secret": {
-                    "secretName": ca_secret,
-                    "items": [{"key": CA_KEY, "path": CA_KEY}],
-                    "defaultMode": 0o444,
-                },
-            }
-        )
-    return {
-        "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUN_AS,
-                "runAsGroup": RUN_AS,
-                "fsGroup": RUN_AS,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "flyway",
-                    "image": flyway.image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": list(COMMAND),
-                    "env": [e.to_k8s() for e in env],
-                    "resources": {
-                        "requests": {"cpu": flyway.cpu_request, "memory": flyway.memory_request},
-                        "limits": {"cpu": flyway.cpu_limit, "memory": flyway.memory_limit},
-                    },
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "privileged": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "runAsUser": RUN_AS,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "volumeMounts": mounts,
-                }
-            ],
-            "volumes": volumes,
+    container = Container(
+        name="flyway",
+        image=flyway.image,
+        command=COMMAND,
+        env=env,
+        resources={
+            "requests": {"cpu": flyway.cpu_request, "memory": flyway.memory_request},
+            "limits": {"cpu": flyway.cpu_limit, "memory": flyway.memory_limit},
         },
-    }
+    )
+    return locked_down_pod(
+        container, mounts, volumes, labels, annotations, ca_secret=ca_secret, tls_path=TLS_PATH
+    )
 
 
 def job_spec(flyway: FlywaySettings, template: dict[str, Any]) -> dict[str, Any]:

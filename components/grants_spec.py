@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from components.credentials import PASSWORD_KEY, credentials_secret_name
-from components.flyway import CA_KEY, RUN_AS, EnvVar, ServerAddress
+from components.flyway import ServerAddress
+from components.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
 from components.privileges import PrivilegeModel, Purpose
 
 SQL_PATH: Final = "/grants"
 SQL_FILE: Final = "grants.sql"
 TLS_PATH: Final = "/grants-tls"
-TMP_PATH: Final = "/tmp"  # noqa: S108 (an emptyDir inside the pod, not the host's /tmp)
 CONTAINER: Final = "psql"
 COMMAND: Final = (
     "psql",
@@ -138,53 +138,12 @@ def pod_template(
         },
         {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
     ]
-    if ca_secret:
-        mounts.append({"name": "tls", "mountPath": TLS_PATH, "readOnly": True})
-        volumes.append(
-            {
-                "name": "tls",
-                "secret": {
-                    "secretName": ca_secret,
-                    "items": [{"key": CA_KEY, "path": CA_KEY}],
-                    "defaultMode": 0o444,
-                },
-            }
-        )
-    return {
-        "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUN_AS,
-                "runAsGroup": RUN_AS,
-                "fsGroup": RUN_AS,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": CONTAINER,
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": list(COMMAND),
-                    "env": [e.to_k8s() for e in env],
-                    "resources": RESOURCES,
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "privileged": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "runAsUser": RUN_AS,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "volumeMounts": mounts,
-                }
-            ],
-            "volumes": volumes,
-        },
-    }
+    container = Container(
+        name=CONTAINER, image=image, command=COMMAND, env=env, resources=RESOURCES
+    )
+    return locked_down_pod(
+        container, mounts, volumes, labels, annotations, ca_secret=ca_secret, tls_path=TLS_PATH
+    )
 
 
 def job_spec(template: dict[str, Any], deadline_seconds: int) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import pytest
 
 from components import grants_spec
 from components.credentials import CNPG_RELOAD_LABEL
-from components.flyway import CA_KEY, RUN_AS, ServerAddress
+from components.flyway import ServerAddress
 from components.grants_job import GRANTS_DIGEST_ANNOTATION
 from components.grants_spec import InClusterAdmin
+from components.pod import CA_KEY, RUN_AS, TMP_PATH
 from components.privileges import (
     HISTORY_CALLBACK,
     Purpose,
@@ -146,7 +147,7 @@ def test_psql_connects_like_flyway_verifying_the_server_against_the_cluster_ca()
         "PGSSLROOTCERT": f"{grants_spec.TLS_PATH}/{CA_KEY}",
         "PGCONNECT_TIMEOUT": "10",
         "PGAPPNAME": "tradestream-grants",
-        "HOME": grants_spec.TMP_PATH,
+        "HOME": TMP_PATH,
     }
 
 
@@ -185,8 +186,8 @@ def test_the_pod_is_locked_down_and_writes_only_to_its_scratch_volume() -> None:
     assert not [arg for arg in container["command"] if arg.startswith(("--echo", "-e", "-a"))]
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert "emptyDir" in volumes[mounts[grants_spec.TMP_PATH]["name"]]
-    assert all(m.get("readOnly") for path, m in mounts.items() if path != grants_spec.TMP_PATH)
+    assert "emptyDir" in volumes[mounts[TMP_PATH]["name"]]
+    assert all(m.get("readOnly") for path, m in mounts.items() if path != TMP_PATH)
     sql = volumes[mounts[grants_spec.SQL_PATH]["name"]]["configMap"]
     assert sql["name"] == "cm"
     assert f"--file={grants_spec.SQL_PATH}/{sql['items'][0]['path']}" in container["command"]

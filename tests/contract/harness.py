@@ -45,7 +45,8 @@ from urllib.parse import parse_qsl, urlencode
 from psycopg import sql
 
 from components.credentials import credentials_secret_name
-from components.flyway import CA_KEY, TLS_PATH
+from components.flyway import TLS_PATH
+from components.pod import CA_KEY
 from components.privileges import PrivilegeModel, Purpose, privilege_model, to_sql
 from components.settings import Flavor
 from deploy.flyway_cli import DEFAULT_TIMEOUT, run_flyway

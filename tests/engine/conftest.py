@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import re
 import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from deploy import local
@@ -85,6 +89,36 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 300.0)
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what} after {timeout:g} s")
         time.sleep(0.2)
+
+
+CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def install_crd(kube: Client, module: str, version: str, path: str) -> dict[str, Any]:
+    """A CRD from a project's Go module at `version`, served by the API server; returns it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        downloaded = subprocess.run(
+            ["go", "mod", "download", "-json", f"{module}@v{version}"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
+    crd: dict[str, Any] = yaml.safe_load(
+        (Path(json.loads(downloaded.stdout)["Dir"]) / path).read_text()
+    )
+    name = crd["metadata"]["name"]
+    if kube.get_or_none(f"{CRD_API}/{name}") is None:
+        kube.post(CRD_API, crd)
+    wait_until(
+        lambda: any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (kube.get(f"{CRD_API}/{name}").get("status") or {}).get("conditions") or []
+        ),
+        f"CRD {name} established",
+    )
+    return crd
 
 
 def copy_migrations(target: Path) -> Path:

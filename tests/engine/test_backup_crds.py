@@ -5,17 +5,12 @@ from the projects' Go modules at test time; nothing is committed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import yaml
 
 from localcluster.api import ApiError, Client
-from tests.engine.conftest import wait_until
+from tests.engine.conftest import install_crd
 from tests.engine.test_cloudnative_pg_crd import OPERATOR_MODULE, integral, pinned_operator
 from tests.program import run_program
 
@@ -25,32 +20,6 @@ PLUGIN_MODULE: Final = "github.com/cloudnative-pg/plugin-barman-cloud"
 PLUGIN_VERSION: Final = "0.15.0"
 """The Barman Cloud plugin release the stacks' ObjectStore is written for (CloudNativePG
 1.26 or later)."""
-CRDS: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-
-
-def install_crd(kube: Client, module: str, version: str, path: str) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        downloaded = subprocess.run(
-            ["go", "mod", "download", "-json", f"{module}@v{version}"],
-            cwd=scratch,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
-    crd: dict[str, Any] = yaml.safe_load(
-        (Path(json.loads(downloaded.stdout)["Dir"]) / path).read_text()
-    )
-    name = crd["metadata"]["name"]
-    if kube.get_or_none(f"{CRDS}/{name}") is None:
-        kube.post(CRDS, crd)
-    wait_until(
-        lambda: any(
-            c["type"] == "Established" and c["status"] == "True"
-            for c in (kube.get(f"{CRDS}/{name}").get("status") or {}).get("conditions") or []
-        ),
-        f"CRD {name} established",
-    )
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,12 @@ validation). The CRD comes from the operator's Go module at test time; nothing i
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from localcluster.api import ApiError, Client
-from tests.engine.conftest import wait_until
+from tests.engine.conftest import install_crd
 from tests.program import run_program, stack_config
 
 pytestmark = pytest.mark.engine
@@ -40,31 +35,7 @@ def pinned_operator() -> str:
 
 @pytest.fixture(scope="module")
 def cluster_crd(kube: Client) -> dict[str, Any]:
-    version = pinned_operator()
-    with tempfile.TemporaryDirectory() as scratch:
-        downloaded = subprocess.run(
-            ["go", "mod", "download", "-json", f"{OPERATOR_MODULE}@v{version}"],
-            cwd=scratch,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
-    crd: dict[str, Any] = yaml.safe_load(
-        (Path(json.loads(downloaded.stdout)["Dir"]) / CRD_PATH).read_text()
-    )
-    name = crd["metadata"]["name"]
-    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-    if kube.get_or_none(f"{path}/{name}") is None:
-        kube.post(path, crd)
-    wait_until(  # the API serves the new type once the CRD is Established
-        lambda: any(
-            c["type"] == "Established" and c["status"] == "True"
-            for c in (kube.get(f"{path}/{name}").get("status") or {}).get("conditions") or []
-        ),
-        f"CRD {name} established",
-    )
-    return crd
+    return install_crd(kube, OPERATOR_MODULE, pinned_operator(), CRD_PATH)
 
 
 def integral(value: Any) -> Any:

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from components.flyway import DatabaseEndpoint
-from components.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
+from components.libpq import libpq_environment
+from components.pod import TMP_PATH, Container, EnvVar, locked_down_pod
 from components.settings import BackupSettings, CnpgBackupMethod, FlywaySettings
 
 BACKUP_PATH: Final = "/backups"
 TLS_PATH: Final = "/tls"
 BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"
 OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
-CONNECT_TIMEOUT_SECONDS: Final = 10
 
 DUMP_SCRIPT: Final = r"""set -eu
 umask 077
@@ -82,24 +82,15 @@ def dump_environment(
 ) -> tuple[EnvVar, ...]:
     """libpq's environment for Flyway's own login (so the dump sees what Flyway changes),
     and the script's settings. The password comes from the Secret, never a literal."""
-    a = endpoint.address
-    tls: tuple[EnvVar, ...] = ()
-    if a.ca_secret:
-        tls = (
-            EnvVar("PGSSLMODE", a.ssl_mode or "verify-full"),
-            EnvVar("PGSSLROOTCERT", f"{TLS_PATH}/{CA_KEY}"),
-        )
-    elif a.ssl_mode:
-        tls = (EnvVar("PGSSLMODE", a.ssl_mode),)
     return (
-        EnvVar("PGHOST", a.host),
-        EnvVar("PGPORT", str(a.port)),
-        EnvVar("PGDATABASE", a.database),
-        EnvVar("PGUSER", endpoint.username),
-        EnvVar("PGPASSWORD", secret_name=endpoint.secret_name, secret_key=endpoint.password_key),
-        *tls,
-        EnvVar("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_SECONDS)),
-        EnvVar("PGAPPNAME", "migration-backup"),
+        *libpq_environment(
+            endpoint.address,
+            user=endpoint.username,
+            password_secret=endpoint.secret_name,
+            password_key=endpoint.password_key,
+            tls_path=TLS_PATH,
+            application="migration-backup",
+        ),
         EnvVar("BACKUP_DIR", BACKUP_PATH),
         EnvVar("BACKUP_LABEL", label),
         EnvVar("BACKUP_RETAIN_COUNT", str(backup.retain_count)),

@@ -13,7 +13,8 @@ from typing import Any, Final
 
 from components.credentials import PASSWORD_KEY, credentials_secret_name
 from components.flyway import ServerAddress
-from components.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
+from components.libpq import libpq_environment
+from components.pod import TMP_PATH, Container, EnvVar, locked_down_pod
 from components.privileges import PrivilegeModel, Purpose
 
 SQL_PATH: Final = "/grants"
@@ -64,14 +65,6 @@ def password_env(model: PrivilegeModel) -> dict[Purpose, str]:
     return {role.purpose: password_env_name(role.purpose) for role in model.roles}
 
 
-def ssl_mode(address: ServerAddress) -> str:
-    """libpq's sslmode for the address, as Flyway's JDBC URL has it: verify-full against the
-    CA where one is given, else the declared mode, else libpq's own default, explicitly."""
-    if address.ca_secret:
-        return address.ssl_mode or "verify-full"
-    return address.ssl_mode or "prefer"
-
-
 def grants_environment(
     model: PrivilegeModel,
     address: ServerAddress,
@@ -82,23 +75,17 @@ def grants_environment(
     """libpq's connection settings, the admin's password and, where the Job creates the roles,
     each role's password, all from Secrets by reference."""
     env = [
-        EnvVar("PGHOST", address.host),
-        EnvVar("PGPORT", str(address.port)),
-        EnvVar("PGDATABASE", address.database),
-        EnvVar("PGUSER", admin.username),
-        EnvVar("PGPASSWORD", secret_name=admin.secret_name, secret_key=admin.password_key),
-        EnvVar("PGSSLMODE", ssl_mode(address)),
+        *libpq_environment(
+            address,
+            user=admin.username,
+            password_secret=admin.secret_name,
+            password_key=admin.password_key,
+            tls_path=TLS_PATH,
+            application="tradestream-grants",
+        ),
+        # The root filesystem is read-only; anything psql or libpq writes goes here.
+        EnvVar("HOME", TMP_PATH),
     ]
-    if address.ca_secret:
-        env.append(EnvVar("PGSSLROOTCERT", f"{TLS_PATH}/{CA_KEY}"))
-    env.extend(
-        [
-            EnvVar("PGCONNECT_TIMEOUT", "10"),
-            EnvVar("PGAPPNAME", "tradestream-grants"),
-            # The root filesystem is read-only; anything psql or libpq writes goes here.
-            EnvVar("HOME", TMP_PATH),
-        ]
-    )
     if creates_roles:
         env.extend(
             EnvVar(

@@ -191,7 +191,7 @@ if settings.backup.before_migrate:
             flyway=settings.flyway,
             target=ClusterTarget(settings.cnpg.cluster_name)
             if settings.database.flavor is Flavor.CLOUDNATIVE_PG
-            else DumpTarget(endpoint, settings.database.name, database.client_labels),
+            else DumpTarget(endpoint, database.client_labels),
             namespace=namespace.name,
             run_trigger=run_trigger(job_args),
             label=dump_label(migrations.digest),

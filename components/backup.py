@@ -23,7 +23,6 @@ class DumpTarget:
     """Bitnami and external databases: pg_dump with Flyway's own login."""
 
     endpoint: DatabaseEndpoint
-    database: str
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     """The label the database's NetworkPolicy admits."""
 
@@ -102,7 +101,7 @@ class MigrationBackup(pulumi.ComponentResource):
             self.backup_name = backup.id.apply(lambda id_: id_.rsplit("/", 1)[-1])
             self.volume_claim = pulumi.Output.from_input("")
         else:
-            claim_name = backup_spec.claim_name(target.database)
+            claim_name = backup_spec.claim_name(target.endpoint.address.database)
             claim = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-volume",
                 metadata=k8s.meta.v1.ObjectMetaArgs(

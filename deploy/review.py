@@ -16,7 +16,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from components.migrations import MigrationError, load_migration_set
-from components.settings import Flavor, SettingsError, parse_settings
+from components.settings import Flavor, Settings, SettingsError, parse_settings
 from deploy.engine import ROOT, stack_file_config
 
 JOB_TYPE = "kubernetes:batch/v1:Job"
@@ -89,13 +89,19 @@ def review(
     why = "; ".join(reasons) or "the last run did not complete"
     lines = [f"{stack}: the migration Job will be {_verb(job.op)}: Flyway runs because {why}"]
     if planned is not None:
-        new = [script for script in planned if script not in set(deployed)]
+        new = added(deployed, planned)
         lines.append(
             f"{stack}: migrations new to this stack: {', '.join(new)}"
             if new
             else f"{stack}: no migration is new to this stack (Flyway finds nothing to apply)"
         )
     return lines
+
+
+def added(deployed: Sequence[str], planned: Sequence[str]) -> list[str]:
+    """The planned scripts the stack has not deployed, in Flyway's order."""
+    known = set(deployed)
+    return [script for script in planned if script not in known]
 
 
 def change_lines(
@@ -109,8 +115,7 @@ def change_lines(
         ]
         new = list(planned)
     else:
-        known = set(deployed)
-        new = [script for script in planned if script not in known]
+        new = added(deployed, planned)
         lines = [
             f"`{stack}`: migrations this change adds: " + ", ".join(f"`{n}`" for n in new)
             if new
@@ -121,8 +126,7 @@ def change_lines(
     return lines
 
 
-def _backup_description(stack: str) -> str | None:
-    settings = parse_settings(stack_file_config(stack), with_secrets=False)
+def _backup_description(settings: Settings) -> str | None:
     if not settings.backup.before_migrate:
         return None
     if settings.database.flavor is Flavor.CLOUDNATIVE_PG:
@@ -147,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     deployed = script_names(listed) if listed is not None else None
     scripts = [f.path for f in planned.files if f.checksum is not None]
-    for line in change_lines(args.stack, deployed, scripts, _backup_description(args.stack)):
+    for line in change_lines(args.stack, deployed, scripts, _backup_description(settings)):
         print(f"- {line}")
     return 0
 

@@ -58,24 +58,25 @@ BAD_MIGRATION = (
 )
 
 
-def restore_command(bindir: Path, dump: Path, server: PostgresServer, database: str) -> list[str]:
-    """The README's restore, verbatim apart from the connection."""
-    return [
-        str(bindir / "pg_restore"),
-        "--clean",
-        "--if-exists",
-        "--single-transaction",
-        "--exit-on-error",
-        "--no-password",
-        f"--dbname={database}",
-        "-h",
-        server.host,
-        "-p",
-        str(server.port),
-        "-U",
-        server.superuser,
-        str(dump),
-    ]
+def as_superuser(server: PostgresServer, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """One of the server's client programs, logged in as its superuser."""
+    return subprocess.run(
+        [
+            str(server.bindir / tool),
+            "--no-password",
+            "-h",
+            server.host,
+            "-p",
+            str(server.port),
+            "-U",
+            server.superuser,
+            *args,
+        ],
+        env={"PGPASSWORD": server.password, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 @dataclass
@@ -183,24 +184,9 @@ def deployed(
 
 def snapshot(server: PostgresServer, database: str) -> tuple[str, dict[str, list[Any]]]:
     """The schema as pg_dump prints it, and every row of every table in key order."""
-    schema = subprocess.run(
-        [
-            str(server.bindir / "pg_dump"),
-            "--schema-only",
-            "--no-password",
-            "-h",
-            server.host,
-            "-p",
-            str(server.port),
-            "-U",
-            server.superuser,
-            database,
-        ],
-        env={"PGPASSWORD": server.password, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dumped = as_superuser(server, "pg_dump", "--schema-only", database)
+    assert dumped.returncode == 0, dumped.stderr
+    schema = dumped.stdout
     # pg_dump fences its output with a random \restrict key: not part of the schema.
     schema = "\n".join(
         line for line in schema.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
@@ -244,12 +230,16 @@ def test_the_jobs_dump_restores_the_same_schema_and_rows(deployed: Deployed) -> 
     with d.server.connect(database) as conn:
         conn.execute(BAD_MIGRATION)
     assert snapshot(d.server, database) != before
-    restored = subprocess.run(
-        restore_command(d.server.bindir, d.backups / dump, d.server, database),
-        env={"PGPASSWORD": d.server.password, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
+    # The README's restore, apart from the connection.
+    restored = as_superuser(
+        d.server,
+        "pg_restore",
+        "--clean",
+        "--if-exists",
+        "--single-transaction",
+        "--exit-on-error",
+        f"--dbname={database}",
+        str(d.backups / dump),
     )
     assert restored.returncode == 0, restored.stderr
     assert snapshot(d.server, database) == before

@@ -232,6 +232,15 @@ def run_program(
             values.pop(fq, None)
         else:
             values[fq] = value
+    return run_config(stack, values, secrets)
+
+
+def run_config(
+    stack: str, values: Mapping[str, str], secrets: Mapping[str, str] | None = None
+) -> ProgramRun:
+    """Run `__main__.py` as stack `stack` with exactly `values` (fully-qualified keys), read
+    from no stack file; `secrets` as in `run_program`."""
+    values = dict(values)
     if secrets is None:
         secrets = {k: MOCK_CONFIG_SECRETS[k] for k in required_secrets(values)}
     secret_keys = [f"{PROJECT}:{k}" for k in secrets]

@@ -13,7 +13,9 @@ values users change.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -193,3 +195,40 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def inputs_record() -> dict[str, dict[str, str]]:
+    """Per configuration and URN: a digest of what the engine would diff (inputs, replacement
+    trigger, protect, retain-on-delete). Equal digests mean a preview shows no change."""
+    return {name: inputs_record_of(name) for name in CONFIGURATIONS}
+
+
+def inputs_record_of(name: str) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as scratch:
+        migrations = write_migrations(Path(scratch) / "migrations")
+        result = run(name, migrations)
+        if result.error is not None:
+            raise result.error
+        return {
+            r.urn: hashlib.sha256(
+                json.dumps(
+                    [
+                        _without_paths(r.inputs, migrations),
+                        r.replacement_trigger,
+                        r.protect,
+                        r.retain_on_delete,
+                    ],
+                    sort_keys=True,
+                    default=str,
+                ).encode()
+            ).hexdigest()
+            for r in result.resources
+        }
+
+
+def _without_paths(value: Any, folder: Path) -> Any:
+    """Inputs with the scratch folder's path and the mocks' stand-ins for engine-made names
+    (`<resource>-<8 hex>`, generated passwords: the engine keeps both in the state) taken out, so runs compare."""
+    text = json.dumps(value, default=str).replace(str(folder), "<migrations>")
+    text = re.sub(r"gen-[a-z0-9-]+?-[0-9]{4}-Zq8", "gen-*", text)  # generated passwords
+    return json.loads(re.sub(r'(tradestream-[a-z0-9-]+?)-[0-9a-f]{8}"', r'\1-*"', text))

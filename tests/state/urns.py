@@ -227,8 +227,8 @@ def inputs_record_of(name: str) -> dict[str, str]:
 
 
 def _without_paths(value: Any, folder: Path) -> Any:
-    """Inputs with the scratch folder's path and the mocks' stand-ins for engine-made names
-    (`<resource>-<8 hex>`, generated passwords: the engine keeps both in the state) taken out, so runs compare."""
+    """Inputs without the scratch folder's path and the mocks' stand-ins for what the engine
+    keeps in the state (names `<resource>-<8 hex>`, generated passwords), so runs compare."""
     text = json.dumps(value, default=str).replace(str(folder), "<migrations>")
     text = re.sub(r"gen-[a-z0-9-]+?-[0-9]{4}-Zq8", "gen-*", text)  # generated passwords
     return json.loads(re.sub(r'(tradestream-[a-z0-9-]+?)-[0-9a-f]{8}"', r'\1-*"', text))

@@ -64,14 +64,14 @@ destroy: ## Delete what the program deployed for STACK (the database of record i
 down: ## Stop and remove the local stack's database, cluster and state
 	bash scripts/pulumi.sh down local
 
-pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/settings.py
+pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/settings/keys.py
 	$(PY) -m components.settings write-project-file Pulumi.yaml
 
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
-	$(PY) -m components.migrations lint $(DIR)
+	$(PY) -m deploy.lint $(DIR)
 
 migrations-check: deps ## migrations-lint, and every migration released (in the lock): what CI runs
-	$(PY) -m components.migrations lint $(DIR) --released
+	$(PY) -m deploy.lint $(DIR) --released
 
 migrations-new: deps ## Create the next versioned migration: make migrations-new DESC="add fills"
 	@test -n "$(DESC)" || { echo 'usage: make migrations-new DESC="what it does"'; exit 2; }

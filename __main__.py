@@ -1,220 +1,116 @@
-"""TradeStream's PostgreSQL database and its Flyway migrations: settings in, components out."""
+"""TradeStream's PostgreSQL database and its Flyway migrations: settings in, components out.
+
+The order of things: the inputs, checked whole before anything is declared; the namespace;
+the database; who may do what in it; the steps before Flyway; Flyway's Job; the outputs.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pulumi
 
-from components.backup import ClusterTarget, DumpTarget, MigrationBackup, MigrationBackupArgs
-from components.backup_spec import dump_label
-from components.cloudnative_pg import CloudNativePostgres, CloudNativePostgresArgs
-from components.external import ExternalPostgres, ExternalPostgresArgs
-from components.grants_job import RoleGrants, RoleGrantsArgs
-from components.migration_job import MigrationJob, MigrationJobArgs, run_trigger
-from components.migrations import MigrationError, load_released_set
-from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
+from components import access, database
+from components.contract import DatabaseArgs, labels
+from components.jobs import flyway
+from components.jobs.backup import MigrationBackup, MigrationBackupArgs
+from components.jobs.migration import MigrationJob, MigrationJobArgs
+from components.migrations import MigrationError, MigrationSet, load_released_set
+from components.migrations.placeholders import unresolved_placeholders
 from components.namespace import Namespace, NamespaceArgs
-from components.postgres import BitnamiPostgres, BitnamiPostgresArgs
-from components.privileges import HISTORY_CALLBACK, history_protection_sql, privilege_model
-from components.roles import DatabaseRoles, DatabaseRolesArgs
-from components.settings import (
-    Flavor,
-    RolesManager,
-    SettingsError,
-    database_resource_name,
-    read_stack_settings,
-)
+from components.settings import Settings, SettingsError, read_stack_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
+NAME = "tradestream"
 
-# Everything that can be wrong with the input is found before the first resource exists.
-try:
+
+def read_inputs() -> tuple[Settings, MigrationSet]:
+    """The stack's settings and migration set; a placeholder without a value would fail its
+    script only when Flyway reaches it, so it is refused here too."""
     settings = read_stack_settings()
     migrations = load_released_set(
         PROJECT_ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
     )
-    # A placeholder without a value would fail its script only when Flyway reaches it.
-    flyway_settings = settings.flyway
-    unresolved = unresolved_placeholders(
-        migrations,
-        [
-            StackPlaceholders(
-                flyway_settings.placeholder_replacement,
-                [
-                    n
-                    for n, _ in (
-                        *flyway_settings.placeholders,
-                        *flyway_settings.secret_placeholders,
-                    )
-                ],
-                pulumi.get_stack(),
-            )
-        ],
-    )
+    given = settings.flyway.given_placeholders(pulumi.get_stack())
+    unresolved = unresolved_placeholders(migrations, [given])
     if unresolved:
         raise MigrationError(unresolved)
+    return settings, migrations
+
+
+try:
+    settings, migrations = read_inputs()
 except (SettingsError, MigrationError) as error:
     raise pulumi.RunError(str(error)) from None
 
 # The database of record and what deleting it would take along (its namespace holds the
-# volumes in-cluster; the roles own the schema) are protected: a change that would delete
-# or replace them fails the preview, and if they are ever deleted they stay in the cluster.
-in_cluster = settings.database.flavor is not Flavor.EXTERNAL
+# volumes; the roles own the schema) are protected: a change that would delete or replace
+# them fails the preview, and if they are ever deleted they stay in the cluster.
+traits = database.traits(settings)
 protect = settings.protect_database
+holds_data = protect and traits.holds_data
 namespace = Namespace(
-    "tradestream",
-    NamespaceArgs(
-        name=settings.namespace,
-        create=settings.create_namespace,
-        retain=protect and in_cluster,
+    NAME,
+    NamespaceArgs(name=settings.namespace, create=settings.create_namespace, retain=holds_data),
+    opts=pulumi.ResourceOptions(protect=holds_data),
+)
+
+model = access.model_for(settings, traits)
+db = database.deploy(
+    NAME,
+    DatabaseArgs(
+        settings=settings,
+        namespace=namespace.name,
+        roles=access.database_roles(NAME, settings, model, namespace.name),
     ),
-    opts=pulumi.ResourceOptions(protect=protect and in_cluster),
+    opts=pulumi.ResourceOptions(protect=holds_data),
 )
-database_of_record = pulumi.ResourceOptions(protect=protect)
+granted = access.apply_access(NAME, settings, model, db, namespace.name, protect=protect)
 
-# The three-role model wherever those roles exist: managed by the program (from inside the
-# cluster, or by Pulumi where it reaches the database) or created by a DBA for an external
-# one. Without it Flyway runs as the owner.
-model = (
-    privilege_model(
-        settings.database.name,
-        # In-cluster flavors create the owner; a managed database's owner is its own.
-        owner=None if settings.database.flavor is Flavor.EXTERNAL else settings.database.owner,
-    )
-    if settings.database.roles_managed_by is not RolesManager.NONE
-    else None
-)
-in_cluster_roles = model if settings.database.roles_in_cluster else None
-
-database: BitnamiPostgres | CloudNativePostgres | ExternalPostgres
-match settings.database.flavor:
-    case Flavor.BITNAMI:
-        database = BitnamiPostgres(
-            "tradestream",
-            BitnamiPostgresArgs(
-                postgres=settings.postgres,
-                database=settings.database,
-                namespace=namespace.name,
-                namespace_name=settings.namespace,
-                password_source=settings.password_source,
-                credentials=settings.credentials,
-                retain=protect,
-                role_logins=in_cluster_roles,
-            ),
-            opts=database_of_record,
-        )
-    case Flavor.CLOUDNATIVE_PG:
-        database = CloudNativePostgres(
-            "tradestream",
-            CloudNativePostgresArgs(
-                cnpg=settings.cnpg,
-                postgres=settings.postgres,
-                database=settings.database,
-                namespace=namespace.name,
-                namespace_name=settings.namespace,
-                password_source=settings.password_source,
-                credentials=settings.credentials,
-                wait_timeout_seconds=settings.postgres.release_timeout_seconds,
-                retain=protect,
-                managed_roles=in_cluster_roles,
-                backup=settings.backup,
-            ),
-            opts=database_of_record,
-        )
-    case Flavor.EXTERNAL:
-        database = ExternalPostgres(
-            "tradestream",
-            ExternalPostgresArgs(
-                database=settings.database,
-                credentials=settings.credentials,
-                namespace=namespace.name,
-            ),
-        )
-
-ready: list[pulumi.Resource] = [database]
-endpoint = database.endpoint
-if database.admin is not None and model is not None:
-    roles = DatabaseRoles(
-        "tradestream",
-        DatabaseRolesArgs(
-            model=model,
-            admin=database.admin,
-            address=database.address,
-            namespace=namespace.name,
-            database=database,
-        ),
-        opts=database_of_record,
-    )
-    ready, endpoint = [database, roles], roles.migrator
-if in_cluster_roles is not None and database.in_cluster_admin is not None:
-    # From inside the cluster, after the database and before Flyway: no network path from
-    # where `pulumi up` runs is needed. Bitnami: the Job creates the roles too, and runs
-    # again when a password changes (CloudNativePG's operator applies those itself).
-    logins = database.login_secrets if isinstance(database, BitnamiPostgres) else None
-    grants = RoleGrants(
-        "tradestream",
-        RoleGrantsArgs(
-            namespace=namespace.name,
-            model=in_cluster_roles,
-            address=database.address,
-            admin=database.in_cluster_admin,
-            creates_roles=logins is not None,
-            database=[database],
-            timeout_seconds=settings.postgres.release_timeout_seconds,
-            pod_labels=database.client_labels,
-            rerun_on=[s.metadata.apply(lambda m: m.resource_version or "") for s in logins or []],
-        ),
-    )
-    ready, endpoint = [database, grants], grants.migrator
-if endpoint is None:  # unreachable: settings give external databases a login or an admin
-    raise pulumi.RunError("no login for Flyway: set databaseRolesManagedBy")
-
-job_args = MigrationJobArgs(
-    namespace=namespace.name,
-    migrations=migrations,
-    flyway=settings.flyway,
-    endpoint=endpoint,
-    database=ready,
-    pod_labels=database.client_labels,
-    callbacks={HISTORY_CALLBACK: history_protection_sql(model)} if model else {},
+plan = flyway.plan(
+    settings.flyway,
+    granted.login,
+    migrations,
+    pod_labels={**labels("migrations"), **db.client_labels},
+    callbacks=granted.callbacks,
 )
 
 # A way back before every migration, like a pre-upgrade hook: Flyway waits for the backup,
 # and both run again exactly when either would change.
+steps = list(granted.steps)
 if settings.backup.before_migrate:
     backup = MigrationBackup(
-        "tradestream",
+        NAME,
         MigrationBackupArgs(
             settings=settings.backup,
-            flyway=settings.flyway,
-            target=ClusterTarget(settings.cnpg.cluster_name)
-            if settings.database.flavor is Flavor.CLOUDNATIVE_PG
-            else DumpTarget(endpoint, database.client_labels),
+            plan=plan,
+            target=db.backup_target(granted.login),
             namespace=namespace.name,
-            run_trigger=run_trigger(job_args),
-            label=dump_label(migrations.digest),
-            database=ready,
+            after=tuple(steps),
             protect_volume=protect,
         ),
     )
-    job_args = dataclasses.replace(
-        job_args, database=[*ready, backup], run_inputs={"backup": backup.spec_digest}
-    )
+    steps.append(backup.step)
     pulumi.export("backupName", backup.backup_name)
     pulumi.export("backupVolumeClaim", backup.volume_claim)
 
-migration_job = MigrationJob("tradestream", job_args)
+migration_job = MigrationJob(
+    NAME, MigrationJobArgs(namespace=namespace.name, plan=plan, after=steps)
+)
 
 pulumi.export("namespace", namespace.name)
 pulumi.export("databaseFlavor", settings.database.flavor.value)
-pulumi.export("databaseResourceName", database_resource_name(settings))
-pulumi.export("databaseHost", database.host)
-pulumi.export("databasePort", database.address.port)
-pulumi.export("databaseName", database.address.database)
-pulumi.export("credentialsSecretName", endpoint.secret_name)
+pulumi.export("databaseResourceName", traits.record_name)
+pulumi.export("databaseHost", db.host)
+pulumi.export("databasePort", db.address.port)
+pulumi.export("databaseName", db.address.database)
+pulumi.export("credentialsSecretName", granted.login.secret_name)
 pulumi.export("migrationJobName", migration_job.job_name)
 pulumi.export("migrationsDigest", migration_job.migrations_digest)
 pulumi.export("migrationConfigMaps", migration_job.config_map_names)
 pulumi.export("migrations", migration_job.packaged)
+# What an application's stack reads to connect (a StackReference to this one).
+pulumi.export("readWriteHost", db.host)
+pulumi.export("readOnlyHost", db.read_only_host)
+pulumi.export("appCredentialsSecretName", granted.app_secret)
+pulumi.export("readOnlyCredentialsSecretName", granted.read_only_secret)

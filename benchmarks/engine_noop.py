@@ -28,9 +28,9 @@ from pulumi import automation as auto
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deploy import local  # noqa: E402
 from deploy.engine import Backend, find_engine, open_stack, prepare_workspace  # noqa: E402
-from deploy.postgres import PostgresServer  # noqa: E402
+from standins import localstack as local  # noqa: E402
+from standins.postgres import PostgresServer  # noqa: E402
 from tests.program import run_program  # noqa: E402
 
 DEFAULT_SIZES = (10, 1_000, 5_000)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common import APP_NAME, TYPE_PREFIX
+from components.contract import APP_NAME, TYPE_PREFIX
 
 
 @dataclass(frozen=True)

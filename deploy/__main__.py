@@ -19,20 +19,16 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from pulumi import automation as auto
 
-from components.settings import (
-    PROJECT,
-    Settings,
-    SettingsError,
-    parse_settings,
-    protected_changes,
-)
-from deploy import local, review
+from components.settings import Settings, SettingsError, parse_settings
+from components.settings.stackfile import read_stack_file
+from deploy import review
+from deploy.diagnostics import Diagnostics, ProgressFilter, explain
 from deploy.engine import (
     ROOT,
     STACK_DIR,
@@ -41,10 +37,11 @@ from deploy.engine import (
     find_engine,
     open_stack,
     prepare_workspace,
-    stack_file_config,
 )
 from deploy.hints import hints
-from deploy.postgres import PostgresError
+from deploy.protection import deployed_value, protected_changes
+from standins import localstack as local
+from standins.postgres import PostgresError
 
 STATE = ROOT / ".pulumi-state"
 
@@ -58,14 +55,14 @@ class Target:
     is_local: bool
 
 
-def open_target(name: str, *, start: bool) -> Target:
+def open_target(name: str, *, start: bool, settings: Settings | None = None) -> Target:
     """Select the stack; for `local`, start (or find) its database and cluster when `start`."""
     if name == local.STACK:
         engine = find_engine(local_provider=True)
         state = local.state_dir()
         workspace = prepare_workspace(state / "workspace", name)
         kubeconfig = local.start_cluster() if start else None
-        database = local.start_database() if start else None
+        database = local.start_database(settings) if start else None
         stack = open_stack(
             name,
             workspace,
@@ -169,12 +166,25 @@ def show_outputs(stack: auto.Stack) -> None:
         print(f"{key}: {json.dumps(value) if not isinstance(value, str) else value}")
 
 
-def preview(target: Target) -> None:
+@dataclass
+class Operation:
+    """One engine operation's output: progress lines as the CLI prints them, and its events,
+    whose diagnostics are printed once if it fails."""
+
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    events: list[auto.EngineEvent] = field(default_factory=list)
+    output: ProgressFilter = field(default_factory=lambda: ProgressFilter(print))
+
+    def on_event(self, event: auto.EngineEvent) -> None:
+        self.diagnostics(event)
+        self.events.append(event)
+
+
+def preview(target: Target, operation: Operation) -> None:
     """`pulumi preview --diff`, then the review lines: whether Flyway runs, why, and what."""
     deployed = review.script_names(getattr(target.stack.outputs().get("migrations"), "value", None))
-    events: list[auto.EngineEvent] = []
-    target.stack.preview(on_output=print, diff=True, on_event=events.append)
-    job, planned = review.collect(events)
+    target.stack.preview(on_output=operation.output, diff=True, on_event=operation.on_event)
+    job, planned = review.collect(operation.events)
     lines = review.review(target.name, job, deployed, planned)
     print("--- review ---", *lines, sep="\n")
     logs = STATE / "logs"
@@ -197,7 +207,7 @@ def refuse_protected_changes(target: Target) -> str | None:
         return None
     deployment = target.stack.export_stack().deployment or {}
     protected = [r["urn"] for r in deployment.get("resources", []) if r.get("protect")]
-    changes = ", ".join(f"{key} (deployed: {last.get(_OUTPUT_OF[key])})" for key in keys)
+    changes = ", ".join(f"{key} (deployed: {deployed_value(key, last)})" for key in keys)
     urns = " ".join(f"'{urn}'" for urn in protected)
     return (
         f"this change would delete or replace the database of record of {target.name}: "
@@ -211,65 +221,60 @@ def refuse_protected_changes(target: Target) -> str | None:
     )
 
 
-_OUTPUT_OF = {
-    "namespace": "namespace",
-    "databaseFlavor": "databaseFlavor",
-    "postgresReleaseName": "databaseResourceName",
-    "cnpgClusterName": "databaseResourceName",
-}
-
-
 def confirm(question: str) -> bool:
     if os.environ.get("PULUMI_YES") or not sys.stdin.isatty():
         return bool(os.environ.get("PULUMI_YES"))
     return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
 
 
-def run_preview(target: Target, _yes: bool) -> int:
-    preview(target)
+def run_preview(target: Target, _yes: bool, operation: Operation) -> int:
+    preview(target, operation)
     return 0
 
 
-def run_up(target: Target, yes: bool) -> int:
+def run_up(target: Target, yes: bool, operation: Operation) -> int:
     if not (yes or target.is_local):
-        preview(target)
+        preview(target, operation)
         if not confirm(f"Deploy these changes to {target.name}?"):
             print("Nothing deployed.")
             return 1
+        operation = Operation()
     before = newest_job(target.stack)
     try:
-        target.stack.up(on_output=print)
+        target.stack.up(on_output=operation.output, on_event=operation.on_event)
     finally:
         show_flyway_log(target, before)
     show_outputs(target.stack)
     return 0
 
 
-def run_refresh(target: Target, _yes: bool) -> int:
-    target.stack.refresh(on_output=print)
+def run_refresh(target: Target, _yes: bool, operation: Operation) -> int:
+    target.stack.refresh(on_output=operation.output, on_event=operation.on_event)
     return 0
 
 
-def run_destroy(target: Target, yes: bool) -> int:
+def run_destroy(target: Target, yes: bool, operation: Operation) -> int:
     if not (yes or target.is_local or confirm(f"Destroy what {target.name} deployed?")):
         return 1
     # The protected database of record stays, with its namespace and roles.
-    target.stack.destroy(on_output=print, exclude_protected=True)
+    target.stack.destroy(
+        on_output=operation.output, on_event=operation.on_event, exclude_protected=True
+    )
     return 0
 
 
-def run_outputs(target: Target, _yes: bool) -> int:
+def run_outputs(target: Target, _yes: bool, _operation: Operation) -> int:
     show_outputs(target.stack)
     return 0
 
 
-def run_logs(target: Target, _yes: bool) -> int:
+def run_logs(target: Target, _yes: bool, _operation: Operation) -> int:
     text = flyway_log(target)
     print(text or f"no migration Job in the state of {target.name}", end="\n" * (text is None))
     return 0
 
 
-COMMANDS: dict[str, Callable[[Target, bool], int]] = {
+COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "preview": run_preview,
     "up": run_up,
     "refresh": run_refresh,
@@ -281,8 +286,7 @@ COMMANDS: dict[str, Callable[[Target, bool], int]] = {
 
 def namespace(name: str) -> int:
     """The stack's namespace, from its committed stack file (for scripts and workflows)."""
-    config = stack_file_config(name)
-    print(config.get(f"{PROJECT}:namespace", Settings().namespace))
+    print(read_stack_file(ROOT, name).settings.namespace)
     return 0
 
 
@@ -291,16 +295,31 @@ def run(command: str, name: str, *, yes: bool) -> int:
         return down(name)
     if command == "namespace":
         return namespace(name)
-    target = open_target(name, start=command in {"preview", "up", "refresh", "destroy"})
+    try:
+        # Read as every tool reads it, before anything starts: the program refuses the same
+        # things, but the CLI chokes on bad YAML with a trace of its own, and the local
+        # stack's set-up needs the settings first.
+        stack_file = read_stack_file(ROOT, name)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    target = open_target(
+        name,
+        start=command in {"preview", "up", "refresh", "destroy"},
+        settings=stack_file.settings,
+    )
     if command in {"preview", "up"}:
         refusal = refuse_protected_changes(target)
         if refusal is not None:
             print(f"error: {refusal}", file=sys.stderr)
             return 1
+    operation = Operation()
     try:
-        return COMMANDS[command](target, yes)
-    except auto.errors.CommandError:
-        print(f"error: `pulumi {command}` failed for {name}; see above.", file=sys.stderr)
+        return COMMANDS[command](target, yes, operation)
+    except auto.errors.CommandError as error:
+        for message in explain(error, operation.diagnostics):
+            print(f"error: {message}", file=sys.stderr)
+        print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
         return 1
 
 

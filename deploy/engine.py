@@ -7,7 +7,6 @@ only the Pulumi CLI and the kubernetes resource provider. Both are found on PATH
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import runpy
@@ -20,10 +19,12 @@ from pathlib import Path
 import yaml
 from pulumi import automation as auto
 
+from components.settings import PROJECT, STACK_CONFIG_DIR
+from components.settings.stackfile import load_document, stack_path
+
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "tradestream-database"
 INSTALL_SCRIPT = ROOT / "scripts" / "install-engine.sh"
-STACK_DIR = "stacks"
+STACK_DIR = STACK_CONFIG_DIR
 
 
 class EngineError(RuntimeError):
@@ -122,17 +123,18 @@ def prepare_workspace(
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ROOT / "Pulumi.yaml", work_dir / "Pulumi.yaml")
-    committed = read_yaml(ROOT / STACK_DIR / f"Pulumi.{stack}.yaml")
-    target = work_dir / STACK_DIR / f"Pulumi.{stack}.yaml"
-    kept = read_yaml(target)
-    config = as_mapping(committed.get("config"))
+    committed = load_document(stack_path(ROOT, stack), f"{STACK_DIR}/Pulumi.{stack}.yaml")
+    target = stack_path(work_dir, stack)
+    kept = load_document(target) if target.exists() else {}
+    config = _mapping(committed.get("config"))
     config.update({_qualified(key): str(value) for key, value in (overrides or {}).items()})
-    for key, value in as_mapping(kept.get("config")).items():
+    for key, value in _mapping(kept.get("config")).items():
         if isinstance(value, dict) and "secure" in value and key not in config:
             config[key] = value
     document: dict[str, object] = {"config": config}
-    if "encryptionsalt" in kept:
-        document = {"encryptionsalt": kept["encryptionsalt"], **document}
+    salt = committed.get("encryptionsalt") or kept.get("encryptionsalt")
+    if salt:
+        document = {"encryptionsalt": salt, **document}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return work_dir
@@ -142,31 +144,8 @@ def _qualified(key: str) -> str:
     return key if ":" in key else f"{PROJECT}:{key}"
 
 
-def as_mapping(value: object) -> dict[str, object]:
+def _mapping(value: object) -> dict[str, object]:
     return {str(key): item for key, item in value.items()} if isinstance(value, dict) else {}
-
-
-def stack_file_config(stack: str) -> dict[str, str]:
-    """A committed stack file's config as the CLI hands it to a program: every value a string,
-    booleans spelled `true`/`false`."""
-    document = read_yaml(ROOT / STACK_DIR / f"Pulumi.{stack}.yaml")
-    return {key: _as_cli(value) for key, value in as_mapping(document.get("config")).items()}
-
-
-def _as_cli(value: object) -> str:
-    """One config value as the CLI passes it: booleans spelled out, objects as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
-def read_yaml(path: Path) -> dict[str, object]:
-    if not path.exists():
-        return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def open_stack(

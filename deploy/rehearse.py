@@ -14,40 +14,34 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import re
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from components import flyway
-from components.flyway import DatabaseEndpoint, ServerAddress
+from components.contract import DatabaseEndpoint, ServerAddress
+from components.jobs import flyway
 from components.migrations import MigrationError, load_migration_set, load_released_set, pack
-from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
-from components.settings import FLYWAY_VERSION, PROJECT, Settings, parse_settings, required_secrets
-from deploy.engine import ROOT, stack_file_config
-from deploy.flyway_cli import FlywayNotInstalledError, run_flyway
-from deploy.local import provision
-from deploy.postgres import PostgresError, PostgresServer
+from components.migrations.placeholders import unresolved_placeholders
+from components.settings import FLYWAY_VERSION, Settings
+from components.settings.stackfile import read_stack_file
+from deploy.engine import ROOT
+from standins.flyway_cli import FlywayNotInstalledError, run_flyway
+from standins.localstack import provision
+from standins.postgres import PostgresError, PostgresServer
 
 _FAILED_SCRIPT = re.compile(r"Failed to execute script (\S+)")
 _MESSAGE = re.compile(r"^Message\s*:\s*(.+)$", re.M)
 
 
 STAND_IN = "rehearsal"
-SECRET_PLACEHOLDERS = f"{PROJECT}:flywaySecretPlaceholders"
 
 
 def stack_settings(stack: str) -> Settings:
-    """The committed stack's settings; secrets it needs are stood in for, as none is used
-    (secret placeholders too: their names stay, their encrypted values are not read)."""
-    values = stack_file_config(stack)
-    stand_ins = {f"{PROJECT}:{key}": STAND_IN for key in required_secrets(values)}
-    if SECRET_PLACEHOLDERS in values:
-        names = json.loads(values[SECRET_PLACEHOLDERS])
-        stand_ins[SECRET_PLACEHOLDERS] = json.dumps(dict.fromkeys(names, STAND_IN))
-    return parse_settings({**values, **stand_ins}, frozenset(stand_ins))
+    """The committed stack's settings, as every tool reads them; secret values are stood in
+    for (secret placeholders keep their names), as none is used."""
+    return read_stack_file(ROOT, stack).settings
 
 
 def lay_out(directory: Path, out_of_order: bool, target: Path) -> int:
@@ -79,10 +73,8 @@ def first_failure(output: str) -> str:
 def rehearse(stack: str, directory: Path) -> int:
     settings = stack_settings(stack)
     database = settings.database.name
-    fw = settings.flyway
-    given = [name for name, _ in (*fw.placeholders, *fw.secret_placeholders)]
     unresolved = unresolved_placeholders(
-        load_migration_set(directory), [StackPlaceholders(fw.placeholder_replacement, given, stack)]
+        load_migration_set(directory), [settings.flyway.given_placeholders(stack)]
     )
     if unresolved:
         raise MigrationError(unresolved)

@@ -15,19 +15,28 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from components import database
+from components.access.grants import GRANTS_TYPE
+from components.jobs.backup import BACKUP_TYPE
+from components.jobs.migration import (
+    CONFIG_DIGEST_ANNOTATION,
+    MIGRATION_JOB_TYPE,
+    MIGRATIONS_DIGEST_ANNOTATION,
+)
 from components.migrations import MigrationError, load_migration_set
-from components.settings import Flavor, Settings, SettingsError, parse_settings
-from deploy.engine import ROOT, stack_file_config
+from components.settings import Settings, SettingsError
+from components.settings.stackfile import read_stack_file
+from deploy.engine import ROOT
 
 JOB_TYPE = "kubernetes:batch/v1:Job"
-MIGRATION_JOB_URN = f"tradestream:database:MigrationJob${JOB_TYPE}::"
+MIGRATION_JOB_URN = f"{MIGRATION_JOB_TYPE}${JOB_TYPE}::"
 """In the migration Job's URN: the grants and backup Jobs are Jobs too, of other components."""
-BACKUP_JOB_URN = f"tradestream:database:MigrationBackup${JOB_TYPE}::"
-GRANTS_JOB_URN = f"tradestream:database:RoleGrants${JOB_TYPE}::"
+BACKUP_JOB_URN = f"{BACKUP_TYPE}${JOB_TYPE}::"
+GRANTS_JOB_URN = f"{GRANTS_TYPE}${JOB_TYPE}::"
 _DECIDING = {"create", "update", "replace", "create-replacement", "same"}
 STACK_TYPE = "pulumi:pulumi:Stack"
-MIGRATIONS_DIGEST = "tradestream.io/migrations-digest"
-CONFIG_DIGEST = "tradestream.io/flyway-config-digest"
+MIGRATIONS_DIGEST = MIGRATIONS_DIGEST_ANNOTATION
+CONFIG_DIGEST = CONFIG_DIGEST_ANNOTATION
 
 
 @dataclass(frozen=True)
@@ -129,9 +138,7 @@ def change_lines(
 def _backup_description(settings: Settings) -> str | None:
     if not settings.backup.before_migrate:
         return None
-    if settings.database.flavor is Flavor.CLOUDNATIVE_PG:
-        return f"a CloudNativePG Backup ({settings.backup.cnpg_method.value}) is taken"
-    return "pg_dump writes a backup to the stack's backup volume"
+    return database.traits(settings).backup
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = args.deployed.read_text(encoding="utf-8").strip() if args.deployed.exists() else ""
     listed = json.loads(text) if text else None
     try:
-        settings = parse_settings(stack_file_config(args.stack), with_secrets=False)
+        settings = read_stack_file(ROOT, args.stack).settings
         planned = load_migration_set(ROOT / settings.migrations_dir)
     except (SettingsError, MigrationError) as error:
         print(f"`{args.stack}`: {error}", file=sys.stderr)

@@ -141,6 +141,10 @@ def test_stack_outputs_a_reviewer_reads(stack_run: ProgramRun) -> None:
         "migrations",
         "backupName",
         "backupVolumeClaim",
+        "readWriteHost",
+        "readOnlyHost",
+        "appCredentialsSecretName",
+        "readOnlyCredentialsSecretName",
     }
     host = {
         "dev": "tradestream-postgresql",
@@ -328,3 +332,68 @@ def test_a_secret_placeholder_in_plain_text_stops_the_preview(tmp_path: Path) ->
     )
     assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in message
     assert API_KEY not in message
+
+
+# -- what an application's stack reads ----------------------------------------------------------
+
+APP_FACING = {
+    # flavor, roles mode: (app Secret, read-only Secret, read-only host)
+    ("bitnami", "none"): (
+        "tradestream-postgresql-credentials",
+        "",
+        "tradestream-postgresql.apps.svc.cluster.local",
+    ),
+    ("bitnami", "cluster"): (
+        "shop-app-credentials",
+        "shop-readonly-credentials",
+        "tradestream-postgresql.apps.svc.cluster.local",
+    ),
+    ("cloudnative-pg", "cluster"): (
+        "shop-app-credentials",
+        "shop-readonly-credentials",
+        "tradestream-pg-ro.apps.svc.cluster.local",
+    ),
+    ("cloudnative-pg", "none"): (
+        "tradestream-pg-app",
+        "",
+        "tradestream-pg-ro.apps.svc.cluster.local",
+    ),
+    ("external", "dba"): ("", "", "db.example.internal"),
+    ("external", "pulumi"): (
+        "shop-app-credentials",
+        "shop-readonly-credentials",
+        "db.example.internal",
+    ),
+}
+
+
+@pytest.mark.parametrize(("flavor", "roles"), sorted(APP_FACING))
+def test_an_application_stack_finds_its_secrets_and_hosts_in_the_outputs(
+    flavor: str, roles: str
+) -> None:
+    config = {
+        "namespace": "apps",
+        "databaseName": "shop",
+        "databaseFlavor": flavor,
+        "databaseRolesManagedBy": roles,
+        "databaseSslMode": "disable",
+        "cnpgBackupMethod": "volume-snapshot",
+        "cnpgBackupSnapshotClass": "csi",
+        "postgresArchitecture": "standalone",
+        "postgresReadReplicas": "0",
+        "cnpgInstallOperator": "false",
+        "passwordSource": "generated",
+        "databaseAccessHost": "db.example.internal" if flavor == "external" else None,
+    }
+    run = run_program("dev", config=config)
+    assert run.error is None, run.error
+    app, read_only, ro_host = APP_FACING[(flavor, roles)]
+    out = run.outputs
+    assert (out["appCredentialsSecretName"], out["readOnlyCredentialsSecretName"]) == (
+        app,
+        read_only,
+    )
+    assert out["readOnlyHost"] == ro_host
+    assert out["readWriteHost"] == out["databaseHost"]
+    secrets = {r.inputs["metadata"].get("name") for r in run.of_type("kubernetes:core/v1:Secret")}
+    assert {name for name in (app, read_only) if name} <= secrets | {"tradestream-pg-app"}

@@ -71,7 +71,7 @@ PULUMI_ACTION_INPUTS = frozenset(
         "work-dir",
     }
 )
-MIGRATION_LINT = "python -m components.migrations lint database/migrations --format github"
+MIGRATION_LINT = "python -m deploy.lint database/migrations --format github"
 
 Workflow = dict[str, Any]
 Job = dict[str, Any]

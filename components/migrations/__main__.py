@@ -1,46 +1,35 @@
 """Command line for the migrations directory, the same checks CI and the Pulumi program run.
 
-    python -m components.migrations lint [DIR] [--out-of-order] [--no-squawk] [--released]
-        [--format github] [--stack STACK]
     python -m components.migrations new "add trade index" [--dir DIR]
     python -m components.migrations lock [DIR] [--out-of-order]
     python -m components.migrations unlock FILE [--dir DIR]
     python -m components.migrations list [DIR]
 
 DIR defaults to database/migrations of this repository (or of the current directory).
-lint checks Flyway placeholders against the stack files of the project holding DIR
-(stacks/Pulumi.<stack>.yaml): against STACK's with --stack, else against every stack's, so a
-placeholder that any stack leaves without a value is reported with the stacks concerned.
+The lint, which also reads the stack files, is tooling above this package:
+`python -m deploy.lint` (`make migrations-lint`).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.migrations.lint import lint
 from components.migrations.lock import lock_path, unlock, update_lock
 from components.migrations.model import (
     NO_STATEMENT,
     Kind,
     MigrationError,
     MigrationSet,
-    Problem,
     load_migration_set,
     next_version,
     scan_directory,
 )
-from components.migrations.placeholders import (
-    PLAIN_KEY,
-    REPLACEMENT_KEY,
-    SECRET_KEY,
-    StackPlaceholders,
-)
+from components.migrations.report import format_problem
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = Path("database") / "migrations"
@@ -61,123 +50,6 @@ def default_directory() -> Path:
             except ValueError:
                 return candidate
     return MIGRATIONS
-
-
-def _located(problem: Problem, directory: Path) -> Problem:
-    path = directory if problem.path == "." else directory / problem.path
-    return dataclasses.replace(problem, path=path.as_posix())
-
-
-def _github_escape(text: str, *, is_property: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return text.replace(":", "%3A").replace(",", "%2C") if is_property else text
-
-
-def format_problem(problem: Problem, directory: Path, style: str = "text") -> str:
-    """One line per problem: plain text, or a GitHub Actions error annotation."""
-    located = _located(problem, directory)
-    if style != "github":
-        return str(located)
-    fields = (
-        [] if problem.path == "." else [f"file={_github_escape(located.path, is_property=True)}"]
-    )
-    if problem.line is not None:
-        fields.append(f"line={problem.line}")
-    fields.append(f"title={_github_escape(problem.rule or 'migrations', is_property=True)}")
-    return f"::error {','.join(fields)}::{_github_escape(problem.detail)}"
-
-
-def _summary(migration_set: MigrationSet) -> str:
-    counts = ", ".join(
-        f"{len(files)} {label}"
-        for label, files in (
-            ("versioned", migration_set.versioned),
-            ("repeatable", migration_set.repeatable),
-            ("baseline", migration_set.baseline),
-            ("callback", migration_set.callbacks),
-        )
-        if files
-    )
-    highest = migration_set.highest_version
-    return f"{counts or 'no migrations'}; highest version {highest or 'none'}"
-
-
-STACK_DIR = "stacks"
-_PROJECT_PREFIX = "tradestream-database:"
-
-
-def project_root(directory: Path) -> Path:
-    """The folder holding Pulumi.yaml above `directory`, else this repository."""
-    for folder in (directory.resolve(), *directory.resolve().parents):
-        if (folder / "Pulumi.yaml").is_file():
-            return folder
-    return REPOSITORY_ROOT
-
-
-def stack_placeholders(stack_file: Path) -> tuple[StackPlaceholders, list[Problem]]:
-    """What a stack file gives Flyway: replacement and the placeholder names with values; and
-    a problem for each secret placeholder stored in plain text."""
-    import yaml  # noqa: PLC0415 (only the stack reader needs it)
-
-    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
-    config = document.get("config") or {}
-    replacement = str(config.get(f"{_PROJECT_PREFIX}{REPLACEMENT_KEY}", True)).lower() != "false"
-    plain = config.get(f"{_PROJECT_PREFIX}{PLAIN_KEY}") or {}
-    secret = config.get(f"{_PROJECT_PREFIX}{SECRET_KEY}") or {}
-    problems = [
-        Problem(
-            stack_file.resolve().as_posix(),
-            f"{SECRET_KEY}.{name} is stored in plain text",
-            f"Set it with `pulumi config set --secret --path '{SECRET_KEY}.{name}' <value> "
-            f"--stack {stack}`.",
-            rule="placeholder",
-        )
-        for name, value in (secret.items() if isinstance(secret, dict) else ())
-        if not (isinstance(value, dict) and "secure" in value)
-    ]
-    names = [str(name) for group in (plain, secret) if isinstance(group, dict) for name in group]
-    return StackPlaceholders(replacement, names, stack), problems
-
-
-def _stacks(directory: Path, stack: str | None) -> tuple[list[StackPlaceholders], list[Problem]]:
-    folder = project_root(directory) / STACK_DIR
-    if stack is not None:
-        path = folder / f"Pulumi.{stack}.yaml"
-        if not path.is_file():
-            raise UsageError(f"no stack file {path}")
-        files = [path]
-    else:
-        files = sorted(folder.glob("Pulumi.*.yaml")) if folder.is_dir() else []
-    stacks: list[StackPlaceholders] = []
-    problems: list[Problem] = []
-    for path in files:
-        found, wrong = stack_placeholders(path)
-        stacks.append(found)
-        problems.extend(wrong)
-    return stacks or [StackPlaceholders()], problems
-
-
-def _lint(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
-    stacks, stack_problems = _stacks(directory, args.stack)
-    problems = (
-        lint(
-            directory,
-            out_of_order=args.out_of_order,
-            squawk=args.squawk,
-            require_released=args.released,
-            placeholders=stacks,
-        )
-        + stack_problems
-    )
-    for problem in problems:
-        print(format_problem(problem, directory, args.format))
-    if problems:
-        print(f"{len(problems)} problem(s) in {directory.as_posix()}", file=sys.stderr)
-        return 1
-    print(f"{directory.as_posix()}: OK ({_summary(load_migration_set(directory))})")
-    return 0
 
 
 def file_name_part(description: str) -> str:
@@ -287,21 +159,6 @@ def _parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help="migrations directory (default: database/migrations)",
         )
-
-    lint_command = commands.add_parser("lint", help="run every check; exit 1 on any problem")
-    directory_argument(lint_command)
-    lint_command.add_argument("--out-of-order", action="store_true")
-    lint_command.add_argument("--no-squawk", dest="squawk", action="store_false")
-    lint_command.add_argument(
-        "--released", action="store_true", help="also fail on migrations missing from the lock"
-    )
-    lint_command.add_argument("--format", choices=("text", "github"), default="text")
-    lint_command.add_argument(
-        "--stack",
-        default=None,
-        help="check placeholders against this stack's file only (default: every stack's)",
-    )
-    lint_command.set_defaults(run=_lint)
 
     new_command = commands.add_parser("new", help="create the next versioned migration")
     new_command.add_argument("description")

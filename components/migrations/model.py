@@ -144,7 +144,7 @@ class Problem:
     def detail(self) -> str:
         """What is wrong and the fix, without the location."""
         message = self.message if self.message.endswith(".") else f"{self.message}."
-        return f"{message} {self.fix}"
+        return f"{message} {self.fix}".rstrip()
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"

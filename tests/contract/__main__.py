@@ -1,4 +1,4 @@
-"""`python -m tests.contract`: the harness command line (see tests/contract/harness.py)."""
+"""`python -m tests.contract`: the harness command line (see tests/contract/harness/)."""
 
 import sys
 

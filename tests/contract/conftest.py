@@ -2,7 +2,7 @@
 
 Prerequisites (CI installs them; locally run the same):
     sudo bash scripts/install-postgres.sh
-    bash scripts/fetch-flyway.sh <FLYWAY_VERSION from components/settings.py>
+    bash scripts/fetch-flyway.sh <FLYWAY_VERSION from components/settings/declarations.py>
 A missing prerequisite fails the tests with the command to run; it never skips them.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from components.settings import FLYWAY_VERSION
-from deploy.flyway_cli import FlywayNotInstalledError, FlywayRunner, flyway_lib
-from deploy.postgres import (
+from standins.flyway_cli import FlywayNotInstalledError, FlywayRunner, flyway_lib
+from standins.postgres import (
     INSTALL_HINT,
     MIN_MAJOR,
     OS_USER_WHEN_ROOT,

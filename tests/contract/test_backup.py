@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from components.backup_spec import BACKUP_PATH
-from deploy.postgres import PostgresServer
+from components.jobs.backup_spec import BACKUP_PATH
+from standins.postgres import PostgresServer
 from tests.contract.harness import (
     PreparedDatabase,
     declared_job,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.postgres import PostgresServer
+from standins.postgres import PostgresServer
 from tests.contract.harness import (
     declared_job,
     initialise_database,

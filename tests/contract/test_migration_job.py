@@ -26,10 +26,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from components.contract import Purpose
 from components.migrations import CONFIGMAP_LIMIT, LOCK_FILE_NAME, load_migration_set
-from components.privileges import Purpose
-from deploy.flyway_cli import FlywayTimeoutError
-from deploy.postgres import PostgresServer
+from standins.flyway_cli import FlywayTimeoutError
+from standins.postgres import PostgresServer
 from tests.contract.harness import (
     INITSCRIPTS_PASSWORD_ENV,
     INITSCRIPTS_USER_ENV,

@@ -19,8 +19,8 @@ import pytest
 
 from components.migrations import flyway_checksum, load_migration_set
 from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
-from deploy.flyway_cli import FlywayRunner
-from deploy.postgres import PostgresServer
+from standins.flyway_cli import FlywayRunner
+from standins.postgres import PostgresServer
 from tests.contract.harness import (
     DeclaredJob,
     declared_job,

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from deploy.flyway_cli import FlywayRunner
-from deploy.postgres import PostgresServer
+from standins.flyway_cli import FlywayRunner
+from standins.postgres import PostgresServer
 
 pytestmark = pytest.mark.contract
 

@@ -20,10 +20,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from components.access.privileges import privilege_model
+from components.contract import Purpose
 from components.migrations import load_migration_set
-from components.privileges import Purpose, privilege_model
 from components.settings import Flavor
-from deploy.postgres import PostgresServer
+from standins.postgres import PostgresServer
 from tests.contract.harness import (
     DeclaredJob,
     PreparedDatabase,

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from deploy import rehearse
-from deploy.engine import stack_file_config
 from deploy.rehearse import main
 
 pytestmark = pytest.mark.contract
@@ -70,9 +69,17 @@ def test_a_placeholder_without_a_value_is_refused_before_flyway_runs(
 def test_secret_placeholders_are_stood_in_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = stack_file_config("dev")
-    config[rehearse.SECRET_PLACEHOLDERS] = '{"api_key": {"secure": "v1:unreadable"}}'
-    monkeypatch.setattr(rehearse, "stack_file_config", lambda _: config)
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "stacks" / "Pulumi.team.yaml").write_text(
+        "config:\n"
+        "  tradestream-database:namespace: team\n"
+        "  tradestream-database:flywaySecretPlaceholders:\n"
+        "    api_key:\n"
+        "      secure: v1:unreadable\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(rehearse, "ROOT", root)
     directory = write(tmp_path / "set", {"V1__orders.sql": TABLE + "-- key: '${api_key}'\n"})
-    assert main(["--stack", "dev", "--dir", str(directory)]) == 0
+    assert main(["--stack", "team", "--dir", str(directory)]) == 0
     assert "Successfully applied 1 migration" in capsys.readouterr().out

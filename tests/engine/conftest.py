@@ -25,12 +25,12 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from deploy import local
 from deploy.__main__ import Target, flyway_log
 from deploy.engine import ROOT, Backend, Engine, EngineError, find_engine, open_stack
 from deploy.engine import prepare_workspace as prepare
-from deploy.postgres import PostgresServer
-from localcluster.api import Client
+from standins import localstack as local
+from standins.cluster.api import Client
+from standins.postgres import PostgresServer
 
 pytestmark = pytest.mark.engine
 

@@ -12,7 +12,7 @@ import pytest
 
 from components.migrations import load_migration_set, next_version
 from deploy.hints import hints
-from localcluster.api import Client
+from standins.cluster.api import Client
 from tests.engine.conftest import Deployment, NewDeployment
 
 pytestmark = pytest.mark.engine

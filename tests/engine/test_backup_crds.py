@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import pytest
 
-from localcluster.api import ApiError, Client
+from standins.cluster.api import ApiError, Client
 from tests.engine.conftest import install_crd
 from tests.engine.test_cloudnative_pg_crd import OPERATOR_MODULE, integral, pinned_operator
 from tests.program import run_program

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from localcluster.api import ApiError, Client
+from standins.cluster.api import ApiError, Client
 from tests.engine.conftest import install_crd
 from tests.program import run_program, stack_config
 

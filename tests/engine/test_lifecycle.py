@@ -11,7 +11,7 @@ from pulumi import automation as auto
 
 from components.migrations import load_migration_set, next_version
 from deploy import review
-from localcluster.api import Client
+from standins.cluster.api import Client
 from tests.engine.conftest import Deployment, NewDeployment
 
 pytestmark = pytest.mark.engine

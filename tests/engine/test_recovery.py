@@ -9,7 +9,7 @@ from pulumi import automation as auto
 
 from components.migrations import load_migration_set, next_version
 from components.migrations.lock import unlock, update_lock
-from localcluster.api import Client
+from standins.cluster.api import Client
 from tests.engine.conftest import Deployment, NewDeployment
 
 pytestmark = pytest.mark.engine

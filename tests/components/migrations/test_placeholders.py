@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from components.migrations import MigrationFile, flyway_checksum, load_migration_set
-from components.migrations.__main__ import main
 from components.migrations.placeholders import (
     BUILT_INS,
     StackPlaceholders,
@@ -205,52 +204,6 @@ def test_a_repeatables_checksum_is_withheld_when_a_secret_or_run_time_value_deci
     stamp = recorded_checksum(files["R__timestamp.sql"], replacement=True, values={})
     assert stamp.value is None
     assert "${flyway:timestamp}" in (stamp.withheld or "")
-
-
-# -- the command line ---------------------------------------------------------------------------
-
-
-def project(tmp_path: Path, stacks: dict[str, str]) -> Path:
-    (tmp_path / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")
-    (tmp_path / "stacks").mkdir()
-    for stack, config in stacks.items():
-        (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(config, encoding="utf-8")
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    (directory / "V1__a.sql").write_text("SELECT '${region}', '${api_key}';\n", encoding="utf-8")
-    return directory
-
-
-GIVES_BOTH = """config:
-  tradestream-database:flywayPlaceholders:
-    region: eu
-  tradestream-database:flywaySecretPlaceholders:
-    api_key:
-      secure: v1:abc
-"""
-GIVES_NONE = "config:\n  tradestream-database:namespace: x\n"
-TURNS_OFF = "config:\n  tradestream-database:flywayPlaceholderReplacement: false\n"
-
-
-def test_lint_reads_the_stack_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    directory = project(tmp_path, {"dev": GIVES_BOTH, "off": TURNS_OFF, "prod": GIVES_NONE})
-    assert main(["lint", str(directory), "--no-squawk", "--stack", "dev"]) == 0
-    assert main(["lint", str(directory), "--no-squawk", "--stack", "off"]) == 0
-    assert main(["lint", str(directory), "--no-squawk"]) == 1
-    out = capsys.readouterr().out
-    assert "V1__a.sql:1: uses the placeholder ${region}, which has no value in stack prod" in out
-    assert "${api_key}, which has no value in stack prod" in out
-
-
-def test_lint_refuses_a_secret_placeholder_in_plain_text(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    plain = GIVES_BOTH.replace("    api_key:\n      secure: v1:abc\n", "    api_key: oops\n")
-    directory = project(tmp_path, {"dev": plain})
-    assert main(["lint", str(directory), "--no-squawk", "--stack", "dev"]) == 1
-    out = capsys.readouterr().out
-    assert "flywaySecretPlaceholders.api_key is stored in plain text" in out
-    assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in out
 
 
 def test_an_unclosed_placeholder_takes_the_rest_but_its_last_character_as_flyway_does(

@@ -1,0 +1,215 @@
+"""A CloudNativePG cluster, and the operator that runs it when the stack installs one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.contract import (
+    TYPE_PREFIX,
+    AdminAccess,
+    ClusterTarget,
+    DatabaseArgs,
+    DatabaseEndpoint,
+    DumpTarget,
+    FlavorKind,
+    InClusterAdmin,
+    ServerAddress,
+    labels,
+)
+from components.database import cloudnative_pg_spec as spec
+from components.passwords import password
+from components.settings import PasswordSource, RolesManager, Settings
+
+
+class CloudNativePostgres(pulumi.ComponentResource):
+    """An operator-managed cluster with failover; Flyway reads the Secret the operator makes.
+
+    The Cluster carries `pulumi.com/waitFor: condition=Ready`, so nothing that depends on
+    this component starts before the primary accepts connections.
+    """
+
+    address: ServerAddress
+    endpoint: DatabaseEndpoint | None
+    admin: AdminAccess | None
+    in_cluster_admin: InClusterAdmin | None
+    """The superuser's login and the operand image, for the in-cluster grants Job; the operator
+    creates the roles itself."""
+    client_labels: dict[str, str]
+    password_versions: Sequence[pulumi.Output[str]] = ()
+    """The operator applies a changed password itself."""
+    host: pulumi.Output[str]
+    read_only_host: str
+    secret_name: pulumi.Output[str]
+    cluster: k8s.apiextensions.CustomResource
+    _settings: Settings
+
+    def __init__(
+        self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}:CloudNativePostgres", name, None, opts)
+        settings = self._settings = args.settings
+        cnpg, db = settings.cnpg, settings.database
+        before_cluster: list[pulumi.Resource] = []
+        if cnpg.install_operator:
+            before_cluster.append(self._operator(name, args))
+        superuser_password: pulumi.Output[str] | None = None
+        superuser_secret: str | None = None
+        if db.manages_roles:
+            configured = settings.credentials.admin_password
+            use_config = settings.password_source is PasswordSource.CONFIG
+            superuser_password = password(
+                f"{name}-superuser-password", self, configured if use_config else None
+            )
+            superuser_secret = spec.superuser_secret_name(cnpg)
+            before_cluster.append(
+                k8s.core.v1.Secret(
+                    f"{name}-superuser-credentials",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=superuser_secret, namespace=args.namespace, labels=labels("database")
+                    ),
+                    type="kubernetes.io/basic-auth",
+                    string_data={
+                        "username": spec.SUPERUSER,
+                        spec.SUPERUSER_PASSWORD_KEY: superuser_password,
+                    },
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        archive = spec.cluster_backup(settings.backup, cnpg.cluster_name)
+        if archive is not None and archive.object_store is not None:
+            before_cluster.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-object-store",
+                    api_version=spec.OBJECT_STORE_API,
+                    kind="ObjectStore",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=spec.object_store_name(cnpg.cluster_name),
+                        namespace=args.namespace,
+                        labels=labels("backup"),
+                    ),
+                    spec=archive.object_store,
+                    # Its retention policy is what keeps old backups and WAL; keep it with
+                    # the data it describes.
+                    opts=pulumi.ResourceOptions(
+                        parent=self, retain_on_delete=settings.protect_database
+                    ),
+                )
+            )
+        self.address = spec.address(cnpg, db, settings.namespace)
+        if args.roles is not None:
+            # Before the Cluster: a role created while its Secret is missing gets no password.
+            logins = args.roles.make_logins(self, self.address, operator_reloads=True)
+            before_cluster.extend(logins.secrets)
+        timeout = f"{settings.postgres.release_timeout_seconds}s"
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version=spec.API_VERSION,
+            kind="Cluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=cnpg.cluster_name,
+                namespace=args.namespace,
+                labels=labels("database"),
+                annotations={"pulumi.com/waitFor": "condition=Ready"},
+            ),
+            spec={
+                **spec.cluster_spec(
+                    cnpg,
+                    settings.postgres,
+                    db,
+                    superuser_secret=superuser_secret,
+                    managed_roles=(
+                        spec.managed_roles(args.roles.roles) if args.roles is not None else None
+                    ),
+                ),
+                **(archive.cluster if archive is not None else {}),
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=before_cluster,
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                retain_on_delete=settings.protect_database,
+            ),
+        )
+        self._neighbours(name, args)
+        self.client_labels = spec.client_label(cnpg)
+        self.endpoint = spec.endpoint(cnpg, db, settings.namespace)
+        self.read_only_host = spec.read_only_host(cnpg, settings.namespace)
+        self.admin = (
+            AdminAccess(
+                host=db.access_host,
+                port=db.access_port,
+                username=spec.SUPERUSER,
+                password=superuser_password,
+                database=db.name,
+                ssl_mode=db.ssl_mode.value,
+            )
+            if superuser_password is not None and db.roles_managed_by is RolesManager.PULUMI
+            else None
+        )
+        self.in_cluster_admin = (
+            InClusterAdmin(
+                image=cnpg.image,
+                username=spec.SUPERUSER,
+                secret_name=superuser_secret,
+                password_key=spec.SUPERUSER_PASSWORD_KEY,
+                creates_roles=False,
+            )
+            if superuser_secret is not None
+            else None
+        )
+        self.host = self.cluster.id.apply(lambda _: self.address.host)
+        self.secret_name = pulumi.Output.from_input(spec.app_secret_name(cnpg))
+        self.register_outputs({"host": self.host, "secretName": self.secret_name})
+
+    def backup_target(self, login: DatabaseEndpoint) -> DumpTarget | ClusterTarget:
+        """The operator's own backup, by the method the Cluster archives with."""
+        settings = self._settings
+        return spec.backup_target(settings.backup, settings.cnpg.cluster_name)
+
+    def _operator(self, name: str, args: DatabaseArgs) -> pulumi.Resource:
+        cnpg = args.settings.cnpg
+        return k8s.helm.v3.Release(
+            f"{name}-operator",
+            k8s.helm.v3.ReleaseArgs(
+                name="cnpg",
+                chart=spec.OPERATOR_CHART,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=spec.OPERATOR_REPOSITORY),
+                version=cnpg.operator_chart_version,
+                namespace=cnpg.operator_namespace,
+                create_namespace=True,
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=args.settings.postgres.release_timeout_seconds,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _neighbours(self, name: str, args: DatabaseArgs) -> None:
+        """The PodMonitor and the NetworkPolicy, where the stack asks for them."""
+        settings = args.settings
+        cnpg, namespace = settings.cnpg, settings.namespace
+        if settings.postgres.metrics_enabled:
+            monitor = spec.pod_monitor(cnpg, namespace)
+            k8s.apiextensions.CustomResource(
+                f"{name}-pod-monitor",
+                api_version=monitor["apiVersion"],
+                kind=monitor["kind"],
+                metadata=monitor["metadata"],
+                spec=monitor["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
+        if settings.postgres.network_policy_enabled:
+            policy = spec.network_policy(cnpg, namespace)
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy",
+                metadata=policy["metadata"],
+                spec=policy["spec"],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+
+FLAVOR: Final = FlavorKind(traits=spec.traits, deploy=CloudNativePostgres)

@@ -1,0 +1,284 @@
+"""The CloudNativePG operator release, `Cluster` and backups, as plain data (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from components.contract import (
+    ClusterTarget,
+    DatabaseEndpoint,
+    ManagedRole,
+    ServerAddress,
+    Traits,
+)
+from components.database.bitnami_spec import resources
+from components.settings import (
+    BackupSettings,
+    CnpgBackupMethod,
+    CnpgSettings,
+    DatabaseSettings,
+    PostgresSettings,
+    Settings,
+)
+
+OPERATOR_CHART: Final = "cloudnative-pg"
+OPERATOR_REPOSITORY: Final = "https://cloudnative-pg.github.io/charts"
+API_VERSION: Final = "postgresql.cnpg.io/v1"
+PORT: Final = 5432
+SUPERUSER: Final = "postgres"
+STATUS_PORT: Final = 8000
+"""The instance manager's port, which the operator polls."""
+OPERATOR_NAME: Final = "cloudnative-pg"
+"""The operator pods' `app.kubernetes.io/name`, as its chart labels them."""
+APP_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the operator's Secret)
+SUPERUSER_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the superuser's Secret)
+
+
+BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"
+OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
+
+
+def traits(settings: Settings) -> Traits:
+    method = settings.backup.cnpg_method.value
+    return Traits(
+        holds_data=True,
+        owner=settings.database.owner,
+        record_key="cnpgClusterName",
+        record_name=settings.cnpg.cluster_name,
+        backup=f"a CloudNativePG Backup ({method}) is taken",
+    )
+
+
+def read_only_host(cnpg: CnpgSettings, namespace: str) -> str:
+    """The `-ro` Service: the standbys (the primary answers it too while there are none)."""
+    return f"{cnpg.cluster_name}-ro.{namespace}.svc.cluster.local"
+
+
+def app_secret_name(cnpg: CnpgSettings) -> str:
+    """The Secret the operator creates for the owner (`username`, `password`, ...)."""
+    return f"{cnpg.cluster_name}-app"
+
+
+def superuser_secret_name(cnpg: CnpgSettings) -> str:
+    return f"{cnpg.cluster_name}-superuser-credentials"
+
+
+def ca_secret_name(cnpg: CnpgSettings) -> str:
+    """The operator's CA for the cluster: it signs the server certificate, whose names
+    include `<cluster>-rw.<namespace>.svc.cluster.local`."""
+    return f"{cnpg.cluster_name}-ca"
+
+
+def address(cnpg: CnpgSettings, db: DatabaseSettings, namespace: str) -> ServerAddress:
+    """The `-rw` Service always points at the current primary, across failovers. Clients
+    verify its certificate against the cluster's own CA."""
+    host = f"{cnpg.cluster_name}-rw.{namespace}.svc.cluster.local"
+    return ServerAddress(host=host, port=PORT, database=db.name, ca_secret=ca_secret_name(cnpg))
+
+
+def endpoint(cnpg: CnpgSettings, db: DatabaseSettings, namespace: str) -> DatabaseEndpoint:
+    return DatabaseEndpoint(
+        address=address(cnpg, db, namespace),
+        username=db.owner,
+        secret_name=app_secret_name(cnpg),
+        password_key=APP_PASSWORD_KEY,
+    )
+
+
+def cluster_spec(
+    cnpg: CnpgSettings,
+    pg: PostgresSettings,
+    db: DatabaseSettings,
+    *,
+    superuser_secret: str | None,
+    managed_roles: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The `Cluster` spec. Superuser access is on only when roles are managed with it."""
+    storage: dict[str, Any] = {"size": pg.storage_size}
+    if pg.storage_class:
+        storage["storageClass"] = pg.storage_class
+    spec: dict[str, Any] = {
+        "instances": cnpg.instances,
+        "imageName": cnpg.image,
+        "storage": storage,
+        "resources": resources(pg),
+        "bootstrap": {"initdb": {"database": db.name, "owner": db.owner}},
+        "enableSuperuserAccess": superuser_secret is not None,
+    }
+    if superuser_secret is not None:
+        spec["superuserSecret"] = {"name": superuser_secret}
+    if managed_roles:
+        spec["managed"] = {"roles": managed_roles}
+    return spec
+
+
+def managed_roles(roles: Sequence[ManagedRole]) -> list[dict[str, Any]]:
+    """The roles as the operator's declarative managed roles.
+
+    Every attribute is explicit, so the operator reverts any change made in the database;
+    passwords come from each role's credentials Secret. A role dropped from this list is
+    left in the database as it is (the operator ignores roles it does not manage)."""
+    return [
+        {
+            "name": role.name,
+            "ensure": "present",
+            "login": True,
+            "superuser": False,
+            "createdb": False,
+            "createrole": False,
+            "replication": False,
+            "bypassrls": False,
+            "inherit": True,
+            "connectionLimit": -1,
+            "inRoles": sorted(role.member_of),
+            "passwordSecret": {"name": role.secret_name},
+        }
+        for role in roles
+    ]
+
+
+def pod_monitor(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
+    """A Prometheus PodMonitor for the instances' exporter port. The operator's own
+    `monitoring.enablePodMonitor` is deprecated since CloudNativePG 1.26, which advises
+    managing the PodMonitor directly."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": cnpg.cluster_name, "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}},
+            "podMetricsEndpoints": [{"port": "metrics"}],
+        },
+    }
+
+
+def client_label(cnpg: CnpgSettings) -> dict[str, str]:
+    """The label a pod needs to reach the instances through the NetworkPolicy below."""
+    return {f"{cnpg.cluster_name}-client": "true"}
+
+
+def network_policy(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
+    """Ingress to the instances from exactly what must reach them: the other instances
+    (replication), pods with the client label (the Flyway Job, applications) and the
+    operator in its namespace (status and management)."""
+    instances = {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}}
+    clients = {"matchLabels": client_label(cnpg)}
+    postgres, status = {"protocol": "TCP", "port": PORT}, {"protocol": "TCP", "port": STATUS_PORT}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{cnpg.cluster_name}-ingress", "namespace": namespace},
+        "spec": {
+            "podSelector": instances,
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"podSelector": instances}], "ports": [postgres, status]},
+                {
+                    "from": [{"podSelector": clients}],
+                    "ports": [postgres],
+                },
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {
+                                    "kubernetes.io/metadata.name": cnpg.operator_namespace
+                                }
+                            },
+                            "podSelector": {
+                                "matchLabels": {"app.kubernetes.io/name": OPERATOR_NAME}
+                            },
+                        }
+                    ],
+                    "ports": [postgres, status],
+                },
+            ],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class ClusterBackup:
+    """The parts of a CloudNativePG Cluster and its neighbours that make backups possible."""
+
+    cluster: dict[str, Any]
+    """Merged into the Cluster spec (`plugins` or `backup`)."""
+    object_store: dict[str, Any] | None
+    """The Barman Cloud plugin's ObjectStore (spec only), when that is the method."""
+
+
+def object_store_name(cluster_name: str) -> str:
+    return f"{cluster_name}-backups"
+
+
+def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup | None:
+    """Continuous archiving (barman-cloud) or snapshot support for the Cluster; None when
+    the stack configures neither."""
+    if backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD:
+        if not backup.cnpg_destination_path:
+            return None
+        configuration: dict[str, Any] = {
+            "destinationPath": backup.cnpg_destination_path,
+            "wal": {"compression": "gzip"},
+            "data": {"compression": "gzip"},
+        }
+        if backup.cnpg_endpoint_url:
+            configuration["endpointURL"] = backup.cnpg_endpoint_url
+        secret = backup.cnpg_credentials_secret
+        configuration["s3Credentials"] = (
+            {
+                "accessKeyId": {"name": secret, "key": "ACCESS_KEY_ID"},
+                "secretAccessKey": {"name": secret, "key": "ACCESS_SECRET_KEY"},
+            }
+            if secret
+            else {"inheritFromIAMRole": True}
+        )
+        return ClusterBackup(
+            cluster={
+                "plugins": [
+                    {
+                        "name": BARMAN_PLUGIN,
+                        # WAL goes to the store continuously: recovery to any point in time.
+                        "isWALArchiver": True,
+                        "parameters": {"barmanObjectName": object_store_name(cluster_name)},
+                    }
+                ]
+            },
+            object_store={
+                "configuration": configuration,
+                "retentionPolicy": backup.cnpg_retention,
+            },
+        )
+    if not backup.cnpg_snapshot_class:
+        return None
+    return ClusterBackup(
+        cluster={"backup": {"volumeSnapshot": {"className": backup.cnpg_snapshot_class}}},
+        object_store=None,
+    )
+
+
+def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
+    """An on-demand `Backup` of the cluster, by the method its backups are configured for."""
+    if backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD:
+        return {
+            "cluster": {"name": cluster_name},
+            "method": "plugin",
+            "pluginConfiguration": {"name": BARMAN_PLUGIN},
+        }
+    return {"cluster": {"name": cluster_name}, "method": "volumeSnapshot"}
+
+
+BACKUP_DONE: Final = "jsonpath={.status.phase}=completed"
+"""What `pulumi up` waits for on a `Backup` (its phase is `failed` if it never will be)."""
+
+
+def backup_target(backup: BackupSettings, cluster_name: str) -> ClusterTarget:
+    """The on-demand `Backup` taken before each migration."""
+    return ClusterTarget(
+        api_version=API_VERSION,
+        kind="Backup",
+        spec=backup_spec(backup, cluster_name),
+        done_when=BACKUP_DONE,
+    )

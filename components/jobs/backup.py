@@ -1,0 +1,157 @@
+"""The backup before every migration, ordered like a pre-upgrade Helm hook: backup, then migrate."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.contract import (
+    DIGEST_ANNOTATION_PREFIX,
+    TYPE_PREFIX,
+    BackupTarget,
+    ClusterTarget,
+    DumpTarget,
+    Step,
+    digest,
+    labels,
+)
+from components.jobs import backup_spec
+from components.jobs.flyway import FlywayPlan
+from components.jobs.migration import with_secret_values
+from components.settings import BackupSettings
+
+RUN_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/migration-run"
+
+
+BACKUP_TYPE: Final = f"{TYPE_PREFIX}:MigrationBackup"
+
+
+@dataclass(frozen=True)
+class MigrationBackupArgs:
+    settings: BackupSettings
+    plan: FlywayPlan
+    """The Flyway run this backup precedes: it runs exactly when Flyway does."""
+    target: BackupTarget
+    namespace: pulumi.Input[str]
+    after: Sequence[Step]
+    """What must be ready first: the database and its roles."""
+    protect_volume: bool
+    """Protect the backup volume like the database of record."""
+
+
+class MigrationBackup(pulumi.ComponentResource):
+    """A backup that must succeed before Flyway starts.
+
+    The Flyway Job depends on this component and its trigger includes `spec_digest` (through
+    `step`), so the backup and the migration run together or not at all; a backup that fails
+    (or outlasts backupTimeoutSeconds) fails `pulumi up` before the Job is created.
+    """
+
+    spec_digest: str
+    """Changes whenever the backup itself would change; part of Flyway's trigger."""
+    step: Step
+    """This backup as a step before Flyway."""
+    backup_name: pulumi.Output[str]
+    volume_claim: pulumi.Output[str]
+    """The claim holding the dumps; empty where the database's operator takes the backups."""
+
+    def __init__(
+        self, name: str, args: MigrationBackupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(BACKUP_TYPE, name, None, opts)
+        if isinstance(args.target, ClusterTarget):
+            self._operator_backup(name, args, args.target)
+        else:
+            self._dump(name, args, args.target)
+        self.step = Step(self, ("backup", self.spec_digest))
+        self.register_outputs({"backupName": self.backup_name, "volumeClaim": self.volume_claim})
+
+    def _timeouts(self, args: MigrationBackupArgs) -> pulumi.CustomTimeouts:
+        timeout = f"{args.settings.timeout_seconds + 120}s"
+        return pulumi.CustomTimeouts(create=timeout, update=timeout)
+
+    def _operator_backup(self, name: str, args: MigrationBackupArgs, target: ClusterTarget) -> None:
+        self.spec_digest = digest(dict(target.spec))
+        run = digest({"run": args.plan.trigger, "backup": self.spec_digest})
+        backup = k8s.apiextensions.CustomResource(
+            f"{name}-backup",
+            api_version=target.api_version,
+            kind=target.kind,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=args.namespace,
+                labels=labels("backup"),
+                annotations={"pulumi.com/waitFor": target.done_when, RUN_ANNOTATION: run},
+            ),
+            spec=dict(target.spec),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[step.resource for step in args.after],
+                # Secret placeholder values run Flyway again, and so the backup.
+                replacement_trigger=with_secret_values(run, args.plan.settings),
+                # A new Backup object each run; removing the old object keeps its data,
+                # which the object store's retention (or the snapshots' owner) governs.
+                delete_before_replace=False,
+                custom_timeouts=self._timeouts(args),
+            ),
+        )
+        self.backup_name = backup.id.apply(lambda id_: id_.rsplit("/", 1)[-1])
+        self.volume_claim = pulumi.Output.from_input("")
+
+    def _dump(self, name: str, args: MigrationBackupArgs, target: DumpTarget) -> None:
+        claim_name = backup_spec.claim_name(target.endpoint.address.database)
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-volume",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=claim_name, namespace=args.namespace, labels=labels("backup")
+            ),
+            spec=typing.cast(
+                "k8s.core.v1.PersistentVolumeClaimSpecArgsDict",
+                backup_spec.claim_spec(args.settings),
+            ),
+            # The dumps are the way back: never deleted with the stack.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect_volume, retain_on_delete=args.protect_volume
+            ),
+        )
+        env = backup_spec.dump_environment(
+            target.endpoint,
+            args.settings,
+            args.plan.settings,
+            backup_spec.dump_label(args.plan.migrations.digest),
+        )
+        job_spec = backup_spec.dump_job_spec(
+            args.settings,
+            env,
+            claim=claim_name,
+            labels={**labels("backup"), **target.pod_labels},
+            ca_secret=target.endpoint.address.ca_secret,
+        )
+        self.spec_digest = digest(job_spec)
+        run = digest({"run": args.plan.trigger, "backup": self.spec_digest})
+        job = k8s.batch.v1.Job(
+            f"{name}-dump",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=args.namespace,
+                labels=labels("backup"),
+                annotations={
+                    # A failed backup is retried by the next `pulumi up`.
+                    "pulumi.com/replaceUnready": "true",
+                    RUN_ANNOTATION: run,
+                },
+            ),
+            spec=typing.cast("k8s.batch.v1.JobSpecArgsDict", job_spec),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*(step.resource for step in args.after), claim],
+                # Secret placeholder values run Flyway again, and so the backup.
+                replacement_trigger=with_secret_values(run, args.plan.settings),
+                custom_timeouts=self._timeouts(args),
+            ),
+        )
+        self.backup_name = job.metadata.apply(lambda m: m.name or "")
+        self.volume_claim = claim.metadata.apply(lambda _: claim_name)

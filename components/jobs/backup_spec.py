@@ -1,0 +1,142 @@
+"""The pg_dump backup taken before every Flyway run, as plain data (pure).
+
+Databases whose operator backs them up (CloudNativePG) say so in their backup target, and
+the backup step creates what they describe; the others are dumped by a
+`pg_dump --format=custom` Job writing to a volume the program owns. Either way the Flyway Job
+waits for it, and a backup that fails stops the migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from components.contract import DatabaseEndpoint
+from components.jobs.libpq import libpq_environment
+from components.jobs.pod import TMP_PATH, Container, EnvVar, locked_down_pod
+from components.settings import BackupSettings, FlywaySettings
+
+BACKUP_PATH: Final = "/backups"
+TLS_PATH: Final = "/tls"
+
+DUMP_SCRIPT: Final = r"""set -eu
+umask 077
+# Wait for the server as Flyway would; a database that never answers fails the backup.
+tries=0
+until pg_isready --quiet; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt "$BACKUP_CONNECT_RETRIES" ]; then
+    echo "backup: $PGHOST:$PGPORT did not accept connections" >&2
+    exit 1
+  fi
+  sleep "$BACKUP_CONNECT_RETRIES_INTERVAL"
+done
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+final="$BACKUP_DIR/$PGDATABASE-$stamp-$BACKUP_LABEL.dump"
+partial="$BACKUP_DIR/.partial-$stamp.dump"
+trap 'rm -f "$partial"' EXIT
+pg_dump --format=custom --no-password --file="$partial"
+# A dump pg_restore cannot read is no way back: check it before it counts.
+pg_restore --list "$partial" > /dev/null
+mv "$partial" "$final"
+trap - EXIT
+echo "backup: wrote $final ($(wc -c < "$final") bytes)"
+# Keep the newest BACKUP_RETAIN_COUNT dumps of this database; names sort by time.
+ls -1 "$BACKUP_DIR" \
+  | grep -E "^$PGDATABASE-[0-9]{8}T[0-9]{6}Z-[0-9a-f]+\.dump\$" \
+  | sort -r \
+  | tail -n "+$((BACKUP_RETAIN_COUNT + 1))" \
+  | while read -r old; do
+      rm -f -- "$BACKUP_DIR/$old"
+      echo "backup: removed $BACKUP_DIR/$old (keeping $BACKUP_RETAIN_COUNT)"
+    done
+"""
+"""POSIX sh: what the Job runs. A dump is written under a temporary name and renamed only
+once pg_restore can read it, so a failed run never leaves a file that looks like a backup."""
+
+LABEL_LENGTH: Final = 12
+RESOURCES: Final = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+"""pg_dump streams table by table; its memory does not grow with the database."""
+
+
+def claim_name(database: str) -> str:
+    """The backup volume's claim: one per database, named so restores can find it."""
+    return f"{database.replace('_', '-')}-migration-backups"
+
+
+def dump_label(migrations_digest: str) -> str:
+    """Part of each dump's name: the migration set that was about to be applied."""
+    return migrations_digest[:LABEL_LENGTH]
+
+
+def dump_environment(
+    endpoint: DatabaseEndpoint,
+    backup: BackupSettings,
+    flyway: FlywaySettings,
+    label: str,
+) -> tuple[EnvVar, ...]:
+    """libpq's environment for Flyway's own login (so the dump sees what Flyway changes),
+    and the script's settings. The password comes from the Secret, never a literal."""
+    return (
+        *libpq_environment(
+            endpoint.address,
+            user=endpoint.username,
+            password_secret=endpoint.secret_name,
+            password_key=endpoint.password_key,
+            tls_path=TLS_PATH,
+            application="migration-backup",
+        ),
+        EnvVar("BACKUP_DIR", BACKUP_PATH),
+        EnvVar("BACKUP_LABEL", label),
+        EnvVar("BACKUP_RETAIN_COUNT", str(backup.retain_count)),
+        EnvVar("BACKUP_CONNECT_RETRIES", str(flyway.connect_retries)),
+        EnvVar("BACKUP_CONNECT_RETRIES_INTERVAL", str(flyway.connect_retries_interval)),
+        EnvVar("HOME", TMP_PATH),
+    )
+
+
+def dump_job_spec(
+    backup: BackupSettings,
+    env: tuple[EnvVar, ...],
+    *,
+    claim: str,
+    labels: Mapping[str, str],
+    ca_secret: str | None,
+) -> dict[str, Any]:
+    """The locked-down pod of every Job; the backup volume is the only thing it writes."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "backups", "mountPath": BACKUP_PATH},
+        {"name": "tmp", "mountPath": TMP_PATH},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "backups", "persistentVolumeClaim": {"claimName": claim}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    container = Container(
+        name="pg-dump",
+        image=backup.image,
+        command=("sh", "-c", DUMP_SCRIPT),
+        env=env,
+        resources=RESOURCES,
+    )
+    return {
+        # One retry for a transient failure; the second failure fails the deploy.
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": backup.timeout_seconds,
+        "template": locked_down_pod(
+            container, mounts, volumes, labels, ca_secret=ca_secret, tls_path=TLS_PATH
+        ),
+    }
+
+
+def claim_spec(backup: BackupSettings) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": backup.volume_size}},
+    }
+    if backup.storage_class:
+        spec["storageClassName"] = backup.storage_class
+    return spec

@@ -1,0 +1,235 @@
+"""How a config key is declared, and the vocabulary the declarations use (pure).
+
+A key's type, default, description and constraints are declared once, on a dataclass field
+(`keys.py`), with `setting()` and friends below; parsing, the Pulumi.yaml schema and the
+README table all read the declaration, so none can drift from another.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+PROJECT: Final = "tradestream-database"
+STACK_CONFIG_DIR: Final = "stacks"
+"""Pulumi.yaml's stackConfigDir: where `stacks/Pulumi.<stack>.yaml` holds each stack's config."""
+
+FLYWAY_VERSION: Final = "11.20.3"
+"""The one Flyway version pin: the Job's image tag and the contract tests' jars."""
+
+_T = TypeVar("_T")
+
+
+class Secret:
+    """A secret config value; its repr never shows the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class Architecture(enum.Enum):
+    """Bitnami chart topologies."""
+
+    STANDALONE = "standalone"
+    REPLICATION = "replication"
+
+
+class Flavor(enum.Enum):
+    """Where PostgreSQL runs; the migration side is the same for all three."""
+
+    BITNAMI = "bitnami"
+    CLOUDNATIVE_PG = "cloudnative-pg"
+    EXTERNAL = "external"
+
+
+class RolesManager(enum.Enum):
+    """Who creates the migrator, app and read-only roles, and their grants.
+
+    `none`: nobody; in-cluster only, Flyway runs as the database owner.
+    `cluster`: from inside the cluster, so `pulumi up` needs no path to the database:
+    CloudNativePG's managed roles, and a psql Job for grants (and Bitnami's roles).
+    `pulumi`: pulumi-postgresql, as databaseAdminUser, at databaseAccessHost.
+    `dba`: a DBA did, outside this program; the stack only gets the migrator's login.
+    """
+
+    NONE = "none"
+    CLUSTER = "cluster"
+    PULUMI = "pulumi"
+    DBA = "dba"
+
+
+class SslMode(enum.Enum):
+    """libpq/JDBC `sslmode` values worth choosing."""
+
+    DISABLE = "disable"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
+class PasswordSource(enum.Enum):
+    """Where database passwords come from.
+
+    `generated`: the program generates them and keeps them as secrets in the stack state.
+    `config`: operators set them with `pulumi config set --secret`, so they outlive the state.
+    """
+
+    GENERATED = "generated"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one config key is declared; stored in a dataclass field's metadata."""
+
+    key: str
+    description: str
+    minimum: int | None = None
+    pattern: str | None = None
+    pattern_hint: str | None = None
+    check: Callable[[str], str | None] | None = None
+    secret: bool = False
+    structured: bool = False
+    """An object of name -> string in the stack file (Pulumi hands it over as JSON)."""
+
+
+def setting(
+    key: str,
+    default: _T,
+    description: str,
+    *,
+    minimum: int | None = None,
+    pattern: str | None = None,
+    pattern_hint: str | None = None,
+    check: Callable[[str], str | None] | None = None,
+) -> _T:
+    """Declare a config key on a settings field (the default lives here and only here)."""
+    spec = Spec(key, description, minimum, pattern, pattern_hint, check)
+    return field(default=default, metadata={"spec": spec})
+
+
+def secret_setting(key: str, description: str) -> Secret | None:
+    """Declare a secret key: no default, never printed, must be set with `--secret`."""
+    spec = Spec(key, description, secret=True)
+    return typing.cast("Secret | None", field(default=None, metadata={"spec": spec}))
+
+
+# ---- Flyway placeholders -------------------------------------------------------------------
+PlaceholderMap = tuple[tuple[str, str], ...]
+SecretPlaceholderMap = tuple[tuple[str, Secret], ...]
+
+
+def map_setting(key: str, description: str) -> PlaceholderMap:
+    """Declare an object key (placeholder name -> string); empty by default.
+
+    Pulumi.yaml's project config types are primitives, so these keys are not declared there
+    (the CLI would refuse an object under a `string` type); the program validates them."""
+    spec = Spec(key, description, structured=True)
+    return typing.cast("PlaceholderMap", field(default=(), metadata={"spec": spec}))
+
+
+def secret_map_setting(key: str, description: str) -> SecretPlaceholderMap:
+    """Declare an object key whose values are secrets, each set with `--secret --path`."""
+    spec = Spec(key, description, secret=True, structured=True)
+    return typing.cast("SecretPlaceholderMap", field(default=(), metadata={"spec": spec}))
+
+
+FLYWAY_VERSION_RE = re.compile(r"^\d+([._]\d+)*$")
+QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+PG_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+SEMVER = r"^\d+\.\d+\.\d+$"
+
+
+def check_flyway_version(value: str) -> str | None:
+    """Flyway versions are digits separated by `.` or `_` (e.g. `1`, `1.1`, `2_0_1`)."""
+    if FLYWAY_VERSION_RE.match(value):
+        return None
+    return "must be a Flyway version: digits separated by '.' or '_' (e.g. 1, 1.1, 0)"
+
+
+HELM_RELEASE_NAME_MAX: Final = 53
+LABEL_NAME_MAX: Final = 63
+CNPG_CLUSTER_NAME_MAX: Final = 50
+
+
+def bitnami_fullname(release_name: str) -> str:
+    """The chart's `common.names.fullname`: the release name, plus `-postgresql` unless
+    present, cut to 63 characters."""
+    name = release_name if "postgresql" in release_name else f"{release_name}-postgresql"
+    return name[:LABEL_NAME_MAX].rstrip("-")
+
+
+def check_release_name(value: str) -> str | None:
+    """Helm refuses longer release names."""
+    if len(value) > HELM_RELEASE_NAME_MAX:
+        return f"is {len(value)} characters; Helm allows at most {HELM_RELEASE_NAME_MAX}"
+    return None
+
+
+def bitnami_primary_name(release_name: str, architecture: Architecture) -> str:
+    """The chart's `postgresql.v1.primary.fullname`: its primary's Service and the prefix of
+    the client label its NetworkPolicy admits (`<primary>-client`)."""
+    fullname = bitnami_fullname(release_name)
+    if architecture is Architecture.REPLICATION:
+        return f"{fullname}-primary"[:LABEL_NAME_MAX].rstrip("-")
+    return fullname
+
+
+def check_cluster_name(value: str) -> str | None:
+    """The CloudNativePG operator's own rules for a Cluster's name."""
+    if not value[:1].isalpha():
+        return "must start with a letter (the CloudNativePG operator refuses it otherwise)"
+    if len(value) > CNPG_CLUSTER_NAME_MAX:
+        return (
+            f"is {len(value)} characters; the CloudNativePG operator allows at most "
+            f"{CNPG_CLUSTER_NAME_MAX}"
+        )
+    return None
+
+
+def check_not_superuser(value: str) -> str | None:
+    """Migrations must not run as the superuser the chart creates."""
+    if value == "postgres":
+        return "must not be 'postgres': migrations run as a dedicated non-superuser role"
+    return None
+
+
+class CnpgBackupMethod(enum.Enum):
+    """How a CloudNativePG cluster is backed up before a migration.
+
+    `barman-cloud`: the Barman Cloud plugin: base backups and continuous WAL archiving to an
+    object store, so any point in time within the retention can be recovered.
+    `volume-snapshot`: CSI volume snapshots of the instances' volumes (no WAL archive: the
+    snapshot's own moment only).
+    """
+
+    BARMAN_CLOUD = "barman-cloud"
+    VOLUME_SNAPSHOT = "volume-snapshot"
+
+
+RETENTION = r"^[1-9][0-9]*[dwm]$"
+
+
+def fqkey(key: str) -> str:
+    """A key as the stack file and every message spell it: `<project>:<key>`."""
+    return f"{PROJECT}:{key}"

@@ -1,0 +1,216 @@
+"""Rules that involve several keys (pure); each message names the keys to change and how."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from components.settings.declarations import (
+    LABEL_NAME_MAX,
+    Architecture,
+    CnpgBackupMethod,
+    Flavor,
+    PasswordSource,
+    RolesManager,
+    SslMode,
+    bitnami_primary_name,
+    fqkey,
+)
+from components.settings.keys import DatabaseSettings, Settings
+
+
+def placeholder_checks(s: Settings) -> list[str]:
+    """A placeholder given both a plain and a secret value would be set twice."""
+    plain = {name.lower(): name for name, _ in s.flyway.placeholders}
+    return [
+        f"{fqkey('flywaySecretPlaceholders')}.{name}: is also set in flywayPlaceholders "
+        f"({plain[name.lower()]!r}); give it one value: remove one with "
+        f"`pulumi config rm --path 'flywayPlaceholders.{plain[name.lower()]}'` or "
+        f"`pulumi config rm --path 'flywaySecretPlaceholders.{name}'`"
+        for name, _ in s.flyway.secret_placeholders
+        if name.lower() in plain
+    ]
+
+
+def cross_checks(s: Settings) -> list[str]:
+    """Rules that involve several keys; each message names the keys to change."""
+    problems: list[str] = []
+    pg, fw = s.postgres, s.flyway
+    if pg.architecture is Architecture.REPLICATION and pg.read_replicas < 1:
+        problems.append(
+            f"{fqkey('postgresReadReplicas')}: is {pg.read_replicas} but postgresArchitecture is "
+            "replication; set postgresReadReplicas >= 1 or postgresArchitecture standalone"
+        )
+    if pg.architecture is Architecture.STANDALONE and pg.read_replicas > 0:
+        problems.append(
+            f"{fqkey('postgresReadReplicas')}: is {pg.read_replicas} but postgresArchitecture is "
+            "standalone; set postgresArchitecture replication or postgresReadReplicas 0"
+        )
+    if fw.job_timeout_seconds < fw.active_deadline_seconds:
+        problems.append(
+            f"{fqkey('flywayJobTimeoutSeconds')}: {fw.job_timeout_seconds} is shorter than "
+            f"flywayActiveDeadlineSeconds ({fw.active_deadline_seconds}); `pulumi up` would stop "
+            "waiting before Kubernetes stops the Job. Raise flywayJobTimeoutSeconds."
+        )
+    if s.database.flavor is Flavor.EXTERNAL and not s.database.access_host:
+        problems.append(
+            f"{fqkey('databaseAccessHost')}: is empty but databaseFlavor is external; set it "
+            "to the host of the managed PostgreSQL"
+        )
+    key = f"{bitnami_primary_name(pg.release_name, pg.architecture)}-client"
+    if s.database.flavor is Flavor.BITNAMI and len(key) > LABEL_NAME_MAX:
+        problems.append(
+            f"{fqkey('postgresReleaseName')}: {pg.release_name!r} gives the chart's client label "
+            f"key {key!r} ({len(key)} characters with postgresArchitecture "
+            f"{pg.architecture.value}; Kubernetes allows {LABEL_NAME_MAX}): shorten it by "
+            f"{len(key) - LABEL_NAME_MAX} characters"
+        )
+    database = s.database
+    verifying = database.ssl_mode in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL)
+    if database.flavor is Flavor.EXTERNAL and verifying and not database.ca_secret:
+        problems.append(
+            f"{fqkey('databaseCaSecret')}: is empty but databaseSslMode is "
+            f"{database.ssl_mode.value}: the Flyway pod needs the server's CA certificate to "
+            "verify it. Name a Secret holding it as ca.crt, or set databaseSslMode require"
+        )
+    if (
+        database.flavor is Flavor.BITNAMI
+        and database.roles_managed_by is RolesManager.PULUMI
+        and database.ssl_mode is not SslMode.DISABLE
+    ):
+        problems.append(
+            f"{fqkey('databaseSslMode')}: is {database.ssl_mode.value} but the Bitnami chart "
+            "serves no TLS as this program deploys it (databaseFlavor bitnami): set "
+            "databaseSslMode disable, or use databaseFlavor cloudnative-pg, which serves TLS "
+            "with its own CA"
+        )
+    problems.extend(_roles_checks(database))
+    problems.extend(_psql_checks(s))
+    problems.extend(_backup_checks(s))
+    return problems
+
+
+def _backup_checks(s: Settings) -> list[str]:
+    """A backup that could not run would stop every migration: refuse it at preview."""
+    b = s.backup
+    if not b.before_migrate or s.database.flavor is not Flavor.CLOUDNATIVE_PG:
+        return []
+    if b.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD and not b.cnpg_destination_path:
+        return [
+            f"{fqkey('cnpgBackupDestinationPath')}: is empty but backupBeforeMigrate is true "
+            "and cnpgBackupMethod is barman-cloud; set it to the object store path (such as "
+            "s3://bucket/tradestream), set cnpgBackupMethod volume-snapshot, or set "
+            "backupBeforeMigrate false to migrate without a way back"
+        ]
+    if b.cnpg_method is CnpgBackupMethod.VOLUME_SNAPSHOT and not b.cnpg_snapshot_class:
+        return [
+            f"{fqkey('cnpgBackupSnapshotClass')}: is empty but cnpgBackupMethod is "
+            "volume-snapshot; name the cluster's VolumeSnapshotClass (kubectl get "
+            "volumesnapshotclass), or set backupBeforeMigrate false"
+        ]
+    return []
+
+
+def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (one per conflict)
+    """Who manages the roles must fit where the database is and how it can be reached."""
+    key, manager = fqkey("databaseRolesManagedBy"), database.roles_managed_by
+    flavor, host = database.flavor.value, database.access_host
+    if database.flavor is Flavor.EXTERNAL:
+        if manager is RolesManager.NONE:
+            return [
+                f"{key}: is none but databaseFlavor is external: the program creates no owner "
+                "there for Flyway to log in as. Set databaseRolesManagedBy pulumi (Pulumi "
+                "creates the roles at databaseAccessHost) or dba (a DBA created them)"
+            ]
+        if manager is RolesManager.CLUSTER:
+            return [
+                f"{key}: is cluster but databaseFlavor is external: the in-cluster step "
+                "manages the roles of an in-cluster database only. Set databaseRolesManagedBy "
+                "pulumi (reachable from where `pulumi up` runs) or dba"
+            ]
+        return []
+    if manager is RolesManager.DBA:
+        return [
+            f"{key}: is dba but databaseFlavor is {flavor}; a DBA-managed login is for "
+            "external databases only. Set databaseRolesManagedBy cluster (roles managed from "
+            "inside the cluster) or databaseFlavor external"
+        ]
+    if manager is RolesManager.PULUMI and not host:
+        return [
+            f"{key}: is pulumi but databaseAccessHost is empty (databaseFlavor {flavor}): "
+            "pulumi-postgresql needs an address of the database reachable from where `pulumi "
+            "up` runs. Set databaseRolesManagedBy cluster to manage the roles from inside the "
+            "cluster, or set databaseAccessHost to such an address"
+        ]
+    if manager in (RolesManager.NONE, RolesManager.CLUSTER) and host:
+        return [
+            f"{fqkey('databaseAccessHost')}: is {host!r} but databaseRolesManagedBy is "
+            f"{manager.value} (databaseFlavor {flavor}), which never connects from where "
+            "`pulumi up` runs. Remove databaseAccessHost, or set databaseRolesManagedBy "
+            "pulumi to manage the roles through it"
+        ]
+    return []
+
+
+PSQL_MIN_MAJOR: Final = 15
+"""Where the in-cluster grants Job creates the roles (Bitnami) it reads their passwords with
+psql's \\getenv, new in PostgreSQL 15."""
+
+
+def _psql_checks(s: Settings) -> list[str]:
+    """The grants Job runs psql from the release's own image, so its version must do."""
+    if not (s.database.roles_in_cluster and s.database.flavor is Flavor.BITNAMI):
+        return []
+    tag = s.postgres.image_tag
+    major = re.match(r"^(\d+)[.-]", tag + "-")
+    if major is None or int(major.group(1)) >= PSQL_MIN_MAJOR:
+        return []
+    return [
+        f"{fqkey('postgresImageTag')}: {tag!r} is PostgreSQL {major.group(1)}, but "
+        "databaseRolesManagedBy cluster runs that image's psql to create the roles, which "
+        f"needs PostgreSQL {PSQL_MIN_MAJOR} or later: use a {PSQL_MIN_MAJOR}+ image, or set "
+        "databaseRolesManagedBy none"
+    ]
+
+
+def required_secret_keys(s: Settings) -> tuple[set[str], str]:
+    """The secret keys this combination of settings needs, and why."""
+    flavor, config = s.database.flavor, s.password_source is PasswordSource.CONFIG
+    if flavor is Flavor.EXTERNAL:
+        if s.database.roles_managed_by is RolesManager.DBA:
+            return {"migratorPassword"}, "databaseRolesManagedBy is dba"
+        return {"adminPassword"}, "databaseFlavor is external"
+    if not config:
+        return set(), "passwordSource is generated"
+    if flavor is Flavor.CLOUDNATIVE_PG:
+        if s.database.manages_roles:
+            return {"adminPassword"}, "passwordSource is config and roles are managed"
+        return set(), "the operator generates cloudnative-pg passwords unless roles are managed"
+    required = {"adminPassword", "ownerPassword"}
+    if s.postgres.architecture is Architecture.REPLICATION:
+        required.add("replicationPassword")
+    return required, "passwordSource is config"
+
+
+def credential_checks(s: Settings, *, require: bool = True) -> list[str]:
+    required, reason = required_secret_keys(s)
+    creds = s.credentials
+    present = {
+        "adminPassword": creds.admin_password is not None,
+        "ownerPassword": creds.owner_password is not None,
+        "replicationPassword": creds.replication_password is not None,
+        "migratorPassword": creds.migrator_password is not None,
+    }
+    problems: list[str] = []
+    for key, is_set in present.items():
+        if key in required and not is_set and require:
+            problems.append(
+                f"{fqkey(key)}: missing required secret ({reason}); set it with "
+                f"`pulumi config set --secret {key} <value>`"
+            )
+        elif key not in required and is_set:
+            problems.append(
+                f"{fqkey(key)}: is set but would be ignored ({reason}); remove it with "
+                f"`pulumi config rm {key}` or change passwordSource/databaseFlavor"
+            )
+    return problems

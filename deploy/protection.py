@@ -1,0 +1,36 @@
+"""A change that would delete or replace the database of record, found before the engine
+runs (pure): the stack file's new values against the last deploy's outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from components import database
+from components.settings import Settings
+
+OUTPUT_OF: Final = {"namespace": "namespace", "databaseFlavor": "databaseFlavor"}
+"""The stack output each key's deployed value is read from; the key that names what holds
+the data (release or Cluster) is read from `databaseResourceName`."""
+RECORD_OUTPUT: Final = "databaseResourceName"
+
+
+def protected_changes(last: Mapping[str, object], settings: Settings) -> list[str]:
+    """Keys whose new values would delete or replace the database of record. Empty when
+    protection is off or nothing was deployed."""
+    if not settings.protect_database or not last:
+        return []
+    traits = database.traits(settings)
+    changed = []
+    if last.get("namespace") not in (None, settings.namespace) and traits.holds_data:
+        changed.append("namespace")
+    if last.get("databaseFlavor") not in (None, settings.database.flavor.value):
+        changed.append("databaseFlavor")
+    elif traits.record_key and last.get(RECORD_OUTPUT) not in (None, traits.record_name):
+        changed.append(traits.record_key)
+    return changed
+
+
+def deployed_value(key: str, last: Mapping[str, object]) -> object:
+    """What `key` was at the last deploy, from its outputs."""
+    return last.get(OUTPUT_OF.get(key, RECORD_OUTPUT))

@@ -1,0 +1,111 @@
+"""`python -m deploy.lint`: the migrations' checks against the stacks that run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.migrations.__main__ import main
+from deploy.lint import main as lint_main
+from tests.components.migrations import write_tree
+
+TABLE = "CREATE TABLE t (id bigint);\n"
+INDEX = "\nCREATE INDEX idx ON t (c);\n"
+
+
+def test_lint_passes_with_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_tree(tmp_path, {"V1__a.sql": TABLE, "V2__b.sql": TABLE, "R__v.sql": "SELECT 1;\n"})
+    assert lint_main([str(tmp_path), "--no-squawk"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"{tmp_path.as_posix()}: OK (2 versioned, 1 repeatable; highest version 2)"
+    ]
+
+
+def test_lint_prints_one_line_per_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path, {"notes.txt": "x", "v1__a.sql": TABLE, "sub/V2__b.sql": INDEX})
+    assert lint_main([str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"{tmp_path.as_posix()}/notes.txt: is not a migration")
+    assert lines[1].startswith(f"{tmp_path.as_posix()}/v1__a.sql: has a lower-case prefix")
+    assert any(
+        line.startswith(f"{tmp_path.as_posix()}/sub/V2__b.sql:2: require-concurrent-index")
+        for line in lines
+    )
+    assert f"{len(lines)} problem(s)" in captured.err
+
+
+def test_lint_github_annotations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_tree(tmp_path, {"notes, 100%.txt": "x", "V2__b.sql": INDEX})
+    assert lint_main([str(tmp_path), "--format", "github"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith("::error file=") for line in lines)
+    assert lines[0].startswith(
+        f"::error file={tmp_path.as_posix()}/notes%2C 100%25.txt,title=migrations::"
+        "is not a migration"
+    )
+    assert any(
+        line.startswith(
+            f"::error file={tmp_path.as_posix()}/V2__b.sql,line=2,"
+            "title=require-concurrent-index-creation::"
+        )
+        for line in lines
+    )
+
+
+def test_lint_released_fails_on_an_unlocked_migration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path, {"V1__a.sql": TABLE})
+    assert lint_main([str(tmp_path), "--no-squawk"]) == 0
+    assert lint_main([str(tmp_path), "--no-squawk", "--released"]) == 1
+    assert "V1__a.sql: is not in migrations.lock.json" in capsys.readouterr().out
+    assert main(["lock", str(tmp_path)]) == 0
+    assert lint_main([str(tmp_path), "--no-squawk", "--released"]) == 0
+
+
+GIVES_BOTH = """config:
+  tradestream-database:flywayPlaceholders:
+    region: eu
+  tradestream-database:flywaySecretPlaceholders:
+    api_key:
+      secure: v1:abc
+"""
+GIVES_NONE = "config:\n  tradestream-database:namespace: x\n"
+TURNS_OFF = "config:\n  tradestream-database:flywayPlaceholderReplacement: false\n"
+
+
+def project(tmp_path: Path, stacks: dict[str, str]) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")
+    (tmp_path / "stacks").mkdir()
+    for stack, config in stacks.items():
+        (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(config, encoding="utf-8")
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "V1__a.sql").write_text("SELECT '${region}', '${api_key}';\n", encoding="utf-8")
+    return directory
+
+
+def test_lint_reads_the_stack_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = project(tmp_path, {"dev": GIVES_BOTH, "off": TURNS_OFF, "prod": GIVES_NONE})
+    assert lint_main([str(directory), "--no-squawk", "--stack", "dev"]) == 0
+    assert lint_main([str(directory), "--no-squawk", "--stack", "off"]) == 0
+    assert lint_main([str(directory), "--no-squawk"]) == 1
+    out = capsys.readouterr().out
+    assert "V1__a.sql:1: uses the placeholder ${region}, which has no value in stack prod" in out
+    assert "${api_key}, which has no value in stack prod" in out
+
+
+def test_lint_refuses_a_secret_placeholder_in_plain_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = GIVES_BOTH.replace("    api_key:\n      secure: v1:abc\n", "    api_key: oops\n")
+    directory = project(tmp_path, {"dev": plain})
+    assert lint_main([str(directory), "--no-squawk", "--stack", "dev"]) == 1
+    out = capsys.readouterr().out
+    assert "flywaySecretPlaceholders.api_key: is stored in plain text" in out
+    assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in out

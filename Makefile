@@ -15,7 +15,7 @@ FLYWAY_VERSION = $(shell $(PY) -m components.settings flyway-version)
 DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
-        pulumi-yaml migrations-lint migrations-check migrations-new migrations-lock \
+        config-reference migrations-lint migrations-check migrations-new migrations-lock \
         migrations-unlock migrations-rehearse migrations-list bench bench-engine
 
 help: ## List the targets
@@ -64,8 +64,8 @@ destroy: ## Delete what the program deployed for STACK (the database of record i
 down: ## Stop and remove the local stack's database, cluster and state
 	bash scripts/pulumi.sh down local
 
-pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/settings/keys.py
-	$(PY) -m components.settings write-project-file Pulumi.yaml
+config-reference: deps ## Regenerate the README's configuration reference from components/settings/keys.py
+	$(PY) -m components.settings write-reference README.md
 
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
 	$(PY) -m deploy.lint $(DIR)

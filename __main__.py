@@ -12,34 +12,21 @@ import pulumi
 
 from components import access, database
 from components.contract import DatabaseArgs, labels
+from components.inputs import check_inputs
 from components.jobs import flyway
 from components.jobs.backup import MigrationBackup, MigrationBackupArgs
 from components.jobs.migration import MigrationJob, MigrationJobArgs
-from components.migrations import MigrationError, MigrationSet, load_released_set
-from components.migrations.placeholders import unresolved_placeholders
+from components.migrations import MigrationError
 from components.namespace import Namespace, NamespaceArgs
-from components.settings import Settings, SettingsError, read_stack_settings
+from components.settings import SettingsError, read_stack_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 NAME = "tradestream"
 
 
-def read_inputs() -> tuple[Settings, MigrationSet]:
-    """The stack's settings and migration set; a placeholder without a value would fail its
-    script only when Flyway reaches it, so it is refused here too."""
-    settings = read_stack_settings()
-    migrations = load_released_set(
-        PROJECT_ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
-    )
-    given = settings.flyway.given_placeholders(pulumi.get_stack())
-    unresolved = unresolved_placeholders(migrations, [given])
-    if unresolved:
-        raise MigrationError(unresolved)
-    return settings, migrations
-
-
 try:
-    settings, migrations = read_inputs()
+    settings = read_stack_settings()
+    inputs = check_inputs(settings, PROJECT_ROOT, pulumi.get_stack())
 except (SettingsError, MigrationError) as error:
     raise pulumi.RunError(str(error)) from None
 
@@ -70,7 +57,7 @@ granted = access.apply_access(NAME, settings, model, db, namespace.name, protect
 plan = flyway.plan(
     settings.flyway,
     granted.login,
-    migrations,
+    inputs,
     pod_labels={**labels("migrations"), **db.client_labels},
     callbacks=granted.callbacks,
 )

@@ -1,6 +1,6 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace|check} STACK [--yes]
 
 `local` brings up its own database and cluster first and keeps its workspace, state and
 passphrase outside the clone; other stacks use the repository's stack file, a state folder
@@ -25,6 +25,9 @@ from typing import Any, Final
 
 from pulumi import automation as auto
 
+from components.inputs import check_inputs
+from components.migrations import MigrationError
+from components.migrations.report import summary
 from components.settings import Settings, SettingsError, parse_settings
 from components.settings.stackfile import read_stack_file
 from deploy import review
@@ -284,6 +287,19 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
 }
 
 
+def check(name: str) -> int:
+    """The stack's inputs checked as the program checks them at preview, without the engine:
+    its committed stack file and the migrations it would deploy."""
+    try:
+        settings = read_stack_file(ROOT, name).settings
+        inputs = check_inputs(settings, ROOT, name)
+    except (SettingsError, MigrationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{name}: inputs OK ({summary(inputs.migrations)})")
+    return 0
+
+
 def namespace(name: str) -> int:
     """The stack's namespace, from its committed stack file (for scripts and workflows)."""
     print(read_stack_file(ROOT, name).settings.namespace)
@@ -291,10 +307,9 @@ def namespace(name: str) -> int:
 
 
 def run(command: str, name: str, *, yes: bool) -> int:
-    if command == "down":
-        return down(name)
-    if command == "namespace":
-        return namespace(name)
+    """One command for one stack; bad input is refused before anything starts."""
+    if command in OFFLINE:
+        return OFFLINE[command](name)
     try:
         # Read as every tool reads it, before anything starts: the program refuses the same
         # things, but the CLI chokes on bad YAML with a trace of its own, and the local
@@ -337,9 +352,13 @@ def down(name: str) -> int:
     return 0
 
 
+OFFLINE: dict[str, Callable[[str], int]] = {"check": check, "namespace": namespace, "down": down}
+"""Commands that need no engine."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=[*COMMANDS, "down", "namespace"])
+    parser.add_argument("command", choices=[*COMMANDS, *OFFLINE])
     parser.add_argument("stack")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     args = parser.parse_args(argv)

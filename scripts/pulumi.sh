@@ -35,6 +35,13 @@ MSG
   exit 2
 fi
 
+# Bad input is refused first, in a second, before any cluster or engine is looked for: the
+# same checks the program runs at every preview.
+if [[ "$command" != down ]]; then
+  make --no-print-directory deps >/dev/null
+  .venv/bin/python -m deploy check "$stack"
+fi
+
 if [[ "$command" == down ]]; then
   make --no-print-directory deps
 elif [[ "$stack" == local ]]; then

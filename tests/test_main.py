@@ -371,19 +371,24 @@ APP_FACING = {
 def test_an_application_stack_finds_its_secrets_and_hosts_in_the_outputs(
     flavor: str, roles: str
 ) -> None:
-    config = {
+    per_flavor: dict[str, dict[str, str | None]] = {
+        "bitnami": {"postgresArchitecture": "standalone", "postgresReadReplicas": "0"},
+        "cloudnative-pg": {
+            "cnpgBackupMethod": "volume-snapshot",
+            "cnpgBackupSnapshotClass": "csi",
+            "cnpgInstallOperator": "false",
+        },
+        "external": {"databaseAccessHost": "db.example.internal"},
+    }
+    config: dict[str, str | None] = {
         "namespace": "apps",
         "databaseName": "shop",
         "databaseFlavor": flavor,
         "databaseRolesManagedBy": roles,
         "databaseSslMode": "disable",
-        "cnpgBackupMethod": "volume-snapshot",
-        "cnpgBackupSnapshotClass": "csi",
-        "postgresArchitecture": "standalone",
-        "postgresReadReplicas": "0",
-        "cnpgInstallOperator": "false",
         "passwordSource": "generated",
-        "databaseAccessHost": "db.example.internal" if flavor == "external" else None,
+        "databaseAccessHost": None,
+        **per_flavor[flavor],
     }
     run = run_program("dev", config=config)
     assert run.error is None, run.error

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from components.contract import HISTORY_TABLE, DatabaseEndpoint, digest
+from components.inputs import Inputs
 from components.jobs.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
-from components.migrations import Kind, MigrationSet
+from components.migrations import Kind, MigrationSet, Shard
 from components.migrations.placeholders import env_name, recorded_checksum
 from components.settings import FlywaySettings
 
@@ -172,6 +173,8 @@ class FlywayPlan:
     settings: FlywaySettings
     endpoint: DatabaseEndpoint
     migrations: MigrationSet
+    shards: tuple[Shard, ...]
+    """The migration files packed into ConfigMaps, once, when the inputs were checked."""
     pod_labels: Mapping[str, str]
     callbacks: Mapping[str, str]
     spec: dict[str, Any]
@@ -212,7 +215,8 @@ class FlywayPlan:
 def plan(
     flyway: FlywaySettings,
     endpoint: DatabaseEndpoint,
-    migrations: MigrationSet,
+    inputs: Inputs,
+    *,
     pod_labels: Mapping[str, str],
     callbacks: Mapping[str, str],
 ) -> FlywayPlan:
@@ -225,11 +229,12 @@ def plan(
         pod_template(flyway, env, [], pod_labels, {}, ca_secret=endpoint.address.ca_secret),
     )
     config_digest = digest({"job": spec, "callbacks": dict(callbacks)})
-    trigger = digest({"migrations": migrations.digest, "flyway": config_digest})
+    trigger = digest({"migrations": inputs.migrations.digest, "flyway": config_digest})
     return FlywayPlan(
         settings=flyway,
         endpoint=endpoint,
-        migrations=migrations,
+        migrations=inputs.migrations,
+        shards=inputs.shards,
         pod_labels=dict(pod_labels),
         callbacks=dict(callbacks),
         spec=spec,

@@ -69,6 +69,7 @@ def test_lint_released_fails_on_an_unlocked_migration(
 
 
 GIVES_BOTH = """config:
+  tradestream-database:namespace: x
   tradestream-database:flywayPlaceholders:
     region: eu
   tradestream-database:flywaySecretPlaceholders:
@@ -76,7 +77,10 @@ GIVES_BOTH = """config:
       secure: v1:abc
 """
 GIVES_NONE = "config:\n  tradestream-database:namespace: x\n"
-TURNS_OFF = "config:\n  tradestream-database:flywayPlaceholderReplacement: false\n"
+TURNS_OFF = (
+    "config:\n  tradestream-database:namespace: x\n"
+    "  tradestream-database:flywayPlaceholderReplacement: false\n"
+)
 
 
 def project(tmp_path: Path, stacks: dict[str, str]) -> Path:

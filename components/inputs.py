@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.contract import HISTORY_CALLBACK
 from components.migrations import (
     MigrationError,
     MigrationSet,
@@ -17,12 +18,11 @@ from components.migrations import (
     Shard,
     load_released_set,
     pack,
+    read_lock,
 )
 from components.migrations.placeholders import unresolved_placeholders
+from components.migrations.statements import pending_refusals
 from components.settings import Settings
-
-RESERVED_CALLBACKS = frozenset({"afterMigrate__protect_schema_history.sql"})
-"""The program's own Flyway callbacks: a migration file of the same name would collide."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ def check_inputs(settings: Settings, root: Path, stack: str) -> Inputs:
     problems: list[Problem] = list(
         unresolved_placeholders(migrations, [settings.flyway.given_placeholders(stack)])
     )
+    problems.extend(pending_refusals(migrations, read_lock(directory)))
     problems.extend(
         Problem(
             f.path,
@@ -48,7 +49,7 @@ def check_inputs(settings: Settings, root: Path, stack: str) -> Inputs:
             "Rename it (the program's callback keeps Flyway's history the migrator's alone).",
         )
         for f in migrations.callbacks
-        if f.path.rsplit("/", 1)[-1] in RESERVED_CALLBACKS
+        if f.name == HISTORY_CALLBACK
     )
     if problems:
         raise MigrationError(problems)

@@ -28,7 +28,7 @@ from pulumi import automation as auto
 from components.inputs import check_inputs
 from components.migrations import MigrationError
 from components.migrations.report import summary
-from components.settings import Settings, SettingsError, parse_settings
+from components.settings import Settings, SettingsError
 from components.settings.stackfile import read_stack_file
 from deploy import review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
@@ -42,7 +42,7 @@ from deploy.engine import (
     prepare_workspace,
 )
 from deploy.hints import hints
-from deploy.protection import deployed_value, protected_changes
+from deploy.protection import deployed_value, edited_migrations, protected_changes
 from standins import localstack as local
 from standins.postgres import PostgresError
 
@@ -195,15 +195,9 @@ def preview(target: Target, operation: Operation) -> None:
     (logs / f"{target.name}-review.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def refuse_protected_changes(target: Target) -> str | None:
+def refuse_protected_changes(target: Target, settings: Settings) -> str | None:
     """Why this change must not run, when it would delete or replace the protected database;
     checked before the engine starts, so nothing at all is changed."""
-    config = {key: value.value for key, value in target.stack.get_all_config().items()}
-    secret_keys = {key for key, value in target.stack.get_all_config().items() if value.secret}
-    try:
-        settings = parse_settings(config, frozenset(secret_keys))
-    except SettingsError:
-        return None  # the preview reports the bad config itself, naming the key
     last = {key: output.value for key, output in target.stack.outputs().items()}
     keys = protected_changes(last, settings)
     if not keys:
@@ -324,9 +318,18 @@ def run(command: str, name: str, *, yes: bool) -> int:
         settings=stack_file.settings,
     )
     if command in {"preview", "up"}:
-        refusal = refuse_protected_changes(target)
-        if refusal is not None:
+        refusals = [refuse_protected_changes(target, stack_file.settings)]
+        try:
+            inputs = check_inputs(stack_file.settings, ROOT, name)
+        except MigrationError as error:
+            refusals.append(str(error))
+        else:
+            deployed = getattr(target.stack.outputs().get("migrations"), "value", None)
+            refusals.extend(edited_migrations(deployed, inputs.migrations, name))
+        shown = [refusal for refusal in refusals if refusal]
+        for refusal in shown:
             print(f"error: {refusal}", file=sys.stderr)
+        if shown:
             return 1
     operation = Operation()
     try:

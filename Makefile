@@ -16,7 +16,7 @@ DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         config-reference migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-rehearse migrations-list bench bench-engine
+        migrations-unlock migrations-rehearse migrations-list bench bench-engine corpus
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -91,6 +91,9 @@ migrations-rehearse: deps ## Apply DIR to a throwaway PostgreSQL with real Flywa
 
 migrations-list: deps ## List migrations with versions and checksums
 	$(PY) -m components.migrations list $(DIR)
+
+corpus: test-deps ## Run every bad input of tests/corpus through `make preview` and the real engine
+	$(PY) -m tests.corpus --engine
 
 bench: deps ## Measure how a preview scales with the migration history
 	$(PY) benchmarks/preview_scaling.py

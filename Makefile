@@ -16,7 +16,7 @@ DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         config-reference migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-rehearse migrations-list bench bench-engine corpus
+        migrations-unlock migrations-repair migrations-rehearse migrations-list bench bench-engine corpus
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -66,6 +66,9 @@ down: ## Stop and remove the local stack's database, cluster and state
 
 config-reference: deps ## Regenerate the README's configuration reference from components/settings/keys.py
 	$(PY) -m components.settings write-reference README.md
+
+migrations-repair: ## After a failed migration: flyway repair in the migration Job's pod of STACK
+	bash scripts/pulumi.sh repair $(STACK)
 
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
 	$(PY) -m deploy.lint $(DIR)

@@ -26,6 +26,7 @@ from typing import Any, Final
 from pulumi import automation as auto
 
 from components.inputs import check_inputs
+from components.jobs.flyway import flyway_command
 from components.migrations import MigrationError
 from components.migrations.report import summary
 from components.settings import Settings, SettingsError
@@ -42,6 +43,8 @@ from deploy.engine import (
     prepare_workspace,
 )
 from deploy.hints import hints
+from deploy.kube import Kube, KubeError
+from deploy.maintenance import refuse_while_migrating, run_pod
 from deploy.protection import deployed_value, edited_migrations, protected_changes
 from standins import localstack as local
 from standins.postgres import PostgresError
@@ -56,6 +59,12 @@ class Target:
     name: str
     stack: auto.Stack
     is_local: bool
+    kubeconfig: Path | None = None
+    """The local stack's cluster; other stacks use KUBECONFIG and their kubernetes:context."""
+    context: str | None = None
+
+    def kube(self) -> Kube:
+        return Kube.connect(self.kubeconfig, self.context)
 
 
 def open_target(name: str, *, start: bool, settings: Settings | None = None) -> Target:
@@ -79,13 +88,14 @@ def open_target(name: str, *, start: bool, settings: Settings | None = None) -> 
             )
         if engine.provider_note:
             print(f"note: {engine.provider_note}")
-        return Target(name, stack, is_local=True)
+        return Target(name, stack, is_local=True, kubeconfig=kubeconfig)
     engine = find_engine(local_provider=False)
     if os.environ.get("PULUMI_BACKEND_URL"):
         backend = Backend(os.environ["PULUMI_BACKEND_URL"], _passphrase_file(name))
     else:
         backend = Backend.local_folder(STATE, name)
-    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False)
+    context = read_stack_file(ROOT, name).provider("kubernetes:context")
+    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False, context=context)
 
 
 def _passphrase_file(stack: str) -> Path:
@@ -271,6 +281,41 @@ def run_logs(target: Target, _yes: bool, _operation: Operation) -> int:
     return 0
 
 
+def run_repair(target: Target, yes: bool, _operation: Operation) -> int:
+    """`flyway repair` in the migration Job's pod: after a failed migration that left a
+    failed row in Flyway's history (a script run outside a transaction), so that the fixed
+    script can run. Refused while a migration runs; asks first on a protected stack."""
+    job = newest_job(target.stack)
+    if job is None:
+        print(f"error: {target.name} has no migration Job yet; nothing to repair", file=sys.stderr)
+        return 1
+    namespace, name = job
+    kube = target.kube()
+    busy = refuse_while_migrating(kube, namespace, "app.kubernetes.io/component=migrations")
+    if busy is not None:
+        print(f"error: {busy}", file=sys.stderr)
+        return 1
+    protected = read_stack_file(ROOT, target.name).settings.protect_database
+    question = f"Run flyway repair on the database of record of {target.name}?"
+    if protected and not (yes or confirm(question)):
+        print("Nothing repaired.")
+        return 1
+    finished = run_pod(
+        kube,
+        kube.job(namespace, name),
+        "repair",
+        flyway_command("repair"),
+        read_log=local.job_log if target.is_local else None,
+    )
+    print(f"--- flyway repair: job {namespace}/{finished.job} (deleted) ---")
+    print(finished.log.rstrip())
+    if not finished.succeeded:
+        print(f"error: flyway repair failed for {target.name}", file=sys.stderr)
+        return 1
+    print(f"{target.name}: repaired; fix the failed migration, then make up STACK={target.name}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "preview": run_preview,
     "up": run_up,
@@ -278,6 +323,7 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "destroy": run_destroy,
     "outputs": run_outputs,
     "logs": run_logs,
+    "repair": run_repair,
 }
 
 
@@ -314,7 +360,7 @@ def run(command: str, name: str, *, yes: bool) -> int:
         return 1
     target = open_target(
         name,
-        start=command in {"preview", "up", "refresh", "destroy"},
+        start=command in {"preview", "up", "refresh", "destroy", "repair"},
         settings=stack_file.settings,
     )
     if command in {"preview", "up"}:
@@ -379,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KubeError as error:
+        print(f"error: the cluster refused or is out of reach: {error}", file=sys.stderr)
+        return 1
     except (PostgresError, subprocess.CalledProcessError) as error:
         # What failed has printed its own account above; this names the step.
         print(f"error: setting up the local stack failed: {error}", file=sys.stderr)

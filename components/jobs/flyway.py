@@ -25,6 +25,13 @@ CALLBACKS_FOLDER: Final = "deployment-callbacks"
 """Where the program's own callbacks sit in the volume, apart from the migrations."""
 COMMAND: Final = ("flyway", "-skipCheckForUpdate", "migrate")
 """The image's entrypoint is `flyway`; the update check would only try to reach the internet."""
+
+
+def flyway_command(verb: str) -> tuple[str, ...]:
+    """Flyway with another verb (repair, validate, info), as the Job runs migrate."""
+    return (*COMMAND[:-1], verb)
+
+
 ENVIRONMENT: Final = "default"
 """Flyway's environment when none is chosen: the value of ${flyway:environment}."""
 PLACEHOLDER_SECRET: Final = "<flyway placeholders Secret>"  # noqa: S105 (a stand-in name)

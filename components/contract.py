@@ -175,6 +175,8 @@ class Traits:
     """Its value ("" when the program holds no data)."""
     backup: str
     """How the backup before a migration is taken, in a reviewer's words."""
+    waits: tuple[tuple[str, int], ...] = ()
+    """What `pulumi up` waits for before the database is ready, at most, in seconds."""
 
 
 @dataclass(frozen=True)

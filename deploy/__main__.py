@@ -46,6 +46,7 @@ from deploy.hints import hints
 from deploy.kube import Kube, KubeError
 from deploy.maintenance import refuse_while_migrating, run_pod
 from deploy.protection import deployed_value, edited_migrations, protected_changes
+from deploy.waits import too_long, waits
 from standins import localstack as local
 from standins.postgres import PostgresError
 
@@ -329,14 +330,33 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
 
 def check(name: str) -> int:
     """The stack's inputs checked as the program checks them at preview, without the engine:
-    its committed stack file and the migrations it would deploy."""
+    its committed stack file, the migrations it would deploy, and waits a runner can hold."""
     try:
         settings = read_stack_file(ROOT, name).settings
         inputs = check_inputs(settings, ROOT, name)
     except (SettingsError, MigrationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    problem = too_long(name, waits(settings))
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     print(f"{name}: inputs OK ({summary(inputs.migrations)})")
+    return 0
+
+
+def timeout(name: str) -> int:
+    """The CI deploy job's timeout in minutes, from the stack's own waits (for workflows)."""
+    try:
+        found = waits(read_stack_file(ROOT, name).settings)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    problem = too_long(name, found)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    print(found.job_minutes)
     return 0
 
 
@@ -358,15 +378,30 @@ def run(command: str, name: str, *, yes: bool) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    target = open_target(
-        name,
-        start=command in {"preview", "up", "refresh", "destroy", "repair"},
-        settings=stack_file.settings,
-    )
+    operation = Operation()
+    try:
+        target = open_target(
+            name,
+            start=command in {"preview", "up", "refresh", "destroy", "repair"},
+            settings=stack_file.settings,
+        )
+        return _run(command, target, stack_file.settings, yes=yes, operation=operation)
+    except auto.errors.CommandError as error:
+        for message in explain(error, operation.diagnostics):
+            print(f"error: {message}", file=sys.stderr)
+        print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
+        return 1
+
+
+def _run(
+    command: str, target: Target, settings: Settings, *, yes: bool, operation: Operation
+) -> int:
+    """A command on an opened stack, after the refusals that need its last deploy."""
+    name = target.name
     if command in {"preview", "up"}:
-        refusals = [refuse_protected_changes(target, stack_file.settings)]
+        refusals = [refuse_protected_changes(target, settings)]
         try:
-            inputs = check_inputs(stack_file.settings, ROOT, name)
+            inputs = check_inputs(settings, ROOT, name)
         except MigrationError as error:
             refusals.append(str(error))
         else:
@@ -377,14 +412,7 @@ def run(command: str, name: str, *, yes: bool) -> int:
             print(f"error: {refusal}", file=sys.stderr)
         if shown:
             return 1
-    operation = Operation()
-    try:
-        return COMMANDS[command](target, yes, operation)
-    except auto.errors.CommandError as error:
-        for message in explain(error, operation.diagnostics):
-            print(f"error: {message}", file=sys.stderr)
-        print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
-        return 1
+    return COMMANDS[command](target, yes, operation)
 
 
 def down(name: str) -> int:
@@ -401,7 +429,12 @@ def down(name: str) -> int:
     return 0
 
 
-OFFLINE: dict[str, Callable[[str], int]] = {"check": check, "namespace": namespace, "down": down}
+OFFLINE: dict[str, Callable[[str], int]] = {
+    "check": check,
+    "namespace": namespace,
+    "timeout": timeout,
+    "down": down,
+}
 """Commands that need no engine."""
 
 

@@ -8,8 +8,12 @@ and no "see above".
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from standins import localstack
 from tests.engine.checkout import LOCAL, PREFIX, Checkout
 
 pytestmark = pytest.mark.engine
@@ -95,3 +99,28 @@ def test_a_provider_error_is_reported_once(checkout: Checkout) -> None:
     assert lines, output
     assert all(line.startswith("error: kubernetes:") for line in lines), output
     assert len(lines) == len(set(lines)), output
+
+
+def test_a_deploy_while_another_holds_the_stack_is_refused_naming_it(checkout: Checkout) -> None:
+    """CI's deploy holds the backend's lock: a `make up` from a laptop is refused, not raced."""
+    state = Path(checkout.env[localstack.STATE_ENV]) / "state"
+    locks = state / ".pulumi" / "locks" / "organization" / "tradestream-database" / "local"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / "ci-deploy.json"
+    lock.write_text(
+        json.dumps(
+            {
+                "pid": 4242,
+                "username": "ci",
+                "hostname": "runner",
+                "timestamp": "2026-12-06T02:00:00Z",
+            }
+        ),
+        encoding="utf-8",
+    )
+    try:
+        code, output = checkout.make("up", "STACK=local")
+    finally:
+        lock.unlink()
+    assert code != 0, output
+    assert_shown_once(output, "the stack is currently locked by 1 lock(s)", "ci@runner")

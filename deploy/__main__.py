@@ -1,10 +1,13 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|down} STACK [--yes]
+    python -m deploy {namespace|check-secrets} STACK
 
-`local` brings up its own database and cluster first and keeps its workspace, state and
-passphrase outside the clone; other stacks use the repository's stack file, a state folder
-`.pulumi-state/` (unless PULUMI_BACKEND_URL is set) and the current Kubernetes context.
+Every stack runs from a workspace copy of its committed stack file, so nothing is written
+into the committed file. `local` brings up its own database and cluster first and keeps its
+workspace, state and passphrase outside the clone; other stacks keep their workspace in
+`.pulumi-state/workspaces/<stack>/`, their state there too unless PULUMI_BACKEND_URL is set, and
+deploy to the current Kubernetes context. Whose passphrase and which salt: deploy/passphrase.py.
 After `up`, and whenever it fails, the backup's and Flyway's logs are printed and kept in
 `.pulumi-state/logs/<stack>-flyway.log`, so the error text survives the next run.
 """
@@ -18,27 +21,28 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from pulumi import automation as auto
 
-from components.settings import Settings, SettingsError, parse_settings
-from components.settings.stackfile import read_stack_file
+from components.settings import SettingsError, parse_settings
+from components.settings.stackfile import StackFile, read_stack_file
 from deploy import review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
 from deploy.engine import (
     ROOT,
     STACK_DIR,
     Backend,
+    Engine,
     EngineError,
     find_engine,
     open_stack,
     prepare_workspace,
 )
 from deploy.hints import hints
+from deploy.passphrase import BACKEND_VARIABLE, SecretsError, decide, passphrase_hint
 from deploy.protection import deployed_value, protected_changes
 from standins import localstack as local
 from standins.postgres import PostgresError
@@ -55,14 +59,30 @@ class Target:
     is_local: bool
 
 
-def open_target(name: str, *, start: bool, settings: Settings | None = None) -> Target:
-    """Select the stack; for `local`, start (or find) its database and cluster when `start`."""
-    if name == local.STACK:
-        engine = find_engine(local_provider=True)
+def open_target(
+    name: str, *, start: bool, stack_file: StackFile, environ: Mapping[str, str] | None = None
+) -> Target:
+    """Select the stack in a workspace copy outside the committed files, with the passphrase
+    and salt `passphrase.decide` chooses (refused before anything is written or started); for
+    `local`, start (or find) its database and cluster when `start`."""
+    environ = os.environ if environ is None else environ
+    is_local = name == local.STACK
+    engine = find_engine(local_provider=is_local)
+    shared_backend = bool(environ.get(BACKEND_VARIABLE)) and not is_local
+    secrets = decide(
+        name,
+        salt=stack_file.salt,
+        encrypted=stack_file.secret_keys,
+        environ=environ,
+        machine_local=is_local,
+        shared_backend=shared_backend,
+        pulumi=_pulumi_command(engine),
+    )
+    if is_local:
         state = local.state_dir()
         workspace = prepare_workspace(state / "workspace", name)
         kubeconfig = local.start_cluster() if start else None
-        database = local.start_database(settings) if start else None
+        database = local.start_database(stack_file.settings) if start else None
         stack = open_stack(
             name,
             workspace,
@@ -77,19 +97,21 @@ def open_target(name: str, *, start: bool, settings: Settings | None = None) -> 
         if engine.provider_note:
             print(f"note: {engine.provider_note}")
         return Target(name, stack, is_local=True)
-    engine = find_engine(local_provider=False)
-    if os.environ.get("PULUMI_BACKEND_URL"):
-        backend = Backend(os.environ["PULUMI_BACKEND_URL"], _passphrase_file(name))
+    if shared_backend:
+        backend = Backend(environ[BACKEND_VARIABLE])
     else:
-        backend = Backend.local_folder(STATE, name)
-    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False)
+        backend = Backend.local_folder(STATE, name, own_passphrase=secrets.own_passphrase)
+    # One workspace per passphrase: the salt each keeps belongs to it.
+    kind = "own-passphrase" if secrets.own_passphrase else "stack-passphrase"
+    workspace = prepare_workspace(
+        STATE / "workspaces" / name / kind, name, committed_salt=secrets.committed_salt
+    )
+    return Target(name, open_stack(name, workspace, backend, engine), is_local=False)
 
 
-def _passphrase_file(stack: str) -> Path:
-    given = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-    if given:
-        return Path(given)
-    return Backend.local_folder(STATE, stack).passphrase_file
+def _pulumi_command(engine: Engine) -> str:
+    """How to call the CLI in a command shown to the user: `pulumi` when it is on PATH."""
+    return "pulumi" if shutil.which("pulumi") else str(engine.pulumi)
 
 
 JOB_ROLES: Final = {
@@ -290,11 +312,25 @@ def namespace(name: str) -> int:
     return 0
 
 
+def check_secrets(name: str) -> int:
+    """Refuse, as `make` does against a shared backend, a stack whose committed salt or
+    passphrase is missing: CI runs it before the Pulumi CLI."""
+    stack_file = read_stack_file(ROOT, name)
+    decide(
+        name,
+        salt=stack_file.salt,
+        encrypted=stack_file.secret_keys,
+        environ=os.environ,
+        machine_local=name == local.STACK,
+        shared_backend=True,
+    )
+    print(f"{name}: the salt is committed in {STACK_DIR}/Pulumi.{name}.yaml; a passphrase is given")
+    return 0
+
+
 def run(command: str, name: str, *, yes: bool) -> int:
-    if command == "down":
-        return down(name)
-    if command == "namespace":
-        return namespace(name)
+    if command in WITHOUT_ENGINE:
+        return WITHOUT_ENGINE[command](name)
     try:
         # Read as every tool reads it, before anything starts: the program refuses the same
         # things, but the CLI chokes on bad YAML with a trace of its own, and the local
@@ -303,22 +339,22 @@ def run(command: str, name: str, *, yes: bool) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    target = open_target(
-        name,
-        start=command in {"preview", "up", "refresh", "destroy"},
-        settings=stack_file.settings,
-    )
-    if command in {"preview", "up"}:
-        refusal = refuse_protected_changes(target)
-        if refusal is not None:
-            print(f"error: {refusal}", file=sys.stderr)
-            return 1
     operation = Operation()
     try:
+        target = open_target(
+            name, start=command in {"preview", "up", "refresh", "destroy"}, stack_file=stack_file
+        )
+        if command in {"preview", "up"}:
+            refusal = refuse_protected_changes(target)
+            if refusal is not None:
+                print(f"error: {refusal}", file=sys.stderr)
+                return 1
         return COMMANDS[command](target, yes, operation)
     except auto.errors.CommandError as error:
         for message in explain(error, operation.diagnostics):
             print(f"error: {message}", file=sys.stderr)
+        if (hint := passphrase_hint(name, str(error))) is not None:
+            print(f"hint: {hint}", file=sys.stderr)
         print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
         return 1
 
@@ -337,9 +373,17 @@ def down(name: str) -> int:
     return 0
 
 
+WITHOUT_ENGINE: dict[str, Callable[[str], int]] = {
+    "down": down,
+    "namespace": namespace,
+    "check-secrets": check_secrets,
+}
+"""Commands that run no stack."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=[*COMMANDS, "down", "namespace"])
+    parser.add_argument("command", choices=[*COMMANDS, *WITHOUT_ENGINE])
     parser.add_argument("stack")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     args = parser.parse_args(argv)
@@ -354,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return run(args.command, args.stack, yes=args.yes)
-    except EngineError as error:
+    except (EngineError, SecretsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (PostgresError, subprocess.CalledProcessError) as error:

@@ -24,6 +24,9 @@ from components.settings.parsing import SettingsError, parse_settings
 ENCRYPTED: Final = "<encrypted>"
 """Stands for a value stored encrypted (`secure:`), which a tool does not decrypt."""
 
+SALT_KEY: Final = "encryptionsalt"
+"""Where the CLI keeps the salt of a stack's passphrase in its stack file."""
+
 
 @dataclass(frozen=True)
 class StackFile:
@@ -36,6 +39,8 @@ class StackFile:
     in for by ENCRYPTED."""
     secret_keys: frozenset[str]
     settings: Settings
+    salt: str | None = None
+    """The committed `encryptionsalt:`, made with the stack's passphrase; None when absent."""
 
     def provider(self, key: str) -> str | None:
         """A provider's key (such as `kubernetes:context`), as set in the file."""
@@ -75,7 +80,10 @@ def read_stack_file(root: Path, stack: str) -> StackFile:
         settings = parse_settings(values, frozenset(secret_keys), require_secrets=False)
     except SettingsError as error:
         raise SettingsError(error.problems, source) from None
-    return StackFile(stack, path, values, frozenset(secret_keys), settings)
+    salt = document.get(SALT_KEY)
+    return StackFile(
+        stack, path, values, frozenset(secret_keys), settings, str(salt) if salt else None
+    )
 
 
 def cli_value(value: object) -> tuple[str, bool]:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pulumi import automation as auto
 
@@ -44,10 +44,21 @@ from deploy.engine import (
 from deploy.hints import hints
 from deploy.passphrase import BACKEND_VARIABLE, SecretsError, decide, passphrase_hint
 from deploy.protection import deployed_value, protected_changes
-from standins import localstack as local
-from standins.postgres import PostgresError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 STATE = ROOT / ".pulumi-state"
+LOCAL: Final = "local"
+"""The machine-local stack (standins.localstack.STACK). Its set-up is imported only to run it,
+so the commands CI runs for the other stacks need nothing beyond requirements.txt."""
+
+
+def _local() -> ModuleType:
+    """standins.localstack, which needs the stand-ins' own dependencies (psycopg)."""
+    from standins import localstack  # noqa: PLC0415
+
+    return localstack
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ def open_target(
     and salt `passphrase.decide` chooses (refused before anything is written or started); for
     `local`, start (or find) its database and cluster when `start`."""
     environ = os.environ if environ is None else environ
-    is_local = name == local.STACK
+    is_local = name == LOCAL
     engine = find_engine(local_provider=is_local)
     shared_backend = bool(environ.get(BACKEND_VARIABLE)) and not is_local
     secrets = decide(
@@ -79,6 +90,7 @@ def open_target(
         pulumi=_pulumi_command(engine),
     )
     if is_local:
+        local = _local()
         state = local.state_dir()
         workspace = prepare_workspace(state / "workspace", name)
         kubeconfig = local.start_cluster() if start else None
@@ -145,7 +157,7 @@ def job_log(target: Target, role: str = "Flyway") -> str | None:
         return None
     namespace, name = job
     if target.is_local:
-        text = local.job_log(namespace, name)
+        text = _local().job_log(namespace, name)
     elif shutil.which("kubectl"):
         result = subprocess.run(
             ["kubectl", "logs", f"job/{name}", "-n", namespace, "--all-containers"],
@@ -321,7 +333,7 @@ def check_secrets(name: str) -> int:
         salt=stack_file.salt,
         encrypted=stack_file.secret_keys,
         environ=os.environ,
-        machine_local=name == local.STACK,
+        machine_local=name == LOCAL,
         shared_backend=True,
     )
     print(f"{name}: the salt is committed in {STACK_DIR}/Pulumi.{name}.yaml; a passphrase is given")
@@ -361,9 +373,10 @@ def run(command: str, name: str, *, yes: bool) -> int:
 
 def down(name: str) -> int:
     """Tear the local stack's machine down: cluster, database and kept state."""
-    if name != local.STACK:
+    if name != LOCAL:
         print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
         return 2
+    local = _local()
     local.stop_cluster()
     local.stop_database(remove=True)
     shutil.rmtree(local.state_dir(), ignore_errors=True)
@@ -401,10 +414,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EngineError, SecretsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (PostgresError, subprocess.CalledProcessError) as error:
+    except Exception as error:
+        if not _local_set_up_failed(error):
+            raise
         # What failed has printed its own account above; this names the step.
         print(f"error: setting up the local stack failed: {error}", file=sys.stderr)
         return 1
+
+
+def _local_set_up_failed(error: Exception) -> bool:
+    """A step of the local set-up failed (a command, or the local PostgreSQL, whose module is
+    loaded only by that set-up)."""
+    postgres = sys.modules.get("standins.postgres")
+    return isinstance(error, subprocess.CalledProcessError) or (
+        postgres is not None and isinstance(error, postgres.PostgresError)
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy.passphrase import ci_secret
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GITHUB_DIR = REPO_ROOT / ".github"
 WORKFLOWS_DIR = GITHUB_DIR / "workflows"
@@ -72,6 +74,9 @@ PULUMI_ACTION_INPUTS = frozenset(
     }
 )
 MIGRATION_LINT = "python -m deploy.lint database/migrations --format github"
+SALT_CHECK = '.venv/bin/python -m deploy check-secrets "${STACK}"'
+ENVIRONMENT_ONLY_PASSPHRASES = frozenset({"prod"})
+"""Stacks whose passphrase only the job bound to their protected environment may use."""
 
 Workflow = dict[str, Any]
 Job = dict[str, Any]
@@ -304,9 +309,100 @@ def test_pulumi_action_is_pinned_and_uses_documented_inputs(path: Path) -> None:
 
 
 def test_previews_use_each_stacks_own_passphrase() -> None:
+    """The secret names the code gives in its refusals (deploy/passphrase.py)."""
     matrix = _jobs(_load("preview.yml"))["preview"]["strategy"]["matrix"]
     for entry in matrix["include"]:
-        assert entry["passphrase-secret"] == f"PULUMI_CONFIG_PASSPHRASE_{entry['stack'].upper()}"
+        if entry["stack"] in ENVIRONMENT_ONLY_PASSPHRASES:
+            assert entry == {"stack": entry["stack"], "environment-only": True}, entry
+        else:
+            assert entry["passphrase-secret"] == ci_secret(entry["stack"])
+    listed = {entry["stack"] for entry in matrix["include"]}
+    assert listed == set(matrix["stack"]), "each previewed stack says where its passphrase is"
+    (gate,) = [s for s in _steps(_jobs(_load("preview.yml"))["preview"]) if s.get("id") == "gate"]
+    assert "matrix.environment-only" in str(gate["env"].get("ENVIRONMENT_ONLY"))
+    assert 'if [[ "${ENVIRONMENT_ONLY}" == "true" ]]; then' in gate["run"], (
+        "a stack whose passphrase pull requests cannot use is skipped, saying why"
+    )
+
+
+@pytest.mark.parametrize("path", _workflow_files(), ids=_rel)
+def test_an_environment_only_passphrase_reaches_only_the_job_of_its_environment(
+    path: Path,
+) -> None:
+    """prod's passphrase is a secret of the protected prod environment alone: no other job,
+    and no pull request, runs with it (README: "Passphrases and salts")."""
+    for job_id, job in _jobs(_load(path.name)).items():
+        text = yaml.safe_dump(job)
+        for stack in ENVIRONMENT_ONLY_PASSPHRASES:
+            if ci_secret(stack) in text:
+                assert _environment(job) == stack, (
+                    f"{_rel(path)} job {job_id} uses {ci_secret(stack)} outside the {stack} "
+                    "environment"
+                )
+
+
+@pytest.mark.parametrize("path", _workflow_files(), ids=_rel)
+def test_every_pulumi_step_follows_the_check_of_the_committed_salt(path: Path) -> None:
+    """CI refuses, as `make` does against a shared backend, a stack without its committed salt
+    or passphrase, before the CLI could make a salt of its own; with the same passphrase."""
+    for job_id, job in _jobs(_load(path.name)).items():
+        steps = _steps(job)
+        for step in _pulumi_steps(job):
+            checks = [s for s in steps[: steps.index(step)] if str(s.get("run")) == SALT_CHECK]
+            assert len(checks) == 1, f"{_rel(path)} job {job_id}: run `{SALT_CHECK}` first"
+            (check,) = checks
+            passphrase = (step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE")
+            assert (check.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE") == passphrase
+            assert check.get("if") == step.get("if"), f"{_rel(path)} job {job_id}"
+            assert "secrets-provider" not in (step.get("with") or {}), (
+                "the committed salt is the passphrase provider's; keep the default"
+            )
+
+
+def test_the_deploy_commands_the_workflows_run_need_only_the_runtime_requirements() -> None:
+    """preview.yml and deploy.yml install requirements.txt alone, so what they run of this
+    repository must not need what requirements-dev.txt adds (the local stack's psycopg)."""
+    runtime_only = [p for p in _workflow_files() if "requirements-dev.txt" not in p.read_text()]
+    modules = {m for p in runtime_only for m in re.findall(r"python -m ([\w.]+)", p.read_text())}
+    assert {"deploy", "deploy.review"} <= modules, modules
+    commands = {
+        c for p in runtime_only for c in re.findall(r"python -m deploy ([a-z-]+)", p.read_text())
+    }
+    assert {"namespace", "check-secrets"} <= commands, commands
+    runs = [[module, "--help"] for module in sorted(modules)]
+    runs += [["deploy", command, stack] for command in commands for stack in _stack_names()]
+    blocked = sorted(_dev_only_modules())
+    assert "psycopg" in blocked
+    for module, *args in runs:
+        code = (
+            f"import runpy, sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+            f"sys.argv[1:] = {args!r}; runpy.run_module({module!r}, run_name='__main__')"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert "Traceback" not in done.stderr, f"python -m {module} {args}:\n{done.stderr}"
+        assert done.returncode in {0, 2}, f"python -m {module} {args}:\n{done.stderr}"
+
+
+def _dev_only_modules() -> set[str]:
+    """Import names of the packages requirements-dev.txt adds to requirements.txt."""
+
+    def names(path: Path) -> set[str]:
+        pinned = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+        return {
+            re.split(r"[\[=<>]", line)[0].lower().replace("-", "_")
+            for line in pinned
+            if line and not line.startswith("-r")
+        }
+
+    dev = names(REPO_ROOT / "requirements-dev.txt") - names(REPO_ROOT / "requirements.txt")
+    return {name for name in dev if not name.startswith("types_")}
 
 
 # --- ci.yml ------------------------------------------------------------------------------------
@@ -448,7 +544,7 @@ def test_each_environment_has_its_own_passphrase() -> None:
         environment = _environment(job)
         (step,) = _pulumi_steps(job)
         passphrase = str((step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE", ""))
-        assert f"secrets.PULUMI_CONFIG_PASSPHRASE_{str(environment).upper()} " in passphrase
+        assert f"secrets.{ci_secret(str(environment))} " in passphrase
 
 
 def test_deploy_promotes_dev_then_staging_then_prod() -> None:

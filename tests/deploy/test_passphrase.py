@@ -236,3 +236,9 @@ def test_a_wrong_passphrase_gets_a_hint_naming_the_stack_and_the_fix() -> None:
     assert "stacks/Pulumi.dev.yaml" in hint
     assert "give dev's passphrase in PULUMI_CONFIG_PASSPHRASE" in hint
     assert passphrase_hint("dev", "error: the stack is locked") is None
+
+
+def test_deploy_names_the_local_stack_as_its_set_up_does() -> None:
+    from standins import localstack  # noqa: PLC0415 (deploy imports it only to run it)
+
+    assert deploy_main.LOCAL == localstack.STACK

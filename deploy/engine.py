@@ -123,6 +123,9 @@ class Backend:
         env = {"PULUMI_BACKEND_URL": self.url}
         if self.passphrase_file is not None:
             env["PULUMI_CONFIG_PASSPHRASE"] = self.passphrase_file.read_text("utf-8").strip()
+        elif given := os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+            # The CLI runs in the workspace copy; a relative path is the caller's.
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(Path(given).resolve())
         return env
 
 

@@ -139,6 +139,15 @@ def test_a_passphrase_of_its_own_wins_over_one_in_the_environment(
     assert not (tmp_path / "given" / "dev.passphrase").exists()
 
 
+def test_a_passphrase_file_given_relative_to_the_repository_is_found_from_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "secrets/dev")
+    env = Backend("s3://bucket").env()
+    assert env["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(tmp_path.resolve() / "secrets" / "dev")
+
+
 def project(root: Path, config: Mapping[str, object], salt: str | None) -> Path:
     (root / "stacks").mkdir(parents=True)
     (root / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")

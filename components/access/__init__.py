@@ -82,8 +82,13 @@ def apply_access(
     namespace: pulumi.Input[str],
     *,
     protect: bool,
+    holds_data: bool,
 ) -> Access:
-    """The model applied as `databaseRolesManagedBy` says, after the database."""
+    """The model applied as `databaseRolesManagedBy` says, after the database.
+
+    `protect` protects the roles with the database of record; where the program does not hold
+    the data (`holds_data` false: an external database, which no destroy deletes), the role
+    that owns the data is never dropped either."""
     manager = settings.database.roles_managed_by
     ready = typing.cast("pulumi.Resource", database)  # every flavor is a ComponentResource
     steps: tuple[Step, ...] = (Step(ready),)
@@ -97,6 +102,7 @@ def apply_access(
                 address=database.address,
                 namespace=namespace,
                 database=ready,
+                keep_migrator=not holds_data,
             ),
             opts=pulumi.ResourceOptions(protect=protect),
         )

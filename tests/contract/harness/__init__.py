@@ -33,6 +33,7 @@ Also a command line, to try any migration set the same way:
 from tests.contract.harness.__main__ import (
     main,
 )
+from tests.contract.harness.backup import DumpJob
 from tests.contract.harness.database import (
     apply_roles,
     initialise_database,
@@ -65,6 +66,7 @@ __all__ = [
     "INITSCRIPTS_USER_ENV",
     "RELEASE_TYPE",
     "DeclaredJob",
+    "DumpJob",
     "PreparedDatabase",
     "apply_roles",
     "declared_job",

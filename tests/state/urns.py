@@ -75,7 +75,7 @@ def _configurations() -> dict[str, dict[str, str]]:
                 **CNPG_SNAPSHOTS,
                 **on,
             }
-        for roles in ("pulumi", "dba"):
+        for roles in ("pulumi", "dba", "cluster"):
             found[f"external-{roles}-{tag}"] = {**EXTERNAL, "databaseRolesManagedBy": roles, **on}
     found["cnpg-cluster-barman-operator-metrics"] = {
         "databaseFlavor": "cloudnative-pg",
@@ -105,6 +105,13 @@ def _configurations() -> dict[str, dict[str, str]]:
         "protectDatabase": "false",
         "createNamespace": "false",
     }
+    # Unprotected external stacks: what a destroy leaves of their roles.
+    for roles in ("pulumi", "cluster"):
+        found[f"external-{roles}-unprotected"] = {
+            **EXTERNAL,
+            "databaseRolesManagedBy": roles,
+            "protectDatabase": "false",
+        }
     return found
 
 

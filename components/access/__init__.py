@@ -5,6 +5,8 @@
     pulumi_roles.py          the model applied by pulumi-postgresql from where `pulumi up` runs
     grants.py, grants_spec   the model applied from inside the cluster by a psql Job, which
                              runs on the Jobs' locked-down pod (`components/jobs/pod.py`)
+    createrole.py, scram.py  its script for an admin that is no superuser (a managed
+                             service's), and the password verifiers that admin sets
 
 `databaseRolesManagedBy` decides which; this module is the one place that branches on it.
 """

@@ -1,11 +1,16 @@
 """The roles the program manages, proven with real connections as each of them.
 
-For staging (CloudNativePG with managed roles, as committed) and for the external flavor (a
-managed database owned by its admin role), the harness sets the database up as declared,
-applies the privilege model the program's pulumi-postgresql resources declare (checked to be
-`privilege_model`) with its SQL, and runs the declared Flyway Job as the migrator. The migration
-set is the project's plus one migration that creates a table with an identity column, so that a
-table and a sequence exist that only default privileges can cover.
+For every flavor and roles mode that manages roles (CloudNativePG with managed roles, as
+staging is committed, or with pulumi-postgresql; Bitnami with the grants Job; an external
+database owned by a managed service's admin, with pulumi-postgresql or the grants Job) the
+harness sets the database up as declared, applies the roles as declared (pulumi-postgresql's
+own statements as its provider's user, checked to be `privilege_model`; or the operator's
+managed roles and the grants Job's exact command) and runs the declared Flyway Job as the
+migrator, on PostgreSQL 15 and 17. The `-after-destroy` cases then run `make destroy` and
+`make up` as the database sees them (`harness/lifecycle.py`), the backup before Flyway and
+one more migration, and every promise below is checked again. The migration set is the
+project's plus one migration that creates a table with an identity column, so that a table
+and a sequence exist that only default privileges can cover.
 """
 
 from __future__ import annotations

@@ -198,3 +198,22 @@ def test_a_provider_error_is_reported_once(checkout: Checkout) -> None:
     assert lines, output
     assert all(line.startswith("error: kubernetes:") for line in lines), output
     assert len(lines) == len(set(lines)), output
+
+
+def test_roles_the_clusters_job_cannot_create_are_refused_naming_the_image(
+    checkout: Checkout,
+) -> None:
+    """An external database's roles managed from inside the cluster, with a client image whose
+    psql is too old to create them: refused at preview, naming the key, its value and the fix,
+    before anything is deployed."""
+    checkout.set(databaseRolesManagedBy="cluster", backupImage="postgres:14.9")
+    try:
+        code, output = checkout.make("preview", "STACK=local")
+    finally:
+        checkout.set()
+    assert code != 0, output
+    assert_shown_once(
+        output,
+        f"{PREFIX}backupImage: 'postgres:14.9' is PostgreSQL 14",
+        "needs PostgreSQL 15 or later: use a 15+ image",
+    )

@@ -360,8 +360,3 @@ def postgresql_resources(resources: Iterable[Recorded]) -> list[Recorded]:
     """The program's pulumi-postgresql resources among `resources`, in their order."""
     types = {ROLE_TYPE, GRANT_ROLE_TYPE, GRANT_TYPE, DEFAULT_PRIVILEGES_TYPE}
     return [r for r in resources if r.type in types]
-
-
-def provider_password(run: ProgramRun, passwords: Mapping[str, str]) -> str:
-    [provider] = run.of_type(PROVIDER_TYPE)
-    return passwords[provider.inputs["username"]]

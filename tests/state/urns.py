@@ -103,6 +103,7 @@ def _configurations() -> dict[str, dict[str, str]]:
     found["bitnami-unprotected-existing-namespace"] = {
         "databaseFlavor": "bitnami",
         "protectDatabase": "false",
+        "disposable": "true",
         "createNamespace": "false",
     }
     # Unprotected external stacks: what a destroy leaves of their roles.
@@ -111,6 +112,7 @@ def _configurations() -> dict[str, dict[str, str]]:
             **EXTERNAL,
             "databaseRolesManagedBy": roles,
             "protectDatabase": "false",
+            "disposable": "true",
         }
     return found
 

@@ -73,6 +73,8 @@ class Recorded:
     replacement_trigger: Any
     aliases: tuple[dict[str, Any], ...] = ()
     """Alias specs as sent: where the resource was known before."""
+    provider: str = ""
+    """The provider reference (`<provider URN>::<id>`) where one was given explicitly."""
 
 
 @dataclass
@@ -190,6 +192,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     replace_with=tuple(request.replace_with),
                     replacement_trigger=trigger if trigger != {} else None,
                     aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
+                    provider=request.provider,
                 )
             )
         return response

@@ -163,8 +163,9 @@ class BackupSettings:
     image: str = setting(
         "backupImage",
         "postgres:17.6",
-        "bitnami, external: image whose pg_dump takes the backup (its major version must be at "
-        "least the server's).",
+        "bitnami, external: PostgreSQL client image whose pg_dump takes the backup (its major "
+        "version must be at least the server's) and, external with databaseRolesManagedBy "
+        "cluster, whose psql (15 or later) applies the roles.",
         flavors=DUMPED,
     )
     retain_count: int = setting(

@@ -15,8 +15,7 @@ from components.contract import DatabaseArgs, labels
 from components.jobs import flyway
 from components.jobs.backup import MigrationBackup, MigrationBackupArgs
 from components.jobs.migration import MigrationJob, MigrationJobArgs
-from components.migrations import MigrationError, MigrationSet, load_released_set
-from components.migrations.placeholders import unresolved_placeholders
+from components.migrations import MigrationError, MigrationSet, load_deployable_set
 from components.namespace import Namespace, NamespaceArgs
 from components.settings import Settings, SettingsError, read_stack_settings
 
@@ -28,13 +27,11 @@ def read_inputs() -> tuple[Settings, MigrationSet]:
     """The stack's settings and migration set; a placeholder without a value would fail its
     script only when Flyway reaches it, so it is refused here too."""
     settings = read_stack_settings()
-    migrations = load_released_set(
-        PROJECT_ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
+    migrations = load_deployable_set(
+        PROJECT_ROOT / settings.migrations_dir,
+        settings.flyway.out_of_order,
+        settings.flyway.given_placeholders(pulumi.get_stack()),
     )
-    given = settings.flyway.given_placeholders(pulumi.get_stack())
-    unresolved = unresolved_placeholders(migrations, [given])
-    if unresolved:
-        raise MigrationError(unresolved)
     return settings, migrations
 
 

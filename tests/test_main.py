@@ -298,13 +298,20 @@ def test_a_new_secret_value_replaces_the_job_through_a_secret_trigger(tmp_path: 
 def test_a_placeholder_without_a_value_stops_the_preview_before_any_resource(
     tmp_path: Path,
 ) -> None:
-    message = refused(
-        run_program("dev", config={"migrationsDir": placeholder_migrations(tmp_path)})
-    )
+    config = {
+        "migrationsDir": placeholder_migrations(tmp_path),
+        "flywayPlaceholderReplacement": "true",
+        "flywayPlaceholders": None,
+    }
+    message = refused(run_program("dev", config=config))
     assert "V1__create_settings.sql:2: uses the placeholder ${region}" in message
-    assert "pulumi config set --path 'flywayPlaceholders.region' <value> --stack dev" in message
-    assert "flywayPlaceholderReplacement: false" in message
-    assert "R__settings_view.sql:1: uses the placeholder ${api_key}" in message
+    assert (
+        "pulumi config set --type string --path 'flywayPlaceholders.region' <value> --stack dev"
+    ) in message
+    assert "V1__create_settings.sql:2: uses the placeholder ${api_key}" in message
+    assert "(2 uses in 2 files; also R__settings_view.sql:1)" in message
+    assert "2 placeholders without a value in 2 files" in message
+    assert "pulumi config set flywayPlaceholderReplacement false --stack <stack>" in message
 
 
 def test_with_replacement_off_placeholders_need_no_value(tmp_path: Path) -> None:

@@ -374,7 +374,9 @@ class FlywaySettings:
         """What this stack gives Flyway's placeholders: the one reading the preview, the
         rehearsal and the lint share."""
         names = [name for name, _ in (*self.placeholders, *self.secret_placeholders)]
-        return StackPlaceholders(self.placeholder_replacement, names, stack)
+        return StackPlaceholders(
+            self.placeholder_replacement, names, stack, dict(self.placeholders)
+        )
 
 
 @dataclass(frozen=True)

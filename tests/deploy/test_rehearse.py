@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from deploy import rehearse
 from deploy.rehearse import main
 
 pytestmark = pytest.mark.contract
@@ -67,10 +66,11 @@ def test_a_placeholder_without_a_value_is_refused_before_flyway_runs(
 
 
 def test_secret_placeholders_are_stood_in_for(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "project"
     (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")
     (root / "stacks" / "Pulumi.team.yaml").write_text(
         "config:\n"
         "  tradestream-database:namespace: team\n"
@@ -79,7 +79,51 @@ def test_secret_placeholders_are_stood_in_for(
         "      secure: v1:unreadable\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr(rehearse, "ROOT", root)
-    directory = write(tmp_path / "set", {"V1__orders.sql": TABLE + "-- key: '${api_key}'\n"})
+    directory = write(root / "set", {"V1__orders.sql": TABLE + "-- key: '${api_key}'\n"})
     assert main(["--stack", "team", "--dir", str(directory)]) == 0
     assert "Successfully applied 1 migration" in capsys.readouterr().out
+
+
+def project(tmp_path: Path, config: str, files: dict[str, str]) -> Path:
+    """A project of its own: Pulumi.yaml, stack `team` with `config`, and its migrations."""
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")
+    (root / "stacks" / "Pulumi.team.yaml").write_text(f"config:\n{config}", encoding="utf-8")
+    return write(root / "migrations", files)
+
+
+def test_a_value_of_the_wrong_type_is_refused_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = "  tradestream-database:flywayPlaceholders:\n    smaPeriod: 20\n"
+    directory = project(tmp_path, config, {"V1__orders.sql": TABLE + "-- ${smaPeriod}\n"})
+    assert main(["--stack", "team", "--dir", str(directory)]) == 1
+    err = capsys.readouterr().err
+    assert "rehearsal refused the stack" in err
+    assert "flywayPlaceholders.smaPeriod = 20: must be a string" in err
+    assert "pulumi config set --type string --path 'flywayPlaceholders.smaPeriod' 20" in err
+
+
+def test_a_baselining_stack_is_rehearsed_against_the_schema_it_adopts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = (
+        '  tradestream-database:flywayBaselineOnMigrate: "true"\n'
+        '  tradestream-database:flywayBaselineVersion: "2"\n'
+    )
+    files = {
+        "V1__orders.sql": TABLE,
+        "V2__notes.sql": "ALTER TABLE orders ADD COLUMN note text;\n",
+        "V3__fills.sql": "CREATE TABLE fills (order_id bigint REFERENCES orders (id));\n",
+        "R__open.sql": "CREATE OR REPLACE VIEW open_orders AS SELECT id, note FROM orders;\n",
+    }
+    directory = project(tmp_path, config, files)
+    assert main(["--stack", "team", "--dir", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert "the migrations up to 2 applied, then flyway_schema_history dropped" in out
+    assert "Successfully baselined schema with version: 2" in out
+    assert 'Migrating schema "public" to version "3 - fills"' in out
+    assert 'Migrating schema "public" with repeatable migration "open"' in out
+    assert 'to version "1 - orders"' not in out.partition("baselined")[2]
+    assert "rehearsal passed: team baselines at 2 and applies what is above it" in out

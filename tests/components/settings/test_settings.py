@@ -326,7 +326,7 @@ def test_placeholder_objects_arrive_as_json_and_are_read_sorted() -> None:
         (
             '{"count": 3}',
             "flywayPlaceholders.count = 3: must be a string: quote it in the stack file, or set "
-            "it with `pulumi config set --type string --path 'flywayPlaceholders.count' <value>`",
+            "it with `pulumi config set --type string --path 'flywayPlaceholders.count' 3`",
         ),
         ('{"on": true}', "flywayPlaceholders.on = true: must be a string"),
         (

@@ -77,7 +77,8 @@ migrations-new: deps ## Create the next versioned migration: make migrations-new
 	@test -n "$(DESC)" || { echo 'usage: make migrations-new DESC="what it does"'; exit 2; }
 	$(PY) -m components.migrations new "$(DESC)" --dir $(DIR)
 
-migrations-lock: deps ## Record new migrations in the lock file
+migrations-lock: deps ## Release new migrations: lint them (squawk included), then lock them
+	$(PY) -m deploy.lint $(DIR)
 	$(PY) -m components.migrations lock $(DIR)
 
 migrations-unlock: deps ## Reopen the newest release no database applied: make migrations-unlock FILE=V5__x.sql

@@ -16,7 +16,8 @@ DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         pulumi-yaml migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-rehearse migrations-list bench bench-engine
+        migrations-unlock migrations-relock migrations-adopt migrations-rehearse \
+        migrations-list bench bench-engine
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -84,6 +85,10 @@ migrations-lock: deps ## Release new migrations: lint them (squawk included), th
 migrations-unlock: deps ## Reopen the newest release no database applied: make migrations-unlock FILE=V5__x.sql
 	@test -n "$(FILE)" || { echo 'usage: make migrations-unlock FILE=V5__x.sql'; exit 2; }
 	$(PY) -m components.migrations unlock "$(FILE)" --dir $(DIR)
+
+migrations-relock: deps ## Release a migration again, put back to what a database applied: FILE=V5__x.sql
+	@test -n "$(FILE)" || { echo 'usage: make migrations-relock FILE=V5__x.sql'; exit 2; }
+	$(PY) -m components.migrations relock "$(FILE)" --dir $(DIR)
 
 migrations-rehearse: deps ## Apply DIR to a throwaway PostgreSQL with real Flyway and STACK's settings
 	bash scripts/install-system-deps.sh

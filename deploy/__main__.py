@@ -38,7 +38,7 @@ from deploy.engine import (
     open_stack,
     prepare_workspace,
 )
-from deploy.hints import hints
+from deploy.hints import hints, stack_scripts
 from deploy.protection import deployed_value, protected_changes
 from standins import localstack as local
 from standins.postgres import PostgresError
@@ -152,7 +152,7 @@ def show_flyway_log(target: Target, before: tuple[str, str] | None) -> None:
         return
     if newest_job(target.stack) == before:
         text = f"(this deploy ran no migration Job; the last run's log follows)\n{text}"
-    text += "".join(f"hint: {line}\n" for line in hints(text))
+    text += "".join(f"hint: {line}\n" for line in hints(text, stack_scripts(ROOT, target.name)))
     print(text, end="")
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -446,3 +446,50 @@ def unlock(directory: Path, script: str) -> LockEntry:
     remaining = Lock(tuple(other for other in entries if other is not entry), repeatables)
     lock_path(directory).write_text(render_lock(remaining), encoding="utf-8")
     return entry
+
+
+def relock(directory: Path, script: str) -> LockEntry:
+    """Record a released migration's content again, as it is now in the directory.
+
+    For one case only: a database applied another copy of the file than the lock recorded (a
+    history taken over from another runner), and the file was put back to what the database
+    applied, so the lock must follow the database. Refuses a file that is not in the lock or
+    whose version changed: that is a new migration.
+    """
+    lock = read_lock(directory)
+    entries = lock.entries if lock is not None else ()
+    found = [entry for entry in entries if entry.script == script]
+    files, problems = scan_directory(directory)
+    current = next((file for file in files if file.path == script), None)
+    if not found or current is None:
+        raise MigrationError(
+            [
+                Problem(
+                    script,
+                    f"is not a released migration in {LOCK_FILE_NAME} and the directory",
+                    "Pass the path relative to the migrations directory, as "
+                    "`make migrations-list` shows it.",
+                )
+            ]
+        )
+    mine = [problem for problem in problems if problem.path == script]
+    if mine:
+        raise MigrationError(mine)
+    [entry] = found
+    replaced = entry_for(current)
+    if replaced.version != entry.version or replaced.kind is not entry.kind:
+        raise MigrationError(
+            [
+                Problem(
+                    script,
+                    f"now has version {replaced.version}, released as {entry.version}",
+                    "Give it back its released name: relock records content, not a new migration.",
+                )
+            ]
+        )
+    others = tuple(other for other in entries if other is not entry)
+    repeatables = lock.repeatables if lock is not None else ()
+    lock_path(directory).write_text(
+        render_lock(Lock((*others, replaced), repeatables)), encoding="utf-8"
+    )
+    return replaced

@@ -13,6 +13,7 @@ from components.migrations.lock import (
     lock_path,
     parse_lock,
     read_lock,
+    relock,
     render_lock,
     unlock,
     unreleased,
@@ -286,3 +287,19 @@ def test_a_released_file_of_comments_alone_is_history_a_new_one_is_refused(
     write_tree(tmp_path, {"V3__later.sql": "-- still empty\n"})
     with pytest.raises(MigrationError, match=r"V3__later\.sql: holds no SQL statement"):
         load_released_set(tmp_path, out_of_order=False)
+
+
+def test_relock_records_a_released_file_put_back_to_what_a_database_applied(
+    released: Path,
+) -> None:
+    (released / "V1__one.sql").write_text("SELECT 1; -- as the old runner applied it\n")
+    assert "V1__one.sql: changed after it was released" in problems_of(released)[0]
+    entry = relock(released, "V1__one.sql")
+    assert entry.checksum == load_migration_set(released).by_path["V1__one.sql"].checksum
+    assert problems_of(released) == []
+    lock = read_lock(released)
+    assert lock is not None
+    assert [e.script for e in lock.entries][:2] == ["V1__one.sql", "V2__two.sql"]
+    assert lock.repeatables  # kept
+    with pytest.raises(MigrationError, match="is not a released migration"):
+        relock(released, "V9__nine.sql")

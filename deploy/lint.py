@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.migrations import MigrationError, Problem, lint, load_migration_set
+from components.migrations import MigrationError, MigrationSet, Problem, lint, scan_directory
 from components.migrations.lint import not_released
 from components.migrations.lock import Lock, lock_path, parse_lock, read_lock
 from components.migrations.placeholders import StackPlaceholders
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if count:
         print(f"{count} problem(s) in {directory.as_posix()}", file=sys.stderr)
         return 1
-    migration_set = load_migration_set(directory)
+    migration_set = MigrationSet(scan_directory(directory)[0])
     lock = released if released is not None else read_lock(directory) or Lock()
     new = len(not_released(migration_set, lock))
     judged = f"; squawk read the {new} not yet released" if args.squawk else ""

@@ -25,7 +25,8 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import PROJECT, required_secrets
+from components.settings import PROJECT, Settings, required_secrets
+from components.settings.stackfile import read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -37,6 +38,19 @@ MOCK_CONFIG_SECRETS = {
     "replicationPassword": "cfg-repl-Pa55word-c0de",
     "migratorPassword": "cfg-migrator-Pa55word-5e1f",
 }
+
+
+NAMES: dict[str, str] = {
+    "databaseName": "tradestream",
+    "databaseOwner": "tradestream_owner",
+    "postgresReleaseName": "tradestream-postgresql",
+    "cnpgClusterName": "tradestream-pg",
+    "cnpgImage": "ghcr.io/cloudnative-pg/postgresql:17.6",
+    "postgresImageRepository": "bitnamilegacy/postgresql",
+    "postgresImageTag": "17.6.0-debian-12-r4",
+}
+"""The names and images tests spell out ("tradestream_migrator", "tradestream-pg-rw"), set
+over a stack file's own, so such an assertion holds whatever a stack file names them."""
 
 
 CLOUDNATIVE_PG: dict[str, str] = {
@@ -193,6 +207,12 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
+
+
+def stack_settings(stack: str) -> Settings:
+    """A committed stack file's settings, as every tool reads them: what a test of that file
+    compares with, rather than a value copied from it."""
+    return read_stack_file(ROOT, stack).settings
 
 
 def stack_config(stack: str) -> dict[str, str]:

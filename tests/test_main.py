@@ -272,6 +272,7 @@ def with_placeholders(tmp_path: Path, api_key: str = API_KEY) -> ProgramRun:
         "prod",
         config={
             "migrationsDir": placeholder_migrations(tmp_path),
+            "backupBeforeMigrate": "true",
             "flywayPlaceholderReplacement": "true",
             "flywayPlaceholders": json.dumps({"region": "eu-west"}),
         },

@@ -36,11 +36,11 @@ from tests.contract.harness import (
     run_job,
     schema_history,
 )
-from tests.program import ROOT
 
 pytestmark = pytest.mark.contract
 
-MIGRATIONS = ROOT / "database" / "migrations"
+MIGRATIONS = Path(__file__).parent / "history"
+"""A history of these tests' own, whatever database/migrations holds."""
 PROJECT = load_migration_set(MIGRATIONS)
 NEXT = str(PROJECT.highest_version.parts[0] + 1 if PROJECT.highest_version else 1)
 IDENTITY_MIGRATION = """\

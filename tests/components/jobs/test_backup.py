@@ -160,7 +160,16 @@ def triggers(run: ProgramRun) -> tuple[Any, Any]:
 def test_the_backup_runs_exactly_when_flyway_runs(
     run_stack: Callable[..., ProgramRun], key: str, value: str, runs: bool
 ) -> None:
-    before, after = triggers(run_stack("dev")), triggers(run_stack("dev", config={key: value}))
+    base = {
+        "flywayConnectRetries": "30",
+        "flywayMemoryLimit": "512Mi",
+        "backupRetainCount": "3",
+        "backupImage": "postgres:17.6",
+        "postgresCpuLimit": "500m",
+        "postgresMetricsEnabled": "false",
+    }
+    before = triggers(run_stack("dev", config=base))
+    after = triggers(run_stack("dev", config={**base, key: value}))
     assert (before[0] != after[0]) is runs
     assert (before[1] != after[1]) is runs
 
@@ -211,7 +220,7 @@ def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRu
 def test_a_backup_that_could_not_run_is_refused_at_preview(
     config: dict[str, str], words: str
 ) -> None:
-    run = run_program("dev", config=config)
+    run = run_program("dev", config={**BACKUP_ON, **config})
     assert run.error is not None
     assert words in str(run.error)
     assert run.resources == []

@@ -345,6 +345,7 @@ DEV = {
     "backupBeforeMigrate": "true",
     "flywayBackoffLimit": "0",
     "flywayActiveDeadlineSeconds": "600",
+    "flywayJobTimeoutSeconds": "900",
     "flywayCpuLimit": "1",
     "flywayMemoryRequest": "256Mi",
     "flywayConnectRetries": "30",

@@ -9,10 +9,10 @@ import re
 import pytest
 from pulumi import automation as auto
 
-from components.migrations import load_migration_set, next_version
+from components.migrations import next_version
 from deploy import review
 from standins.cluster.api import Client
-from tests.engine.conftest import Deployment, NewDeployment
+from tests.engine.conftest import Deployment, NewDeployment, migration_set
 
 pytestmark = pytest.mark.engine
 
@@ -27,7 +27,7 @@ def versions(deployment: Deployment) -> list[str]:
 
 
 def next_file(deployment: Deployment, description: str) -> str:
-    version = next_version(load_migration_set(deployment.migrations))
+    version = next_version(migration_set(deployment.migrations))
     return f"V{version}__{description}.sql"
 
 
@@ -40,7 +40,7 @@ def test_the_migration_lifecycle_on_the_real_engine(
     new_deployment: NewDeployment, kube: Client
 ) -> None:
     deployment = new_deployment()
-    project = [str(f.version) for f in load_migration_set(deployment.migrations).versioned]
+    project = [str(f.version) for f in migration_set(deployment.migrations).versioned]
 
     # a. The first `up` waits for the Job, which applies every migration as the migrator.
     output, result = deployment.up()

@@ -91,8 +91,7 @@ migrations-relock: deps ## Release a migration again, put back to what a databas
 	$(PY) -m components.migrations relock "$(FILE)" --dir $(DIR)
 
 migrations-adopt: deps ## Adopt a database built without this program: STACK=, and BASELINE=<version> or HISTORY=flyway
-	$(PY) -m deploy.adopt $(STACK) --dir $(DIR) $(if $(BASELINE),--baseline $(BASELINE)) \
-		$(if $(HISTORY),--history)
+	$(PY) -m deploy.adopt $(STACK) --dir $(DIR)$(if $(BASELINE), --baseline $(BASELINE))$(if $(HISTORY), --history)
 
 migrations-rehearse: deps ## Apply DIR to a throwaway PostgreSQL with real Flyway and STACK's settings
 	bash scripts/install-system-deps.sh

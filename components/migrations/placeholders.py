@@ -29,7 +29,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from components.migrations.model import Kind, MigrationFile, MigrationSet, Problem, flyway_checksum
+from components.migrations.model import (
+    Kind,
+    MigrationFile,
+    MigrationSet,
+    Problem,
+    Version,
+    flyway_checksum,
+)
 
 PREFIX: Final = "${"
 SUFFIX: Final = "}"
@@ -161,6 +168,16 @@ class StackPlaceholders:
     names: Collection[str] = ()
     stack: str | None = None
     values: Mapping[str, str] = field(default_factory=dict)
+    baseline: Version | None = None
+    """Set when the stack baselines (flywayBaselineOnMigrate): its database holds the schema
+    of this version already, so Flyway never runs the versioned scripts up to it there, and
+    never reads their placeholders (checked with Flyway 11.20.3)."""
+
+    def runs(self, file: MigrationFile) -> bool:
+        """Whether Flyway may run `file` on this stack's database."""
+        if self.baseline is None or file.version is None:
+            return True
+        return file.kind not in (Kind.VERSIONED, Kind.BASELINE) or file.version > self.baseline
 
 
 MORE_SHOWN: Final = 3
@@ -170,7 +187,8 @@ MORE_SHOWN: Final = 3
 def unresolved_placeholders(
     files: Iterable[MigrationFile], stacks: Sequence[StackPlaceholders]
 ) -> list[Problem]:
-    """Every placeholder Flyway would fail on in some stack, as a report to act on.
+    """Every placeholder Flyway would fail on in some stack, in the scripts it runs there, as
+    a report to act on.
 
     One problem per placeholder without a value (the stacks it lacks one in, its uses counted
     with the first few places, the command that gives it one), located at its first use in
@@ -184,7 +202,9 @@ def unresolved_placeholders(
     for file in MigrationSet(tuple(files)):
         if file.kind not in _SCRIPTS or not _may_use_placeholders(file):
             continue
-        replacing = [i for i, s in enumerate(stacks) if replaces(file, s.replacement)]
+        replacing = [
+            i for i, s in enumerate(stacks) if s.runs(file) and replaces(file, s.replacement)
+        ]
         if not replacing:
             continue
         for found in find_placeholders(_text(file)):

@@ -90,6 +90,18 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str], str | None]] = {
     ),
     "never closed": (config(), {"V1__a.sql": TABLE + "-- ${"}, "that no } closes"),
     "escaped": (config(), {"V1__a.sql": TABLE + "-- $${region}\n"}, None),
+    # A baselining stack's database holds the schema up to its baseline: Flyway never runs
+    # (nor reads) those scripts there, so only what is above it needs values.
+    "below the baseline of an adopted database": (
+        config(flywayBaselineOnMigrate="true", flywayBaselineVersion="2"),
+        {"V1__a.sql": TABLE + "-- ${old}\n", "V2__b.sql": "-- ${old}\nSELECT 1;\n"},
+        None,
+    ),
+    "above the baseline of an adopted database": (
+        config(flywayBaselineOnMigrate="true", flywayBaselineVersion="1"),
+        {"V1__a.sql": TABLE + "-- ${old}\n", "V2__b.sql": "-- ${old}\nSELECT 1;\n"},
+        "V2__b.sql:1: uses the placeholder ${old}",
+    ),
     "a name no value can reach": (
         config(flywayPlaceholders={"a.b": "x"}),
         {"V1__a.sql": TABLE + "-- ${a.b}\n"},

@@ -7,6 +7,7 @@ suite must pass there too: it tests the program, not this repository's data.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import shutil
@@ -76,7 +77,11 @@ def generate(root: Path, seed: int) -> Alternative:
     directory = root / MIGRATIONS
     own = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
     shutil.rmtree(directory)
-    history = write_history(directory, seed, versioned=40, placeholders=8, identifiers=False)
+    # Every name carries a prefix that none of the repository's has.
+    prefix = next(f"alt{n}_" for n in itertools.count() if not any(f"alt{n}_" in p for p in own))
+    history = write_history(
+        directory, seed, versioned=40, placeholders=8, identifiers=False, prefix=prefix
+    )
     names = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
     clash = (own - {LOCK_FILE_NAME}) & names
     if clash:

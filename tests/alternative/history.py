@@ -56,9 +56,9 @@ WORDS = [
 ]
 FOLDERS = ("", "", "", "core/", "2021/q3/", "reporting/", "ops/hotfixes/")
 CALLBACKS = {
-    "beforeMigrate.sql": "-- Runs before every migrate.\nSELECT set_config('application_name', "
+    "beforeMigrate": "-- Runs before every migrate.\nSELECT set_config('application_name', "
     "'schema-migrations', false);\n",
-    "afterMigrate.sql": "-- Runs after every migrate: refresh planner statistics of our tables.\n"
+    "afterMigrate": "-- Runs after every migrate: refresh planner statistics of our tables.\n"
     "SELECT count(*) FROM pg_class WHERE relkind = 'r';\n",
 }
 
@@ -206,7 +206,8 @@ def write_history(
         _write(directory / path, sql)
         history.repeatables.append(path)
         history._statements.append((path, sql))
-    for name, sql in CALLBACKS.items():
+    for event, sql in CALLBACKS.items():
+        name = f"{event}__{prefix}statistics.sql" if prefix else f"{event}.sql"
         _write(directory / name, sql)
         history.callbacks.append(name)
     return history

@@ -43,9 +43,33 @@ _COUNT = itertools.count()
 
 @pytest.fixture
 def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
-    """A checkout of its own per test: its database, its stack, its namespace."""
+    """A checkout of its own per test: its database, its stack, its namespace; every stack as
+    before any adoption, whatever the committed files say."""
     with checkout_of(tmp_path_factory.mktemp("checkout"), f"adopt-{next(_COUNT)}") as found:
+        before_adoption(found.stack_file)
+        found.set()
+        for stack in stack_names(found.root):
+            if stack != "local":
+                path = stack_path(found.root, stack)
+                document = yaml.safe_load(path.read_text(encoding="utf-8"))
+                before_adoption(document)
+                path.write_text(yaml.safe_dump(document), encoding="utf-8")
         yield found
+
+
+def before_adoption(document: dict[str, Any]) -> None:
+    """A stack file's Flyway settings as before an adoption: no baseline, strict order,
+    replacement on and no placeholder values."""
+    config = document["config"]
+    config.pop(PREFIX + "flywayPlaceholders", None)
+    config.update(
+        {
+            PREFIX + "flywayBaselineOnMigrate": "false",
+            PREFIX + "flywayBaselineVersion": "1",
+            PREFIX + "flywayOutOfOrder": "false",
+            PREFIX + "flywayPlaceholderReplacement": "true",
+        }
+    )
 
 
 def foreign(checkout: Checkout, versioned: int) -> History:

@@ -70,58 +70,58 @@ _HISTORY = (
 _WAYS = (
     "Either put back what the database applied and release it again (`make migrations-relock "
     "FILE={file}`), or, if the file is right and the schema already matches it, record the "
-    "file in the history with Flyway's repair (database/README.md, \"When the history and the "
-    'files differ"); then deploy again.'
+    "file in the history: `make migrations-repair STACK={stack}` (database/README.md, 'When "
+    "the history and the files differ'); then deploy again."
 )
 
 
-def hints(log: str, scripts: Mapping[tuple[int, ...], str] | None = None) -> list[str]:
+def hints(
+    log: str, scripts: Mapping[tuple[int, ...], str] | None = None, stack: str = "<stack>"
+) -> list[str]:
     """One line of advice per known failure found in Flyway's log, in the order known.
 
-    `scripts` (from `scripts_by_version`) names the file of a version Flyway names."""
+    `scripts` (from `scripts_by_version`) names the file of a version Flyway names; `stack`
+    goes into the commands."""
     found = []
     for pattern, advice in _HINTS:
         match = pattern.search(log)
         if match:
             found.append(advice.format(*match.groups()))
-    found.extend(_history_hints(log, scripts or {}))
+    found.extend(_history_hints(log, scripts or {}, stack))
     return found
 
 
-def _history_hints(log: str, scripts: Mapping[tuple[int, ...], str]) -> list[str]:
+def _history_hints(log: str, scripts: Mapping[tuple[int, ...], str], stack: str) -> list[str]:
     def file_of(version: str) -> str:
         return scripts.get(Version.parse(version).parts, f"the file of version {version}")
 
+    repair = f"`make migrations-repair STACK={stack}`"
     found = []
     if match := _CHECKSUM.search(log):
         version, applied, local = match.groups()
         file = file_of(version)
         found.append(
             f"{_HISTORY}: {file} is not what the database applied as version {version} "
-            f"(checksum {applied} there, {local} here). " + _WAYS.format(file=file)
+            f"(checksum {applied} there, {local} here). " + _WAYS.format(file=file, stack=stack)
         )
     if match := _DESCRIPTION.search(log):
         version, applied, local = (group.strip() for group in match.groups())
-        file = file_of(version)
         found.append(
-            f"{_HISTORY}: {file} describes version {version} as {local!r}, the database "
-            f"applied it as {applied!r}. Name the file after the applied description, or "
-            f"record the new one with Flyway's repair (database/README.md, \"When the history "
-            f'and the files differ").'
+            f"{_HISTORY}: {file_of(version)} describes version {version} as {local!r}, the "
+            f"database applied it as {applied!r}. Name the file after the applied description, "
+            f"or record the new one in the history: {repair}."
         )
     if match := _MISSING.search(log):
-        version = match.group(1)
         found.append(
-            f"{_HISTORY}: the database applied version {version}, and no file has it. Restore "
-            f"the file from version control (or the copy that runner deployed) and lock it; "
-            f"if it was removed on purpose, Flyway's repair marks it deleted in the history "
-            f'(database/README.md, "When the history and the files differ").'
+            f"{_HISTORY}: the database applied version {match.group(1)}, and no file has it. "
+            "Restore the file from version control (or the copy that runner deployed) and "
+            f"lock it; if it was removed on purpose, {repair} marks it deleted in the history."
         )
     if match := _NO_HISTORY.search(log):
         found.append(
             f"The database's schema {match.group(1)} holds tables but no Flyway history: it "
-            "was built by hand or by another tool. Adopt it once: make migrations-adopt "
-            'STACK=<stack> (database/README.md, "Adopting an existing database"); if it '
+            f"was built by hand or by another tool. Adopt it once: make migrations-adopt "
+            f"STACK={stack} (database/README.md, 'Adopting an existing database'); if it "
             "should be empty, the stack points at the wrong database."
         )
     return found

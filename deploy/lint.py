@@ -28,6 +28,7 @@ from components.migrations.report import format_problem, summary
 from components.settings import SettingsError
 from components.settings.stackfile import read_stack_file, stack_names
 from deploy.engine import ROOT
+from deploy.history import missing_lock_problems
 
 MIGRATIONS = ROOT / "database" / "migrations"
 STACK_RULE = "stack"
@@ -111,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --since {args.since}: {error}", file=sys.stderr)
         return 2
     stacks, stack_problems = stack_placeholders(root, args.stack)
+    # What the files hold, as Flyway lists them (the lint names what is wrong with them).
+    migration_set = MigrationSet(scan_directory(directory)[0])
+    missing = missing_lock_problems(directory, migration_set, out_of_order=args.out_of_order)
+    if missing is not None:
+        return _report([], missing, root, directory, args.format)
     problems: list[Problem] = []
     try:
         problems += lint(
@@ -123,21 +129,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except MigrationError as error:
         problems += list(error.problems)
-    shown_root = Path(os.path.relpath(root))
-    for problem in stack_problems:
-        print(format_problem(problem, shown_root, args.format))
-    for problem in problems:
-        print(format_problem(problem, directory, args.format))
-    count = len(stack_problems) + len(problems)
-    if count:
-        print(f"{count} problem(s) in {directory.as_posix()}", file=sys.stderr)
-        return 1
-    migration_set = MigrationSet(scan_directory(directory)[0])
+    if stack_problems or problems:
+        return _report(stack_problems, problems, root, directory, args.format)
     lock = released if released is not None else read_lock(directory) or Lock()
     new = len(not_released(migration_set, lock))
     judged = f"; squawk read the {new} not yet released" if args.squawk else ""
     print(f"{directory.as_posix()}: OK ({summary(migration_set)}{judged})")
     return 0
+
+
+def _report(
+    stack_problems: list[Problem],
+    problems: list[Problem],
+    root: Path,
+    directory: Path,
+    style: str,
+) -> int:
+    """Each problem on its line: a stack file's from the project, a migration's from DIR."""
+    for problem in stack_problems:
+        print(format_problem(problem, Path(os.path.relpath(root)), style))
+    for problem in problems:
+        print(format_problem(problem, directory, style))
+    count = len(stack_problems) + len(problems)
+    print(f"{count} problem(s) in {directory.as_posix()}", file=sys.stderr)
+    return 1
 
 
 def _default_directory() -> Path:

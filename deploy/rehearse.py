@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import re
 import sys
 import tempfile
@@ -28,8 +29,9 @@ from pathlib import Path
 from psycopg import sql
 
 from components.contract import HISTORY_TABLE, DatabaseEndpoint, ServerAddress
+from components.inputs import Inputs, check_inputs
 from components.jobs import flyway
-from components.migrations import MigrationError, MigrationSet, load_deployable_set, pack
+from components.migrations import MigrationError
 from components.settings import FLYWAY_VERSION, Settings, SettingsError
 from components.settings.stackfile import read_stack_file, stack_names
 from deploy.engine import ROOT
@@ -46,20 +48,19 @@ _APPLIED = re.compile(r"^Successfully applied .*$", re.M)
 STAND_IN = "rehearsal"
 
 
-def prepare(root: Path, stack: str, directory: Path) -> tuple[Settings, MigrationSet]:
+def prepare(root: Path, stack: str, directory: Path) -> tuple[Settings, Inputs]:
     """The committed stack's settings (as every tool reads them; secret values are stood in
-    for) and the set a preview of it would deploy, or the error the preview would give."""
-    settings = read_stack_file(root, stack).settings
-    migrations = load_deployable_set(
-        directory, settings.flyway.out_of_order, settings.flyway.given_placeholders(stack)
-    )
-    return settings, migrations
+    for) with `directory` as its migrations, and what a preview of it would deploy, checked
+    by the preview's own function, or the error the preview would give."""
+    committed = read_stack_file(root, stack).settings
+    settings = dataclasses.replace(committed, migrations_dir=str(directory.resolve()))
+    return settings, check_inputs(settings, root, stack)
 
 
-def lay_out(migrations: MigrationSet, target: Path) -> int:
+def lay_out(inputs: Inputs, target: Path) -> int:
     """The volume the Job would mount, from the same shards; returns the file count."""
     count = 0
-    for shard in pack(migrations):
+    for shard in inputs.shards:
         for key, path in shard.items:
             content = (
                 shard.data[key].encode("utf-8")
@@ -83,10 +84,10 @@ def first_failure(output: str) -> str:
 
 
 def rehearse(stack: str, directory: Path, root: Path | None = None) -> int:
-    settings, migrations = prepare(root or project_root(directory), stack, directory)
+    settings, inputs = prepare(root or project_root(directory), stack, directory)
     database = settings.database.name
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as scratch:
-        files = lay_out(migrations, Path(scratch))
+        files = lay_out(inputs, Path(scratch))
         print(f"rehearsal: {files} files of {directory} with {stack}'s Flyway settings")
         with PostgresServer() as server:
             password = provision(server, database, Path(scratch) / "dba")

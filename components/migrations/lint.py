@@ -38,6 +38,7 @@ from components.migrations.placeholders import (
     as_sent,
     unresolved_placeholders,
 )
+from components.migrations.statements import pending_refusals
 
 SQUAWK_CONFIG = ".squawk.toml"
 _INSTALL_FIX = "Install the development tools: pip install -r requirements-dev.txt."
@@ -81,6 +82,7 @@ def lint(
     if not problems:
         migration_set = MigrationSet(files)
         problems.extend(check_lock(migration_set, lock, out_of_order, directory))
+        problems.extend(pending_refusals(migration_set, lock))
         if require_released:
             problems.extend(unreleased(migration_set, lock))
         try:

@@ -30,7 +30,6 @@ from components.migrations.model import (
     Version,
     scan_directory,
 )
-from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
 
 LOCK_FORMAT = 1
 _LOCKED_KINDS = {"versioned": Kind.VERSIONED, "baseline": Kind.BASELINE}
@@ -193,7 +192,21 @@ def read_lock(directory: Path) -> Lock | None:
     path = lock_path(directory)
     if not path.exists():
         return None
-    return parse_lock(path.read_text(encoding="utf-8"))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MigrationError(
+            [
+                Problem(
+                    LOCK_FILE_NAME,
+                    f"is not UTF-8 (byte {error.start}: {raw[error.start : error.start + 1]!r}); "
+                    "the program writes it as UTF-8 JSON, so it was damaged",
+                    f"Restore it from version control (git checkout -- {LOCK_FILE_NAME}).",
+                )
+            ]
+        ) from None
+    return parse_lock(text)
 
 
 def shown_path(directory: Path, script: str) -> str:
@@ -365,19 +378,6 @@ def load_released_set(directory: Path, out_of_order: bool) -> MigrationSet:
     problems = list(check_lock(migration_set, lock, out_of_order, directory))
     if problems:
         raise MigrationError(problems)
-    return migration_set
-
-
-def load_deployable_set(
-    directory: Path, out_of_order: bool, placeholders: StackPlaceholders
-) -> MigrationSet:
-    """What a deploy of one stack may run: the released set, with a value for every
-    placeholder Flyway would replace. The preview and the rehearsal read a set through this
-    one function (the lint runs the same checks over every stack), so they refuse the same."""
-    migration_set = load_released_set(directory, out_of_order)
-    unresolved = unresolved_placeholders(migration_set, [placeholders])
-    if unresolved:
-        raise MigrationError(unresolved)
     return migration_set
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from components.settings import declared_keys
 from components.settings.declarations import PROJECT
 from components.settings.stackfile import read_stack_file, stack_names, stack_path
 from tests.alternative.history import WORDS, History
@@ -76,6 +77,12 @@ BY_FLAVOR: dict[str, dict[str, Choice]] = {
 }
 
 
+def reads(flavor: str, key: str) -> bool:
+    """Whether a stack of `flavor` reads `key` (the program refuses a key only another reads)."""
+    readers = declared_keys()[key].spec.flavors
+    return readers is None or flavor in {reader.value for reader in readers}
+
+
 def vary_stacks(root: Path, rng: random.Random, history: History) -> dict[str, dict[str, str]]:
     """Rewrite every stack file of `root`; returns each stack's changed keys. Replacement is
     on in some stacks (with a value for every placeholder of `history`) and off in others."""
@@ -90,10 +97,12 @@ def vary_stacks(root: Path, rng: random.Random, history: History) -> dict[str, d
         config: dict[str, Any] = document.setdefault("config", {})
         flavor = read_stack_file(root, name).settings.database.flavor.value
         choices = {**EVERY_STACK, **BY_FLAVOR.get(flavor, {})}
-        values = {key: choose(rng) for key, choose in choices.items()}
+        values = {key: choose(rng) for key, choose in choices.items() if reads(flavor, key)}
         values["namespace"] = f"{rng.choice(WORDS)}-{name}"  # one per stack
+        # Protection is off only where the data is declared disposable.
+        values["disposable"] = "true" if values["protectDatabase"] == "false" else _flag(rng)
         deadline = rng.randint(60, 3600)
-        values["flywayActiveDeadlineSeconds"] = str(deadline)
+        values["flywayActiveDeadlineSeconds"] = str(deadline)  # and `up` waits longer
         values["flywayJobTimeoutSeconds"] = str(deadline + rng.randint(0, 1200))
         values["flywayPlaceholderReplacement"] = "true" if replacing[name] else "false"
         for key, value in values.items():

@@ -60,17 +60,17 @@ def test_a_history_that_differs_from_the_files_is_named_by_file_with_the_ways_on
     (tmp_path / "sub" / "V2__b.sql").write_text("SELECT 2;\n")
     (tmp_path / "V2_1__bee.sql").write_text("SELECT 2;\n")
     scripts = scripts_by_version(tmp_path)
-    [advice] = hints(CHECKSUM, scripts)
+    [advice] = hints(CHECKSUM, scripts, "prod")
     assert f"{tmp_path.as_posix()}/sub/V2__b.sql is not what the database applied" in advice
     assert "checksum 1128195672 there, 1269935343 here" in advice
     assert "refused before applying anything" in advice
     assert f"make migrations-relock FILE={tmp_path.as_posix()}/sub/V2__b.sql" in advice
-    assert "Flyway's repair" in advice
+    assert "make migrations-repair STACK=prod" in advice
     [advice] = hints(DESCRIPTION, scripts)
     assert "V2_1__bee.sql describes version 2.1 as 'bee', the database applied it as 'b'" in (
         advice
     )
     [advice] = hints(MISSING, scripts)
     assert "the database applied version 2, and no file has it" in advice
-    [advice] = hints(NO_HISTORY)
-    assert "make migrations-adopt STACK=<stack>" in advice
+    [advice] = hints(NO_HISTORY, {}, "prod")
+    assert "make migrations-adopt STACK=prod" in advice

@@ -70,6 +70,7 @@ def test_lint_released_fails_on_an_unlocked_migration(
 
 
 GIVES_BOTH = """config:
+  tradestream-database:namespace: x
   tradestream-database:flywayPlaceholders:
     region: eu
   tradestream-database:flywaySecretPlaceholders:
@@ -77,7 +78,10 @@ GIVES_BOTH = """config:
       secure: v1:abc
 """
 GIVES_NONE = "config:\n  tradestream-database:namespace: x\n"
-TURNS_OFF = "config:\n  tradestream-database:flywayPlaceholderReplacement: false\n"
+TURNS_OFF = (
+    "config:\n  tradestream-database:namespace: x\n"
+    "  tradestream-database:flywayPlaceholderReplacement: false\n"
+)
 
 
 def project(tmp_path: Path, stacks: dict[str, str]) -> Path:
@@ -160,3 +164,26 @@ def test_since_squawks_what_a_change_adds_to_the_lock_of_its_base(
     assert "V1__idx.sql" not in out
     assert lint_main([str(directory), "--since", "no-such-ref"]) == 2
     assert "--since no-such-ref: git" in capsys.readouterr().err
+
+
+def test_a_deleted_lock_does_not_let_an_edited_release_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Version control still knows the lock: the lint names the edit and the restore command,
+    and never advises locking it in."""
+    directory = write_tree(tmp_path / "migrations", {"V1__a.sql": TABLE})
+    assert main(["lock", str(directory)]) == 0
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "commit", "-qm", "release"], check=True)
+    (directory / "migrations.lock.json").unlink()
+    (directory / "V1__a.sql").write_text(TABLE + "-- edited\n", encoding="utf-8")
+    capsys.readouterr()
+    assert lint_main([str(directory), "--no-squawk", "--released"]) == 1
+    out = capsys.readouterr().out
+    assert "migrations.lock.json: is missing, but commit" in out
+    assert "git checkout" in out
+    assert "V1__a.sql" in out
+    assert "changed after it was released" in out
+    assert "Release it: make migrations-lock" not in out

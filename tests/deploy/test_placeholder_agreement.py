@@ -1,6 +1,6 @@
 """`python -m deploy.lint --stack`, the rehearsal and the preview decide every placeholder case
 alike: they read a stack through `FlywaySettings.given_placeholders` and a set through
-`unresolved_placeholders` (the preview and the rehearsal through `load_deployable_set`), so a
+`unresolved_placeholders` (the preview and the rehearsal through `check_inputs`), so a
 set one accepts the others accept, and what one refuses the others refuse, naming the same
 thing."""
 
@@ -25,7 +25,7 @@ TABLE = "CREATE TABLE t (v text);\n"
 
 
 def config(**keys: Any) -> dict[str, Any]:
-    return {KEY + key: value for key, value in keys.items()}
+    return {KEY + key: value for key, value in {"namespace": "team", **keys}.items()}
 
 
 SECRET = {"api_key": {"secure": "v1:unreadable"}}

@@ -27,7 +27,10 @@ def project(tmp_path: Path, config: str, files: dict[str, str]) -> Path:
     root = tmp_path / "project"
     (root / "stacks").mkdir(parents=True)
     (root / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")
-    (root / "stacks" / "Pulumi.team.yaml").write_text(f"config:\n{config}", encoding="utf-8")
+    namespace = "  tradestream-database:namespace: team\n"
+    (root / "stacks" / "Pulumi.team.yaml").write_text(
+        f"config:\n{namespace}{config}", encoding="utf-8"
+    )
     return write(root / "migrations", files)
 
 

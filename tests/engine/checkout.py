@@ -1,6 +1,6 @@
-"""A copy of the repository as a user has it, running the README's commands as a black box on
-the local stack, with a local stack (state, database port, namespace) of its own and the tests'
-control plane."""
+"""A copy of the repository as a user has it, to run the README's commands as a black box
+on the local stack: the tests' own cluster, and a local stack of its own (state, database
+port), so a user's running local stack is never touched."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
 from deploy.engine import ROOT
@@ -81,17 +81,19 @@ class Checkout:
         return proc.returncode, proc.stdout
 
 
-@contextmanager
-def checkout_of(target: Path, namespace: str) -> Iterator[Checkout]:
-    """The repository copied file by file into `target` (timestamps kept, so `make deps` has
-    nothing to do), sharing the tests' cluster (its state is in the environment) and with a
-    local stack of its own; destroyed and its database removed at the end."""
+def make_checkout(
+    kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, namespace: str = "messages"
+) -> Iterator[Checkout]:
+    """The repository copied file by file (timestamps kept, so `make deps` has nothing to do),
+    sharing the tests' cluster and with a local stack of its own (state, database port,
+    namespace)."""
+    root = tmp_path_factory.mktemp("checkout")
     for relative in _tracked(ROOT):
-        (target / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / relative, target / relative)
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, root / relative)
     for shared in (".venv", ".cache"):
         if (ROOT / shared).exists():
-            (target / shared).symlink_to(ROOT / shared)
+            (root / shared).symlink_to(ROOT / shared)
     # Under /tmp and traversable: as root, PostgreSQL runs as the postgres user.
     state = Path(tempfile.mkdtemp(prefix="local-state-", dir="/tmp"))
     state.chmod(0o711)
@@ -101,20 +103,18 @@ def checkout_of(target: Path, namespace: str) -> Iterator[Checkout]:
         "PULUMI_YES": "1",
         "NO_COLOR": "1",
     }
-    document = yaml.safe_load((target / LOCAL).read_text(encoding="utf-8"))
+    document = yaml.safe_load((root / LOCAL).read_text(encoding="utf-8"))
     document["config"][PREFIX + "databaseAccessPort"] = _free_port()
     document["config"][PREFIX + "namespace"] = namespace
-    found = Checkout(target, env, document)
+    found = Checkout(root, env, document)
     found.set()
-    try:
-        yield found
-    finally:
-        subprocess.run(
-            ["make", "--no-print-directory", "destroy", "STACK=local"],
-            cwd=target,
-            env=env,
-            capture_output=True,
-            check=False,
-        )
-        localstack.stop_database_at(state)
-        shutil.rmtree(state, ignore_errors=True)
+    yield found
+    subprocess.run(
+        ["make", "--no-print-directory", "destroy", "STACK=local"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    localstack.stop_database_at(state)
+    shutil.rmtree(state, ignore_errors=True)

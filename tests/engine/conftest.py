@@ -32,6 +32,7 @@ from deploy.engine import prepare_workspace as prepare
 from standins import localstack as local
 from standins.cluster.api import Client
 from standins.postgres import PostgresServer
+from tests.engine.checkout import Checkout, make_checkout
 
 pytestmark = pytest.mark.engine
 
@@ -254,3 +255,9 @@ def new_deployment(
     for deployment in made:
         with contextlib.suppress(auto.errors.CommandError):
             deployment.stack.destroy(color="never")
+
+
+@pytest.fixture(scope="module")
+def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+    """A copy of the repository on the tests' cluster with a local stack of its own."""
+    yield from make_checkout(kubeconfig, tmp_path_factory)

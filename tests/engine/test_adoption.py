@@ -25,7 +25,7 @@ from components.settings.stackfile import read_stack_file, stack_names, stack_pa
 from standins.localstack import STATE_ENV
 from standins.postgres import PostgresServer
 from tests.alternative.history import History, write_history
-from tests.engine.checkout import PREFIX, Checkout, checkout_of
+from tests.engine.checkout import PREFIX, Checkout, make_checkout
 
 pytestmark = pytest.mark.engine
 
@@ -45,16 +45,18 @@ _COUNT = itertools.count()
 def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
     """A checkout of its own per test: its database, its stack, its namespace; every stack as
     before any adoption, whatever the committed files say."""
-    with checkout_of(tmp_path_factory.mktemp("checkout"), f"adopt-{next(_COUNT)}") as found:
-        before_adoption(found.stack_file)
-        found.set()
-        for stack in stack_names(found.root):
-            if stack != "local":
-                path = stack_path(found.root, stack)
-                document = yaml.safe_load(path.read_text(encoding="utf-8"))
-                before_adoption(document)
-                path.write_text(yaml.safe_dump(document), encoding="utf-8")
-        yield found
+    made = make_checkout(kubeconfig, tmp_path_factory, f"adopt-{next(_COUNT)}")
+    found = next(made)
+    before_adoption(found.stack_file)
+    found.set()
+    for stack in stack_names(found.root):
+        if stack != "local":
+            path = stack_path(found.root, stack)
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            before_adoption(document)
+            path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    yield found
+    next(made, None)  # destroy the stack, remove its database
 
 
 def before_adoption(document: dict[str, Any]) -> None:
@@ -223,7 +225,7 @@ def test_a_history_that_differs_from_the_files_is_refused_before_any_migration(
     assert "Migration checksum mismatch for migration version" in out
     assert f"{MIGRATIONS}/{changed} is not what the database applied" in out
     assert f"make migrations-relock FILE={MIGRATIONS}/{changed}" in out
-    assert "Flyway's repair" in out
+    assert "make migrations-repair STACK=local" in out
     assert "Traceback" not in out
     assert history_rows(checkout) == before
     assert query(checkout, "SELECT to_regclass('public.fills') IS NULL") == [(True,)]

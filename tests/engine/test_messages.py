@@ -3,24 +3,20 @@ copy of the repository on the local stack, with bad input. The refusal (key or f
 fix), or the engine's error, reaches the terminal once, with a non-zero exit, no traceback
 and no "see above".
 """
+# The `checkout` fixture (tests/engine/checkout.py): a copy of the repository with a local
+# stack of its own on the tests' cluster.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.engine.checkout import LOCAL, PREFIX, Checkout, checkout_of
+from standins import localstack
+from tests.engine.checkout import LOCAL, PREFIX, Checkout
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="module")
-def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
-    """A copy of the repository sharing the tests' cluster, with a local stack of its own."""
-    with checkout_of(tmp_path_factory.mktemp("checkout"), "messages") as found:
-        yield found
 
 
 def assert_shown_once(output: str, *parts: str) -> None:
@@ -103,3 +99,28 @@ def test_a_provider_error_is_reported_once(checkout: Checkout) -> None:
     assert lines, output
     assert all(line.startswith("error: kubernetes:") for line in lines), output
     assert len(lines) == len(set(lines)), output
+
+
+def test_a_deploy_while_another_holds_the_stack_is_refused_naming_it(checkout: Checkout) -> None:
+    """CI's deploy holds the backend's lock: a `make up` from a laptop is refused, not raced."""
+    state = Path(checkout.env[localstack.STATE_ENV]) / "state"
+    locks = state / ".pulumi" / "locks" / "organization" / "tradestream-database" / "local"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / "ci-deploy.json"
+    lock.write_text(
+        json.dumps(
+            {
+                "pid": 4242,
+                "username": "ci",
+                "hostname": "runner",
+                "timestamp": "2026-12-06T02:00:00Z",
+            }
+        ),
+        encoding="utf-8",
+    )
+    try:
+        code, output = checkout.make("up", "STACK=local")
+    finally:
+        lock.unlink()
+    assert code != 0, output
+    assert_shown_once(output, "the stack is currently locked by 1 lock(s)", "ci@runner")

@@ -17,13 +17,12 @@ from components.access import grants_spec
 from components.access.credentials import CNPG_RELOAD_LABEL
 from components.access.grants import GRANTS_DIGEST_ANNOTATION
 from components.access.privileges import (
-    HISTORY_CALLBACK,
     in_cluster_sql,
     privilege_model,
 )
-from components.contract import InClusterAdmin, Purpose, ServerAddress
+from components.contract import HISTORY_CALLBACK, InClusterAdmin, Purpose, ServerAddress
 from components.jobs.pod import CA_KEY, RUN_AS, TMP_PATH
-from tests.program import NAMES, ProgramRun, is_secret, plain_strings, run_program
+from tests.program import ProgramRun, is_secret, names_for, plain_strings, run_program
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 SECRET = "kubernetes:core/v1:Secret"
@@ -203,11 +202,11 @@ def test_the_pod_is_locked_down_and_writes_only_to_its_scratch_volume() -> None:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, ProgramRun]:
-    protected = {**NAMES, "protectDatabase": "true"}
+    protected = {"protectDatabase": "true"}
     result = {
-        "staging": run_program("staging", config=protected),
-        "prod": run_program("prod", config=protected),
-        "bitnami": run_program("dev", config={**NAMES, **BITNAMI_CLUSTER}),
+        "staging": run_program("staging", config={**names_for("staging"), **protected}),
+        "prod": run_program("prod", config={**names_for("prod"), **protected}),
+        "bitnami": run_program("dev", config={**names_for("dev", "bitnami"), **BITNAMI_CLUSTER}),
     }
     for name, run in result.items():
         assert run.error is None, f"{name}: {run.error}"

@@ -11,9 +11,9 @@ import pytest
 
 from tests.program import (
     CLOUDNATIVE_PG,
-    NAMES,
     ProgramRun,
     is_secret,
+    names_for,
     plain_strings,
     run_program,
 )
@@ -39,33 +39,37 @@ def env_of(run: ProgramRun) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
-DEV = {**NAMES, "namespace": "tradestream-dev", "cnpgInstances": "3"}
-"""What these tests spell out, over whatever the dev stack file holds."""
+def dev(flavor: str) -> dict[str, str]:
+    """What these tests spell out, over whatever the dev stack file holds, for `flavor`."""
+    spelled = {**names_for("dev", flavor), "namespace": "tradestream-dev"}
+    return {**spelled, "cnpgInstances": "3"} if flavor == "cloudnative-pg" else spelled
 
 
 def flavor_runs() -> dict[str, ProgramRun]:
     return {
-        "bitnami": run_program("dev", config=DEV),
+        "bitnami": run_program("dev", config=dev("bitnami")),
         "bitnami+roles": run_program(
             "dev",
             config={
-                **DEV,
+                **dev("bitnami"),
                 "databaseRolesManagedBy": "pulumi",
                 "databaseAccessHost": "127.0.0.1",
                 "databaseSslMode": "disable",
             },
         ),
-        "cloudnative-pg": run_program("dev", config={**DEV, **CLOUDNATIVE_PG}),
+        "cloudnative-pg": run_program("dev", config={**dev("cloudnative-pg"), **CLOUDNATIVE_PG}),
         "cloudnative-pg+roles": run_program(
             "dev",
             config={
-                **DEV,
+                **dev("cloudnative-pg"),
                 **CLOUDNATIVE_PG,
                 "databaseRolesManagedBy": "pulumi",
                 "databaseAccessHost": "127.0.0.1",
             },
         ),
-        "external": run_program("dev", config={**DEV, **EXTERNAL}, secrets=EXTERNAL_SECRETS),
+        "external": run_program(
+            "dev", config={**dev("external"), **EXTERNAL}, secrets=EXTERNAL_SECRETS
+        ),
     }
 
 
@@ -303,7 +307,7 @@ def test_grants_and_default_privileges_run_one_at_a_time(
 
 
 def test_cloudnative_pg_metrics_use_a_pod_monitor_not_the_deprecated_flag() -> None:
-    run = run_program("prod", config={**NAMES, "postgresMetricsEnabled": "true"})
+    run = run_program("prod", config={**names_for("prod"), "postgresMetricsEnabled": "true"})
     cluster = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
     assert "monitoring" not in cluster
     monitor = run.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").inputs
@@ -313,7 +317,7 @@ def test_cloudnative_pg_metrics_use_a_pod_monitor_not_the_deprecated_flag() -> N
 
 def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     config = {
-        **NAMES,
+        **names_for("staging"),
         "postgresNetworkPolicyEnabled": "true",
         "cnpgOperatorNamespace": "cnpg-system",
     }

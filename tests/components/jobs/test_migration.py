@@ -13,7 +13,7 @@ import pytest
 from components.jobs.flyway import CALLBACKS_FOLDER
 from components.jobs.migration import MigrationJob
 from components.migrations import LOCK_FILE_NAME
-from tests.program import NAMES, ROOT, ProgramRun, stack_settings
+from tests.program import ROOT, ProgramRun, names_for, stack_settings
 
 JOB = "kubernetes:batch/v1:Job"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -150,7 +150,7 @@ def test_exact_flyway_environment(
 ) -> None:
     given, expected = EXACT[stack]
     config = {
-        **NAMES,
+        **names_for(stack),
         **given,
         "flywayLockRetryCount": "17",
         "flywayPlaceholderReplacement": "true",

@@ -1,10 +1,13 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace|check} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|repair} STACK [--yes]
+    python -m deploy {check|timeout|namespace|check-secrets|down} STACK
 
-`local` brings up its own database and cluster first and keeps its workspace, state and
-passphrase outside the clone; other stacks use the repository's stack file, a state folder
-`.pulumi-state/` (unless PULUMI_BACKEND_URL is set) and the current Kubernetes context.
+Every stack runs from a workspace copy of its committed stack file, so nothing is written
+into the committed file. `local` brings up its own database and cluster first and keeps its
+workspace, state and passphrase outside the clone; other stacks keep their workspace in
+`.pulumi-state/workspaces/<stack>/`, their state there too unless PULUMI_BACKEND_URL is set, and
+deploy to the current Kubernetes context. Whose passphrase and which salt: deploy/passphrase.py.
 After `up`, and whenever it fails, the backup's and Flyway's logs are printed and kept in
 `.pulumi-state/logs/<stack>-flyway.log`, so the error text survives the next run.
 """
@@ -18,10 +21,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pulumi import automation as auto
 
@@ -30,13 +33,14 @@ from components.jobs.flyway import flyway_command
 from components.migrations import MigrationError
 from components.migrations.report import summary
 from components.settings import Settings, SettingsError
-from components.settings.stackfile import read_stack_file
+from components.settings.stackfile import StackFile, read_stack_file
 from deploy import review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
 from deploy.engine import (
     ROOT,
     STACK_DIR,
     Backend,
+    Engine,
     EngineError,
     find_engine,
     open_stack,
@@ -45,12 +49,24 @@ from deploy.engine import (
 from deploy.hints import hints, stack_scripts
 from deploy.kube import Kube, KubeError
 from deploy.maintenance import refuse_while_migrating, run_pod
+from deploy.passphrase import BACKEND_VARIABLE, SecretsError, decide, passphrase_hint
 from deploy.protection import deployed_value, edited_migrations, protected_changes
 from deploy.waits import too_long, waits
-from standins import localstack as local
-from standins.postgres import PostgresError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 STATE = ROOT / ".pulumi-state"
+LOCAL: Final = "local"
+"""The machine-local stack (standins.localstack.STACK). Its set-up is imported only to run it,
+so the commands CI runs for the other stacks need nothing beyond requirements.txt."""
+
+
+def _local() -> ModuleType:
+    """standins.localstack, which needs the stand-ins' own dependencies (psycopg)."""
+    from standins import localstack  # noqa: PLC0415
+
+    return localstack
 
 
 @dataclass(frozen=True)
@@ -68,14 +84,31 @@ class Target:
         return Kube.connect(self.kubeconfig, self.context)
 
 
-def open_target(name: str, *, start: bool, settings: Settings | None = None) -> Target:
-    """Select the stack; for `local`, start (or find) its database and cluster when `start`."""
-    if name == local.STACK:
-        engine = find_engine(local_provider=True)
+def open_target(
+    name: str, *, start: bool, stack_file: StackFile, environ: Mapping[str, str] | None = None
+) -> Target:
+    """Select the stack in a workspace copy outside the committed files, with the passphrase
+    and salt `passphrase.decide` chooses (refused before anything is written or started); for
+    `local`, start (or find) its database and cluster when `start`."""
+    environ = os.environ if environ is None else environ
+    is_local = name == LOCAL
+    engine = find_engine(local_provider=is_local)
+    shared_backend = bool(environ.get(BACKEND_VARIABLE)) and not is_local
+    secrets = decide(
+        name,
+        salt=stack_file.salt,
+        encrypted=stack_file.secret_keys,
+        environ=environ,
+        machine_local=is_local,
+        shared_backend=shared_backend,
+        pulumi=_pulumi_command(engine),
+    )
+    if is_local:
+        local = _local()
         state = local.state_dir()
         workspace = prepare_workspace(state / "workspace", name)
         kubeconfig = local.start_cluster() if start else None
-        database = local.start_database(settings) if start else None
+        database = local.start_database(stack_file.settings) if start else None
         stack = open_stack(
             name,
             workspace,
@@ -90,20 +123,24 @@ def open_target(name: str, *, start: bool, settings: Settings | None = None) -> 
         if engine.provider_note:
             print(f"note: {engine.provider_note}")
         return Target(name, stack, is_local=True, kubeconfig=kubeconfig)
-    engine = find_engine(local_provider=False)
-    if os.environ.get("PULUMI_BACKEND_URL"):
-        backend = Backend(os.environ["PULUMI_BACKEND_URL"], _passphrase_file(name))
+    if shared_backend:
+        backend = Backend(environ[BACKEND_VARIABLE])
     else:
-        backend = Backend.local_folder(STATE, name)
-    context = read_stack_file(ROOT, name).provider("kubernetes:context")
-    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False, context=context)
+        backend = Backend.local_folder(STATE, name, own_passphrase=secrets.own_passphrase)
+    # One workspace per passphrase: the salt each keeps belongs to it.
+    kind = "own-passphrase" if secrets.own_passphrase else "stack-passphrase"
+    workspace = prepare_workspace(
+        STATE / "workspaces" / name / kind, name, committed_salt=secrets.committed_salt
+    )
+    context = stack_file.provider("kubernetes:context")
+    return Target(
+        name, open_stack(name, workspace, backend, engine), is_local=False, context=context
+    )
 
 
-def _passphrase_file(stack: str) -> Path:
-    given = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-    if given:
-        return Path(given)
-    return Backend.local_folder(STATE, stack).passphrase_file
+def _pulumi_command(engine: Engine) -> str:
+    """How to call the CLI in a command shown to the user: `pulumi` when it is on PATH."""
+    return "pulumi" if shutil.which("pulumi") else str(engine.pulumi)
 
 
 JOB_ROLES: Final = {
@@ -137,7 +174,7 @@ def job_log(target: Target, role: str = "Flyway") -> str | None:
         return None
     namespace, name = job
     if target.is_local:
-        text = local.job_log(namespace, name)
+        text = _local().job_log(namespace, name)
     elif shutil.which("kubectl"):
         result = subprocess.run(
             ["kubectl", "logs", f"job/{name}", "-n", namespace, "--all-containers"],
@@ -308,7 +345,7 @@ def run_repair(target: Target, yes: bool, _operation: Operation) -> int:
         kube.job(namespace, name),
         "repair",
         flyway_command("repair"),
-        read_log=local.job_log if target.is_local else None,
+        read_log=_local().job_log if target.is_local else None,
     )
     print(f"--- flyway repair: job {namespace}/{finished.job} (deleted) ---")
     print(finished.log.rstrip())
@@ -368,6 +405,22 @@ def namespace(name: str) -> int:
     return 0
 
 
+def check_secrets(name: str) -> int:
+    """Refuse, as `make` does against a shared backend, a stack whose committed salt or
+    passphrase is missing: CI runs it before the Pulumi CLI."""
+    stack_file = read_stack_file(ROOT, name)
+    decide(
+        name,
+        salt=stack_file.salt,
+        encrypted=stack_file.secret_keys,
+        environ=os.environ,
+        machine_local=name == LOCAL,
+        shared_backend=True,
+    )
+    print(f"{name}: the salt is committed in {STACK_DIR}/Pulumi.{name}.yaml; a passphrase is given")
+    return 0
+
+
 def run(command: str, name: str, *, yes: bool) -> int:
     """One command for one stack; bad input is refused before anything starts."""
     if command in OFFLINE:
@@ -385,12 +438,14 @@ def run(command: str, name: str, *, yes: bool) -> int:
         target = open_target(
             name,
             start=command in {"preview", "up", "refresh", "destroy", "repair"},
-            settings=stack_file.settings,
+            stack_file=stack_file,
         )
         return _run(command, target, stack_file.settings, yes=yes, operation=operation)
     except auto.errors.CommandError as error:
         for message in explain(error, operation.diagnostics):
             print(f"error: {message}", file=sys.stderr)
+        if (hint := passphrase_hint(name, str(error))) is not None:
+            print(f"hint: {hint}", file=sys.stderr)
         print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
         return 1
 
@@ -419,9 +474,10 @@ def _run(
 
 def down(name: str) -> int:
     """Tear the local stack's machine down: cluster, database and kept state."""
-    if name != local.STACK:
+    if name != LOCAL:
         print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
         return 2
+    local = _local()
     local.stop_cluster()
     local.stop_database(remove=True)
     shutil.rmtree(local.state_dir(), ignore_errors=True)
@@ -433,11 +489,12 @@ def down(name: str) -> int:
 
 OFFLINE: dict[str, Callable[[str], int]] = {
     "check": check,
-    "namespace": namespace,
     "timeout": timeout,
+    "namespace": namespace,
+    "check-secrets": check_secrets,
     "down": down,
 }
-"""Commands that need no engine."""
+"""Commands that run no stack."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -457,16 +514,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return run(args.command, args.stack, yes=args.yes)
-    except EngineError as error:
+    except (EngineError, SecretsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KubeError as error:
         print(f"error: the cluster refused or is out of reach: {error}", file=sys.stderr)
         return 1
-    except (PostgresError, subprocess.CalledProcessError) as error:
+    except Exception as error:
+        if not _local_set_up_failed(error):
+            raise
         # What failed has printed its own account above; this names the step.
         print(f"error: setting up the local stack failed: {error}", file=sys.stderr)
         return 1
+
+
+def _local_set_up_failed(error: Exception) -> bool:
+    """A step of the local set-up failed (a command, or the local PostgreSQL, whose module is
+    loaded only by that set-up)."""
+    postgres = sys.modules.get("standins.postgres")
+    return isinstance(error, subprocess.CalledProcessError) or (
+        postgres is not None and isinstance(error, postgres.PostgresError)
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import yaml
 from pulumi import automation as auto
 
 from components.settings import PROJECT, STACK_CONFIG_DIR
-from components.settings.stackfile import load_document, stack_path
+from components.settings.stackfile import SALT_KEY, cli_value, load_document, stack_path
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_SCRIPT = ROOT / "scripts" / "install-engine.sh"
@@ -97,12 +97,18 @@ class Backend:
     """Where a stack's state lives and the passphrase its secrets are encrypted with."""
 
     url: str
-    passphrase_file: Path
+    passphrase_file: Path | None = None
+    """A passphrase made for this backend alone (see `local_folder`); None: the stack's own,
+    given in the environment as the CLI reads it (PULUMI_CONFIG_PASSPHRASE or
+    PULUMI_CONFIG_PASSPHRASE_FILE)."""
 
     @classmethod
-    def local_folder(cls, folder: Path, stack: str) -> Backend:
-        """A file backend in `folder`, with a random passphrase per stack kept beside it."""
+    def local_folder(cls, folder: Path, stack: str, *, own_passphrase: bool = True) -> Backend:
+        """A file backend in `folder`; with `own_passphrase`, a random passphrase per stack kept
+        beside it."""
         folder.mkdir(parents=True, exist_ok=True)
+        if not own_passphrase:
+            return cls(f"file://{folder.resolve()}")
         passphrase = folder / f"{stack}.passphrase"
         if not passphrase.exists():
             fd = os.open(passphrase, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -110,31 +116,55 @@ class Backend:
                 handle.write(os.urandom(24).hex())
         return cls(f"file://{folder.resolve()}", passphrase)
 
+    def env(self) -> dict[str, str]:
+        """The CLI's environment for this backend. A passphrase of its own is handed over as
+        PULUMI_CONFIG_PASSPHRASE, which wins over any passphrase the caller's environment holds
+        (for another stack)."""
+        env = {"PULUMI_BACKEND_URL": self.url}
+        if self.passphrase_file is not None:
+            env["PULUMI_CONFIG_PASSPHRASE"] = self.passphrase_file.read_text("utf-8").strip()
+        elif given := os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+            # The CLI runs in the workspace copy; a relative path is the caller's.
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(Path(given).resolve())
+        return env
+
 
 def prepare_workspace(
-    work_dir: Path, stack: str, overrides: Mapping[str, str] | None = None
+    work_dir: Path,
+    stack: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    committed_salt: bool = False,
 ) -> Path:
-    """A workspace that mirrors the repository (Pulumi.yaml, stacks/) outside it.
+    """A workspace that mirrors the repository (Pulumi.yaml, stacks/) outside it, so that
+    running a stack never edits the committed file: the CLI writes into the stack file it
+    runs with (its own form of every value, the salt it makes, secrets set later).
 
-    The CLI rewrites a stack file when it creates the stack (it adds the encryption salt and
-    quotes every value) and keeps secrets set later in it; here those changes stay in the
-    workspace, so running a stack never edits the committed file. The salt and secrets the
-    workspace already holds survive each refresh from the committed file.
+    With `committed_salt` (the stack's own passphrase) the copy carries the committed salt
+    and the values committed encrypted, and the salt the workspace kept only when none is
+    committed. Without it (a passphrase of the workspace's own) the copy keeps the salt the
+    workspace made and the secrets set in it, and none of the committed ciphertext, which
+    that passphrase cannot read.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ROOT / "Pulumi.yaml", work_dir / "Pulumi.yaml")
     committed = load_document(stack_path(ROOT, stack), f"{STACK_DIR}/Pulumi.{stack}.yaml")
     target = stack_path(work_dir, stack)
     kept = load_document(target) if target.exists() else {}
-    config = _mapping(committed.get("config"))
+    config = {
+        key: value
+        for key, value in _mapping(committed.get("config")).items()
+        if committed_salt or not cli_value(value)[1]
+    }
     config.update({_qualified(key): str(value) for key, value in (overrides or {}).items()})
-    for key, value in _mapping(kept.get("config")).items():
-        if isinstance(value, dict) and "secure" in value and key not in config:
-            config[key] = value
+    if not committed_salt:
+        for key, value in _mapping(kept.get("config")).items():
+            if cli_value(value)[1] and key not in config:
+                config[key] = value
     document: dict[str, object] = {"config": config}
-    salt = committed.get("encryptionsalt") or kept.get("encryptionsalt")
+    salt = (committed.get(SALT_KEY) if committed_salt else None) or kept.get(SALT_KEY)
     if salt:
-        document = {"encryptionsalt": salt, **document}
+        document = {SALT_KEY: salt, **document}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return work_dir
@@ -158,11 +188,7 @@ def open_stack(
 ) -> auto.Stack:
     """Create or select `stack` in `work_dir`, running the program inline."""
     path = os.environ.get("PATH", "")
-    env = {
-        "PULUMI_BACKEND_URL": backend.url,
-        "PULUMI_CONFIG_PASSPHRASE_FILE": str(backend.passphrase_file),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-    }
+    env = {**backend.env(), "PULUMI_SKIP_UPDATE_CHECK": "true"}
     if engine.provider is not None:
         # A provider binary on PATH is used whatever version the SDK asks for.
         env["PATH"] = f"{engine.provider.parent}{os.pathsep}{path}"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
@@ -26,7 +25,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import PROJECT, Settings, declared_keys, required_secrets
-from components.settings.stackfile import read_stack_file
+from components.settings.stackfile import cli_value, load_document, read_stack_file, stack_path
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -227,18 +226,18 @@ def stack_settings(stack: str) -> Settings:
     return read_stack_file(ROOT, stack).settings
 
 
-def stack_config(stack: str) -> dict[str, str]:
-    """A stack file's config as the CLI hands it to the program: every value a string."""
-    document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    values: dict[str, str] = {}
-    for key, value in (document.get("config") or {}).items():
-        if isinstance(value, bool):
-            values[key] = "true" if value else "false"
-        elif isinstance(value, (dict, list)):
-            values[key] = json.dumps(value)  # the CLI hands objects over as JSON
-        else:
-            values[key] = str(value)
-    return values
+def stack_config(stack: str, root: Path = ROOT) -> dict[str, str]:
+    """A stack file's config as the CLI hands it to the program, read as every tool reads it
+    (the quoted form the CLI writes, `"30"`, `"false"`, and objects alike); a secure value is
+    stood in for, and a run gets its secrets from `secrets` (see `run_program`)."""
+    return {key: value for key, (value, _) in _stack_file(stack, root).items()}
+
+
+def _stack_file(stack: str, root: Path) -> dict[str, tuple[str, bool]]:
+    """Every key of a stack file: its value as the CLI hands it over, and whether it is stored
+    encrypted (`secure:`, or an object holding such values)."""
+    config = load_document(stack_path(root, stack)).get("config") or {}
+    return {str(key): cli_value(value) for key, value in config.items()}
 
 
 def _resolve(value: Any) -> tuple[Any, bool]:
@@ -255,16 +254,22 @@ def run_program(
     """Run `__main__.py` for a stack file, with `config` overrides (None removes a key).
 
     Without `secrets`, the run gets stand-ins for the secrets the stack calls for, as an
-    operator would have set them with `pulumi config set --secret`.
+    operator would have set them with `pulumi config set --secret`. A value the file stores
+    encrypted stays a secret, stood in for.
     """
-    values = for_flavor(stack_config(stack), (config or {}).get("databaseFlavor"))
+    read = _stack_file(stack, ROOT)
+    values = for_flavor(
+        {key: value for key, (value, _) in read.items()}, (config or {}).get("databaseFlavor")
+    )
     for key, value in (config or {}).items():
         fq = f"{PROJECT}:{key}"
         if value is None:
             values.pop(fq, None)
         else:
             values[fq] = value
-    return run_config(stack, values, secrets)
+    overridden = {f"{PROJECT}:{key}" for key in config or {}}
+    encrypted = {key for key, (_, secret) in read.items() if secret and key not in overridden}
+    return run_config(stack, values, secrets, encrypted=encrypted)
 
 
 def for_flavor(values: dict[str, str], flavor: str | None) -> dict[str, str]:
@@ -283,14 +288,20 @@ def for_flavor(values: dict[str, str], flavor: str | None) -> dict[str, str]:
 
 
 def run_config(
-    stack: str, values: Mapping[str, str], secrets: Mapping[str, str] | None = None
+    stack: str,
+    values: Mapping[str, str],
+    secrets: Mapping[str, str] | None = None,
+    *,
+    encrypted: Iterable[str] = (),
 ) -> ProgramRun:
     """Run `__main__.py` as stack `stack` with exactly `values` (fully-qualified keys), read
-    from no stack file; `secrets` as in `run_program`."""
+    from no stack file; `secrets` as in `run_program`; `encrypted`: more fully-qualified keys
+    handed over as secrets, as the CLI does for values it stores encrypted."""
     values = dict(values)
     if secrets is None:
         secrets = {k: MOCK_CONFIG_SECRETS[k] for k in required_secrets(values)}
     secret_keys = [f"{PROJECT}:{k}" for k in secrets]
+    secret_keys += [key for key in encrypted if key in values and key not in secret_keys]
     values.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
     run = ProgramRun(stack=stack, secret_values=set(secret_leaves(secrets.values())))
     contextvars.Context().run(_run_isolated, run, values, secret_keys)

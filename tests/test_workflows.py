@@ -72,6 +72,8 @@ PULUMI_ACTION_INPUTS = frozenset(
     }
 )
 MIGRATION_LINT = "python -m deploy.lint database/migrations --format github"
+SALT_CHECK = '.venv/bin/python -m deploy check-secrets "${STACK}"'
+"""Stacks whose passphrase only the job bound to their protected environment may use."""
 
 Workflow = dict[str, Any]
 Job = dict[str, Any]
@@ -340,6 +342,70 @@ def test_no_pull_request_job_can_reach_prod() -> None:
                 assert environment.startswith("preview-"), f"{where}: {environment}"
                 stacks = job.get("strategy", {}).get("matrix", {}).get("stack", [])
                 assert "prod" not in stacks, where
+
+
+@pytest.mark.parametrize("path", _workflow_files(), ids=_rel)
+def test_every_pulumi_step_follows_the_check_of_the_committed_salt(path: Path) -> None:
+    """CI refuses, as `make` does against a shared backend, a stack without its committed salt
+    or passphrase, before the CLI could make a salt of its own; with the same passphrase."""
+    for job_id, job in _jobs(_load(path.name)).items():
+        steps = _steps(job)
+        for step in _pulumi_steps(job):
+            checks = [s for s in steps[: steps.index(step)] if str(s.get("run")) == SALT_CHECK]
+            assert len(checks) == 1, f"{_rel(path)} job {job_id}: run `{SALT_CHECK}` first"
+            (check,) = checks
+            passphrase = (step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE")
+            assert (check.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE") == passphrase
+            assert check.get("if") == step.get("if"), f"{_rel(path)} job {job_id}"
+            assert "secrets-provider" not in (step.get("with") or {}), (
+                "the committed salt is the passphrase provider's; keep the default"
+            )
+
+
+def test_the_deploy_commands_the_workflows_run_need_only_the_runtime_requirements() -> None:
+    """preview.yml and deploy.yml install requirements.txt alone, so what they run of this
+    repository must not need what requirements-dev.txt adds (the local stack's psycopg)."""
+    runtime_only = [p for p in _workflow_files() if "requirements-dev.txt" not in p.read_text()]
+    modules = {m for p in runtime_only for m in re.findall(r"python -m ([\w.]+)", p.read_text())}
+    assert {"deploy", "deploy.review"} <= modules, modules
+    commands = {
+        c for p in runtime_only for c in re.findall(r"python -m deploy ([a-z-]+)", p.read_text())
+    }
+    assert {"namespace", "check-secrets"} <= commands, commands
+    runs = [[module, "--help"] for module in sorted(modules)]
+    runs += [["deploy", command, stack] for command in commands for stack in _stack_names()]
+    blocked = sorted(_dev_only_modules())
+    assert "psycopg" in blocked
+    for module, *args in runs:
+        code = (
+            f"import runpy, sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+            f"sys.argv[1:] = {args!r}; runpy.run_module({module!r}, run_name='__main__')"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert "Traceback" not in done.stderr, f"python -m {module} {args}:\n{done.stderr}"
+        assert done.returncode in {0, 2}, f"python -m {module} {args}:\n{done.stderr}"
+
+
+def _dev_only_modules() -> set[str]:
+    """Import names of the packages requirements-dev.txt adds to requirements.txt."""
+
+    def names(path: Path) -> set[str]:
+        pinned = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+        return {
+            re.split(r"[\[=<>]", line)[0].lower().replace("-", "_")
+            for line in pinned
+            if line and not line.startswith("-r")
+        }
+
+    dev = names(REPO_ROOT / "requirements-dev.txt") - names(REPO_ROOT / "requirements.txt")
+    return {name for name in dev if not name.startswith("types_")}
 
 
 # --- ci.yml ------------------------------------------------------------------------------------

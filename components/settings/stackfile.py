@@ -24,6 +24,9 @@ from components.settings.parsing import SettingsError, parse_settings
 ENCRYPTED: Final = "<encrypted>"
 """Stands for a value stored encrypted (`secure:`), which a tool does not decrypt."""
 
+SALT_KEY: Final = "encryptionsalt"
+"""Where the CLI keeps the salt of a stack's passphrase in its stack file."""
+
 
 @dataclass(frozen=True)
 class StackFile:
@@ -36,6 +39,8 @@ class StackFile:
     in for by ENCRYPTED."""
     secret_keys: frozenset[str]
     settings: Settings
+    salt: str | None = None
+    """The committed `encryptionsalt:`, made with the stack's passphrase; None when absent."""
 
     def provider(self, key: str) -> str | None:
         """A provider's key (such as `kubernetes:context`), as set in the file."""
@@ -75,24 +80,31 @@ def read_stack_file(root: Path, stack: str) -> StackFile:
         settings = parse_settings(values, frozenset(secret_keys), require_secrets=False)
     except SettingsError as error:
         raise SettingsError(error.problems, source) from None
-    return StackFile(stack, path, values, frozenset(secret_keys), settings)
+    salt = document.get(SALT_KEY)
+    return StackFile(
+        stack, path, values, frozenset(secret_keys), settings, str(salt) if salt else None
+    )
 
 
 def cli_value(value: object) -> tuple[str, bool]:
-    """A stack file's value as the CLI hands it to the program (booleans and numbers spelled
-    out, objects as JSON, secure values stood in for), and whether it is stored encrypted."""
+    """A stack file's value as the CLI hands it to the program, whether the file quotes it as
+    the CLI writes it (`"30"`, `"false"`) or not (`30`, `false`): scalars as strings, objects
+    as compact JSON with sorted keys, secure values stood in for; and whether it is stored
+    encrypted."""
     if isinstance(value, dict) and set(value) == {"secure"}:
         return ENCRYPTED, True
-    if isinstance(value, dict):
-        secret = _has_secure(value)
-        return json.dumps(_stood_in(value)), secret
-    if isinstance(value, list):
-        return json.dumps(_stood_in(value)), _has_secure(value)
+    if isinstance(value, (dict, list)):
+        return _json(_stood_in(value)), _has_secure(value)
     if isinstance(value, bool):
         return ("true" if value else "false"), False
     if value is None:
         return "", False
     return str(value), False
+
+
+def _json(value: object) -> str:
+    """JSON as the CLI marshals an object value (Go's encoding/json: sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _has_secure(value: object) -> bool:

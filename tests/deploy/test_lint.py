@@ -119,7 +119,10 @@ def test_lint_refuses_a_secret_placeholder_in_plain_text(
 def test_a_stack_file_that_cannot_be_read_is_named_from_the_project_and_adds_no_guess(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    number = "config:\n  tradestream-database:flywayPlaceholders:\n    region: 20\n"
+    number = (
+        "config:\n  tradestream-database:namespace: dev\n"
+        "  tradestream-database:flywayPlaceholders:\n    region: 20\n"
+    )
     directory = project(tmp_path, {"dev": number})
     monkeypatch.chdir(tmp_path)
     assert lint_main(["migrations", "--no-squawk", "--stack", "dev"]) == 1

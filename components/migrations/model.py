@@ -147,6 +147,8 @@ class Problem:
         return f"{message} {self.fix}".rstrip()
 
     def __str__(self) -> str:
+        if self.path == ".":  # the directory as a whole
+            return self.detail
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.detail}"
 

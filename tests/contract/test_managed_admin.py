@@ -83,7 +83,7 @@ def migrate(job: DeclaredJob, server: PostgresServer, prepared: PreparedDatabase
 def admin_memberships(server: PostgresServer, admin: str) -> list[Any]:
     options = ", inherit_option, set_option" if server.major >= 16 else ""
     return server.query(
-        f"SELECT roleid::regrole::text, admin_option{options} FROM pg_auth_members"  # noqa: S608
+        f"SELECT roleid::regrole::text, admin_option{options} FROM pg_auth_members"
         " WHERE member = %s::regrole ORDER BY 1",
         (admin,),
     )

@@ -45,11 +45,11 @@ from tests.contract.harness import (
 )
 from tests.contract.harness.lifecycle import Destroyed, destroy, up_again
 from tests.contract.harness.model import ROLE_TYPE
-from tests.program import ROOT
 
 pytestmark = pytest.mark.contract
 
-MIGRATIONS = ROOT / "database" / "migrations"
+MIGRATIONS = Path(__file__).parent / "history"
+"""A history of these tests' own, whatever database/migrations holds."""
 PROJECT = load_migration_set(MIGRATIONS)
 NEXT = str(PROJECT.highest_version.parts[0] + 1 if PROJECT.highest_version else 1)
 IDENTITY_MIGRATION = """\

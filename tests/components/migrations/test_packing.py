@@ -221,7 +221,7 @@ def test_shard_digest_follows_content() -> None:
 
 def test_realistic_mix_is_at_least_ninety_percent_efficient() -> None:
     """Thousands of small DDL files with a few files of several hundred KB among them."""
-    rng = random.Random(20240101)  # noqa: S311 - reproducible test data, not security
+    rng = random.Random(20240101)
     sizes = [int(min(20_000, max(100, rng.lognormvariate(7.3, 0.9)))) for _ in range(4000)]
     for _ in range(8):
         sizes.insert(rng.randrange(len(sizes)), rng.randint(100_000, 800_000))

@@ -382,6 +382,7 @@ def test_a_flyway_setting_leaves_the_grants_job_alone_and_a_model_change_reruns_
                 "databaseAccessHost": "db.example",
                 "databaseRolesManagedBy": "cluster",
                 "databaseAdminUser": "tradestream_migrator",
+                "databaseName": "tradestream",
             },
             "databaseAdminUser: is 'tradestream_migrator', one of the roles the program manages",
         ),

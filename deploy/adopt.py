@@ -44,7 +44,9 @@ from components.migrations import (
     update_lock,
 )
 from components.migrations.lock import lock_path
-from components.migrations.model import NO_STATEMENT
+from components.migrations.scan import (
+    NO_STATEMENT,
+)
 from components.settings import Settings, SettingsError
 from components.settings.stackfile import read_stack_file, stack_names, stack_path
 from deploy.engine import ROOT, EngineError, find_engine

@@ -22,15 +22,17 @@ from pathlib import Path
 
 from components.migrations.lock import lock_path, relock, unlock, update_lock
 from components.migrations.model import (
-    NO_STATEMENT,
     Kind,
     MigrationError,
     MigrationSet,
-    load_migration_set,
     next_version,
-    scan_directory,
 )
 from components.migrations.report import format_problem
+from components.migrations.scan import (
+    NO_STATEMENT,
+    load_migration_set,
+    scan_directory,
+)
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = Path("database") / "migrations"

@@ -30,13 +30,15 @@ from components.migrations.model import (
     MigrationFile,
     MigrationSet,
     Problem,
-    scan_directory,
 )
 from components.migrations.packing import pack
 from components.migrations.placeholders import (
     StackPlaceholders,
     as_sent,
     unresolved_placeholders,
+)
+from components.migrations.scan import (
+    scan_directory,
 )
 from components.migrations.statements import pending_refusals
 

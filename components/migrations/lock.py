@@ -21,13 +21,15 @@ from typing import Any
 
 from components.migrations.model import (
     LOCK_FILE_NAME,
-    NO_STATEMENT,
     Kind,
     MigrationError,
     MigrationFile,
     MigrationSet,
     Problem,
     Version,
+)
+from components.migrations.scan import (
+    NO_STATEMENT,
     scan_directory,
 )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.migrations.model import Version
+from components.migrations.model import (
+    Version,
+)
 from components.migrations.placeholders import StackPlaceholders
 from components.settings.declarations import (
     DUMPED,

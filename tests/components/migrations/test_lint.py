@@ -7,7 +7,9 @@ import pytest
 
 from components.migrations.lint import find_squawk, find_squawk_config, lint
 from components.migrations.lock import Lock, update_lock
-from components.migrations.model import Problem
+from components.migrations.model import (
+    Problem,
+)
 from components.migrations.packing import DEFAULT_BUDGET
 from components.migrations.placeholders import StackPlaceholders
 from tests.components.migrations import write_tree

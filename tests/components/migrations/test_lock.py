@@ -23,6 +23,8 @@ from components.migrations.model import (
     LOCK_FILE_NAME,
     Kind,
     MigrationError,
+)
+from components.migrations.scan import (
     load_migration_set,
 )
 from tests.components.migrations import write_tree

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.migrations.model import MigrationError, load_migration_set
+from components.migrations.model import (
+    MigrationError,
+)
 from components.migrations.packing import (
     CONFIGMAP_LIMIT,
     DEFAULT_BUDGET,
@@ -21,6 +23,9 @@ from components.migrations.packing import (
     is_valid_key,
     pack,
     unpack,
+)
+from components.migrations.scan import (
+    load_migration_set,
 )
 from tests.components.migrations import write_tree
 

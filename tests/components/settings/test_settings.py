@@ -19,6 +19,7 @@ from components.settings import (
     required_secrets,
 )
 from components.settings.cli import reference_table, render_readme
+from components.settings.declarations import check_cnpg_image
 from tests.program import ROOT, STACKS, stack_config
 
 
@@ -138,7 +139,23 @@ BAD_CONFIG = [
     ("postgresReleaseName", "r" * 46, ["client label key", "shorten it by 1 characters"]),
     ("cnpgClusterName", "1st-cluster", ["must start with a letter"]),
     ("cnpgClusterName", "c" * 51, ["at most 50"]),
+    ("cnpgImage", "ghcr.io/cloudnative-pg/postgresql:latest", ["major version", ":17.6"]),
+    ("cnpgImage", "registry:5000/postgresql", ["major version"]),
+    ("cnpgImage", "postgresql@sha256:" + "a" * 64, ["major version"]),
 ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/cloudnative-pg/postgresql:17.6",
+        "registry:5000/team/postgresql:15.20-bookworm",
+        "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@sha256:" + "0" * 64,
+        "postgres:16",
+    ],
+)
+def test_an_operand_image_whose_tag_names_the_major_version_is_taken(image: str) -> None:
+    assert check_cnpg_image(image) is None
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ After `up`, and whenever it fails, the backup's and Flyway's logs are printed an
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ from deploy.engine import (
 from deploy.hints import hints
 from deploy.protection import deployed_value, protected_changes
 from standins import localstack as local
+from standins.clusterdb import ClusterDatabaseError
 from standins.postgres import PostgresError
 
 STATE = ROOT / ".pulumi-state"
@@ -328,11 +328,7 @@ def down(name: str) -> int:
     if name != local.STACK:
         print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
         return 2
-    local.stop_cluster()
-    local.stop_database(remove=True)
-    shutil.rmtree(local.state_dir(), ignore_errors=True)
-    with contextlib.suppress(OSError):  # the parent of the database's folder, when empty
-        local.postgres_dir().parent.rmdir()
+    local.down()
     print("local stack removed: cluster stopped, database and state deleted")
     return 0
 
@@ -357,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (PostgresError, subprocess.CalledProcessError) as error:
+    except (PostgresError, ClusterDatabaseError, subprocess.CalledProcessError) as error:
         # What failed has printed its own account above; this names the step.
         print(f"error: setting up the local stack failed: {error}", file=sys.stderr)
         return 1

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import yaml
 
 from deploy.engine import ROOT
 from standins import localstack
+from standins.cluster.api import Client
 
 pytestmark = pytest.mark.engine
 
@@ -35,12 +34,6 @@ def _tracked(root: Path) -> list[str]:
         check=True,
     ).stdout.decode()
     return [p for p in listed.split("\0") if p and (root / p).is_file()]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -81,20 +74,27 @@ class Checkout:
         return proc.returncode, proc.stdout
 
 
-@pytest.fixture(scope="module")
-def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
-    """The repository copied file by file (timestamps kept, so `make deps` has nothing to do),
-    sharing the tests' cluster and with a local stack of its own (state, database port)."""
-    root = tmp_path_factory.mktemp("checkout")
+def copy_repository(root: Path) -> None:
+    """The repository copied file by file (timestamps kept, so `make deps` has nothing to do)."""
     for relative in _tracked(ROOT):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, root / relative)
     for shared in (".venv", ".cache"):
         if (ROOT / shared).exists():
             (root / shared).symlink_to(ROOT / shared)
-    # Under /tmp and traversable: as root, PostgreSQL runs as the postgres user.
-    state = Path(tempfile.mkdtemp(prefix="local-state-", dir="/tmp"))
-    state.chmod(0o711)
+
+
+DATABASE = "postgres.messages-database.svc.cluster.local"
+"""Where this checkout's local stack puts its server: apart from other tests' databases."""
+
+
+@pytest.fixture(scope="module")
+def checkout(kube: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+    """A copy of the repository sharing the tests' cluster (LOCALCLUSTER_STATE), with a local
+    stack of its own: its state, namespace and database server."""
+    root = tmp_path_factory.mktemp("checkout")
+    copy_repository(root)
+    state = tmp_path_factory.mktemp("local-state")
     env = {
         **os.environ,
         localstack.STATE_ENV: str(state),
@@ -102,7 +102,7 @@ def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "NO_COLOR": "1",
     }
     document = yaml.safe_load((root / LOCAL).read_text(encoding="utf-8"))
-    document["config"][PREFIX + "databaseAccessPort"] = _free_port()
+    document["config"][PREFIX + "databaseAccessHost"] = DATABASE
     document["config"][PREFIX + "namespace"] = "messages"
     found = Checkout(root, env, document)
     found.set()
@@ -114,7 +114,7 @@ def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         capture_output=True,
         check=False,
     )
-    localstack.stop_database_at(state)
+    kube.delete(f"/api/v1/namespaces/{DATABASE.split('.')[1]}")
     shutil.rmtree(state, ignore_errors=True)
 
 

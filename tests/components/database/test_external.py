@@ -34,7 +34,9 @@ def test_flyway_logs_in_as_the_migrator_from_a_secret_of_the_program(
         assert MOCK_CONFIG_SECRETS["migratorPassword"] not in text
     [container] = local_run.flyway_job().inputs["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-    assert env["FLYWAY_URL"] == "jdbc:postgresql://127.0.0.1:55432/tradestream?sslmode=disable"
+    assert env["FLYWAY_URL"] == (
+        "jdbc:postgresql://postgres.local-database.svc.cluster.local:5432/tradestream?sslmode=disable"
+    )
     assert env["FLYWAY_USER"] == "tradestream_migrator"
     assert env["FLYWAY_PASSWORD"] == {"secretKeyRef": {"name": name, "key": "password"}}
     # The Job waits for the login it reads.

@@ -15,8 +15,8 @@ FLYWAY_VERSION = $(shell $(PY) -m components.settings flyway-version)
 DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
-        pulumi-yaml migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-rehearse migrations-list bench bench-engine
+        config-reference migrations-lint migrations-check migrations-new migrations-lock \
+        migrations-unlock migrations-repair migrations-rehearse migrations-list bench bench-engine corpus
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -64,8 +64,11 @@ destroy: ## Delete what the program deployed for STACK (the database of record i
 down: ## Stop and remove the local stack's database, cluster and state
 	bash scripts/pulumi.sh down local
 
-pulumi-yaml: deps ## Regenerate Pulumi.yaml's config schema from components/settings/keys.py
-	$(PY) -m components.settings write-project-file Pulumi.yaml
+config-reference: deps ## Regenerate the README's configuration reference from components/settings/keys.py
+	$(PY) -m components.settings write-reference README.md
+
+migrations-repair: ## After a failed migration: flyway repair in the migration Job's pod of STACK
+	bash scripts/pulumi.sh repair $(STACK)
 
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
 	$(PY) -m deploy.lint $(DIR)
@@ -91,6 +94,9 @@ migrations-rehearse: deps ## Apply DIR to a throwaway PostgreSQL with real Flywa
 
 migrations-list: deps ## List migrations with versions and checksums
 	$(PY) -m components.migrations list $(DIR)
+
+corpus: test-deps ## Run every bad input of tests/corpus through `make preview` and the real engine
+	$(PY) -m tests.corpus --engine
 
 bench: deps ## Measure how a preview scales with the migration history
 	$(PY) benchmarks/preview_scaling.py

@@ -12,36 +12,33 @@ import pulumi
 
 from components import access, database
 from components.contract import DatabaseArgs, labels
+from components.inputs import check_inputs
 from components.jobs import flyway
 from components.jobs.backup import MigrationBackup, MigrationBackupArgs
 from components.jobs.migration import MigrationJob, MigrationJobArgs
-from components.migrations import MigrationError, MigrationSet, load_released_set
-from components.migrations.placeholders import unresolved_placeholders
+from components.migrations import MigrationError
 from components.namespace import Namespace, NamespaceArgs
-from components.settings import Settings, SettingsError, read_stack_settings
+from components.secrecy import guarded, keep_secret
+from components.settings import SettingsError, read_stack_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 NAME = "tradestream"
 
 
-def read_inputs() -> tuple[Settings, MigrationSet]:
-    """The stack's settings and migration set; a placeholder without a value would fail its
-    script only when Flyway reaches it, so it is refused here too."""
-    settings = read_stack_settings()
-    migrations = load_released_set(
-        PROJECT_ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
-    )
-    given = settings.flyway.given_placeholders(pulumi.get_stack())
-    unresolved = unresolved_placeholders(migrations, [given])
-    if unresolved:
-        raise MigrationError(unresolved)
-    return settings, migrations
+def export(name: str, value: pulumi.Input[object]) -> None:
+    """A stack output; secret where it carries a value set as a secret."""
+    pulumi.export(name, guarded(value, settings.secret_values) if settings.secret_values else value)
 
 
 try:
-    settings, migrations = read_inputs()
+    settings = read_stack_settings()
+    inputs = check_inputs(settings, PROJECT_ROOT, pulumi.get_stack())
 except (SettingsError, MigrationError) as error:
     raise pulumi.RunError(str(error)) from None
+
+# A value set with --secret stays secret in every input and output that carries it.
+if settings.secret_values:
+    pulumi.runtime.register_stack_transformation(keep_secret(settings.secret_values))
 
 # The database of record and what deleting it would take along (its namespace holds the
 # volumes; the roles own the schema) are protected: a change that would delete or replace
@@ -70,7 +67,7 @@ granted = access.apply_access(NAME, settings, model, db, namespace.name, protect
 plan = flyway.plan(
     settings.flyway,
     granted.login,
-    migrations,
+    inputs,
     pod_labels={**labels("migrations"), **db.client_labels},
     callbacks=granted.callbacks,
 )
@@ -91,26 +88,26 @@ if settings.backup.before_migrate:
         ),
     )
     steps.append(backup.step)
-    pulumi.export("backupName", backup.backup_name)
-    pulumi.export("backupVolumeClaim", backup.volume_claim)
+    export("backupName", backup.backup_name)
+    export("backupVolumeClaim", backup.volume_claim)
 
 migration_job = MigrationJob(
     NAME, MigrationJobArgs(namespace=namespace.name, plan=plan, after=steps)
 )
 
-pulumi.export("namespace", namespace.name)
-pulumi.export("databaseFlavor", settings.database.flavor.value)
-pulumi.export("databaseResourceName", traits.record_name)
-pulumi.export("databaseHost", db.host)
-pulumi.export("databasePort", db.address.port)
-pulumi.export("databaseName", db.address.database)
-pulumi.export("credentialsSecretName", granted.login.secret_name)
-pulumi.export("migrationJobName", migration_job.job_name)
-pulumi.export("migrationsDigest", migration_job.migrations_digest)
-pulumi.export("migrationConfigMaps", migration_job.config_map_names)
-pulumi.export("migrations", migration_job.packaged)
+export("namespace", namespace.name)
+export("databaseFlavor", settings.database.flavor.value)
+export("databaseResourceName", traits.record_name)
+export("databaseHost", db.host)
+export("databasePort", db.address.port)
+export("databaseName", db.address.database)
+export("credentialsSecretName", granted.login.secret_name)
+export("migrationJobName", migration_job.job_name)
+export("migrationsDigest", migration_job.migrations_digest)
+export("migrationConfigMaps", migration_job.config_map_names)
+export("migrations", migration_job.packaged)
 # What an application's stack reads to connect (a StackReference to this one).
-pulumi.export("readWriteHost", db.host)
-pulumi.export("readOnlyHost", db.read_only_host)
-pulumi.export("appCredentialsSecretName", granted.app_secret)
-pulumi.export("readOnlyCredentialsSecretName", granted.read_only_secret)
+export("readWriteHost", db.host)
+export("readOnlyHost", db.read_only_host)
+export("appCredentialsSecretName", granted.app_secret)
+export("readOnlyCredentialsSecretName", granted.read_only_secret)

@@ -25,6 +25,9 @@ DIGEST_ANNOTATION_PREFIX: Final = "tradestream.io"
 HISTORY_TABLE: Final = "flyway_schema_history"
 """Flyway's history table (the Job sets no FLYWAY_TABLE): ${flyway:table}, and what the
 privilege model keeps the migrator's alone."""
+HISTORY_CALLBACK: Final = "afterMigrate__protect_schema_history.sql"
+"""The program's own Flyway callback, which keeps the history table the migrator's; a
+migration file of the same name would collide with it."""
 PASSWORD_KEY: Final = "password"  # noqa: S105 (a Secret key, not a password)
 USERNAME_KEY: Final = "username"
 
@@ -172,6 +175,8 @@ class Traits:
     """Its value ("" when the program holds no data)."""
     backup: str
     """How the backup before a migration is taken, in a reviewer's words."""
+    waits: tuple[tuple[str, int], ...] = ()
+    """What `pulumi up` waits for before the database is ready, at most, in seconds."""
 
 
 @dataclass(frozen=True)

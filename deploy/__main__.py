@@ -1,6 +1,6 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|down|namespace|check} STACK [--yes]
 
 `local` brings up its own database and cluster first and keeps its workspace, state and
 passphrase outside the clone; other stacks use the repository's stack file, a state folder
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -24,7 +23,11 @@ from typing import Any, Final
 
 from pulumi import automation as auto
 
-from components.settings import Settings, SettingsError, parse_settings
+from components.inputs import check_inputs
+from components.jobs.flyway import flyway_command
+from components.migrations import MigrationError
+from components.migrations.report import summary
+from components.settings import Settings, SettingsError
 from components.settings.stackfile import read_stack_file
 from deploy import review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
@@ -38,7 +41,10 @@ from deploy.engine import (
     prepare_workspace,
 )
 from deploy.hints import hints
-from deploy.protection import deployed_value, protected_changes
+from deploy.kube import Kube, KubeError
+from deploy.maintenance import refuse_while_migrating, run_pod
+from deploy.protection import deployed_value, edited_migrations, protected_changes
+from deploy.waits import too_long, waits
 from standins import localstack as local
 from standins.clusterdb import ClusterDatabaseError
 from standins.postgres import PostgresError
@@ -53,6 +59,12 @@ class Target:
     name: str
     stack: auto.Stack
     is_local: bool
+    kubeconfig: Path | None = None
+    """The local stack's cluster; other stacks use KUBECONFIG and their kubernetes:context."""
+    context: str | None = None
+
+    def kube(self) -> Kube:
+        return Kube.connect(self.kubeconfig, self.context)
 
 
 def open_target(name: str, *, start: bool, settings: Settings | None = None) -> Target:
@@ -61,7 +73,7 @@ def open_target(name: str, *, start: bool, settings: Settings | None = None) -> 
         engine = find_engine(local_provider=True)
         state = local.state_dir()
         workspace = prepare_workspace(state / "workspace", name)
-        kubeconfig = local.start_cluster() if start else None
+        kubeconfig = local.start_cluster() if start else local.kubeconfig()
         database = local.start_database(settings) if start else None
         stack = open_stack(
             name,
@@ -76,13 +88,14 @@ def open_target(name: str, *, start: bool, settings: Settings | None = None) -> 
             )
         if engine.provider_note:
             print(f"note: {engine.provider_note}")
-        return Target(name, stack, is_local=True)
+        return Target(name, stack, is_local=True, kubeconfig=kubeconfig)
     engine = find_engine(local_provider=False)
     if os.environ.get("PULUMI_BACKEND_URL"):
         backend = Backend(os.environ["PULUMI_BACKEND_URL"], _passphrase_file(name))
     else:
         backend = Backend.local_folder(STATE, name)
-    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False)
+    context = read_stack_file(ROOT, name).provider("kubernetes:context")
+    return Target(name, open_stack(name, ROOT, backend, engine), is_local=False, context=context)
 
 
 def _passphrase_file(stack: str) -> Path:
@@ -122,18 +135,11 @@ def job_log(target: Target, role: str = "Flyway") -> str | None:
     if job is None:
         return None
     namespace, name = job
-    if target.is_local:
-        text = local.job_log(namespace, name)
-    elif shutil.which("kubectl"):
-        result = subprocess.run(
-            ["kubectl", "logs", f"job/{name}", "-n", namespace, "--all-containers"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        text = result.stdout or result.stderr
-    else:
-        text = "(kubectl is not installed, so the Job's log cannot be read)"
+    try:
+        # From the API server (pods/log), as `kubectl logs` reads it, on every cluster.
+        text = target.kube().job_log(namespace, name)
+    except KubeError as error:
+        text = f"(the Job's log cannot be read: {error})"
     return f"--- {role}: job {namespace}/{name} ---\n{text.rstrip()}\n"
 
 
@@ -192,15 +198,9 @@ def preview(target: Target, operation: Operation) -> None:
     (logs / f"{target.name}-review.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def refuse_protected_changes(target: Target) -> str | None:
+def refuse_protected_changes(target: Target, settings: Settings) -> str | None:
     """Why this change must not run, when it would delete or replace the protected database;
     checked before the engine starts, so nothing at all is changed."""
-    config = {key: value.value for key, value in target.stack.get_all_config().items()}
-    secret_keys = {key for key, value in target.stack.get_all_config().items() if value.secret}
-    try:
-        settings = parse_settings(config, frozenset(secret_keys))
-    except SettingsError:
-        return None  # the preview reports the bad config itself, naming the key
     last = {key: output.value for key, output in target.stack.outputs().items()}
     keys = protected_changes(last, settings)
     if not keys:
@@ -274,6 +274,40 @@ def run_logs(target: Target, _yes: bool, _operation: Operation) -> int:
     return 0
 
 
+def run_repair(target: Target, yes: bool, _operation: Operation) -> int:
+    """`flyway repair` in the migration Job's pod: after a failed migration that left a
+    failed row in Flyway's history (a script run outside a transaction), so that the fixed
+    script can run. Refused while a migration runs; asks first on a protected stack."""
+    job = newest_job(target.stack)
+    if job is None:
+        print(f"error: {target.name} has no migration Job yet; nothing to repair", file=sys.stderr)
+        return 1
+    namespace, name = job
+    kube = target.kube()
+    busy = refuse_while_migrating(kube, namespace, "app.kubernetes.io/component=migrations")
+    if busy is not None:
+        print(f"error: {busy}", file=sys.stderr)
+        return 1
+    protected = read_stack_file(ROOT, target.name).settings.protect_database
+    question = f"Run flyway repair on the database of record of {target.name}?"
+    if protected and not (yes or confirm(question)):
+        print("Nothing repaired.")
+        return 1
+    finished = run_pod(
+        kube,
+        kube.job(namespace, name),
+        "repair",
+        flyway_command("repair"),
+    )
+    print(f"--- flyway repair: job {namespace}/{finished.job} (deleted) ---")
+    print(finished.log.rstrip())
+    if not finished.succeeded:
+        print(f"error: flyway repair failed for {target.name}", file=sys.stderr)
+        return 1
+    print(f"{target.name}: repaired; fix the failed migration, then make up STACK={target.name}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "preview": run_preview,
     "up": run_up,
@@ -281,7 +315,40 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "destroy": run_destroy,
     "outputs": run_outputs,
     "logs": run_logs,
+    "repair": run_repair,
 }
+
+
+def check(name: str) -> int:
+    """The stack's inputs checked as the program checks them at preview, without the engine:
+    its committed stack file, the migrations it would deploy, and waits a runner can hold."""
+    try:
+        settings = read_stack_file(ROOT, name).settings
+        inputs = check_inputs(settings, ROOT, name)
+    except (SettingsError, MigrationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    problem = too_long(name, waits(settings))
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    print(f"{name}: inputs OK ({summary(inputs.migrations)})")
+    return 0
+
+
+def timeout(name: str) -> int:
+    """The CI deploy job's timeout in minutes, from the stack's own waits (for workflows)."""
+    try:
+        found = waits(read_stack_file(ROOT, name).settings)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    problem = too_long(name, found)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    print(found.job_minutes)
+    return 0
 
 
 def namespace(name: str) -> int:
@@ -291,10 +358,9 @@ def namespace(name: str) -> int:
 
 
 def run(command: str, name: str, *, yes: bool) -> int:
-    if command == "down":
-        return down(name)
-    if command == "namespace":
-        return namespace(name)
+    """One command for one stack; bad input is refused before anything starts."""
+    if command in OFFLINE:
+        return OFFLINE[command](name)
     try:
         # Read as every tool reads it, before anything starts: the program refuses the same
         # things, but the CLI chokes on bad YAML with a trace of its own, and the local
@@ -303,24 +369,41 @@ def run(command: str, name: str, *, yes: bool) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    target = open_target(
-        name,
-        start=command in {"preview", "up", "refresh", "destroy"},
-        settings=stack_file.settings,
-    )
-    if command in {"preview", "up"}:
-        refusal = refuse_protected_changes(target)
-        if refusal is not None:
-            print(f"error: {refusal}", file=sys.stderr)
-            return 1
     operation = Operation()
     try:
-        return COMMANDS[command](target, yes, operation)
+        target = open_target(
+            name,
+            start=command in {"preview", "up", "refresh", "destroy", "repair"},
+            settings=stack_file.settings,
+        )
+        return _run(command, target, stack_file.settings, yes=yes, operation=operation)
     except auto.errors.CommandError as error:
         for message in explain(error, operation.diagnostics):
             print(f"error: {message}", file=sys.stderr)
         print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
         return 1
+
+
+def _run(
+    command: str, target: Target, settings: Settings, *, yes: bool, operation: Operation
+) -> int:
+    """A command on an opened stack, after the refusals that need its last deploy."""
+    name = target.name
+    if command in {"preview", "up"}:
+        refusals = [refuse_protected_changes(target, settings)]
+        try:
+            inputs = check_inputs(settings, ROOT, name)
+        except MigrationError as error:
+            refusals.append(str(error))
+        else:
+            deployed = getattr(target.stack.outputs().get("migrations"), "value", None)
+            refusals.extend(edited_migrations(deployed, inputs.migrations, name))
+        shown = [refusal for refusal in refusals if refusal]
+        for refusal in shown:
+            print(f"error: {refusal}", file=sys.stderr)
+        if shown:
+            return 1
+    return COMMANDS[command](target, yes, operation)
 
 
 def down(name: str) -> int:
@@ -333,9 +416,18 @@ def down(name: str) -> int:
     return 0
 
 
+OFFLINE: dict[str, Callable[[str], int]] = {
+    "check": check,
+    "namespace": namespace,
+    "timeout": timeout,
+    "down": down,
+}
+"""Commands that need no engine."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=[*COMMANDS, "down", "namespace"])
+    parser.add_argument("command", choices=[*COMMANDS, *OFFLINE])
     parser.add_argument("stack")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     args = parser.parse_args(argv)
@@ -353,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KubeError as error:
+        print(f"error: the cluster refused or is out of reach: {error}", file=sys.stderr)
+        return 1
     except (PostgresError, ClusterDatabaseError, subprocess.CalledProcessError) as error:
         # What failed has printed its own account above; this names the step.
         print(f"error: setting up the local stack failed: {error}", file=sys.stderr)

@@ -22,6 +22,7 @@ from components.migrations.report import format_problem, summary
 from components.settings import SettingsError
 from components.settings.stackfile import read_stack_file, stack_names
 from deploy.engine import ROOT
+from deploy.history import missing_lock_problems
 
 MIGRATIONS = ROOT / "database" / "migrations"
 
@@ -70,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stacks, problems = stack_placeholders(root, args.stack)
     try:
+        missing = missing_lock_problems(
+            directory, load_migration_set(directory), out_of_order=args.out_of_order
+        )
+    except MigrationError:
+        missing = None  # the lint below names what is wrong with the files
+    if missing is not None:
+        return _report(missing, directory, args.format)
+    try:
         problems += lint(
             directory,
             out_of_order=args.out_of_order,
@@ -79,13 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except MigrationError as error:
         problems += list(error.problems)
-    for problem in problems:
-        print(format_problem(problem, directory, args.format))
     if problems:
-        print(f"{len(problems)} problem(s) in {directory.as_posix()}", file=sys.stderr)
-        return 1
+        return _report(problems, directory, args.format)
     print(f"{directory.as_posix()}: OK ({summary(load_migration_set(directory))})")
     return 0
+
+
+def _report(problems: list[Problem], directory: Path, style: str) -> int:
+    for problem in problems:
+        print(format_problem(problem, directory, style))
+    print(f"{len(problems)} problem(s) in {directory.as_posix()}", file=sys.stderr)
+    return 1
 
 
 def _default_directory() -> Path:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from components import database
+from components.migrations import Kind, MigrationSet
 from components.settings import Settings
 
 OUTPUT_OF: Final = {"namespace": "namespace", "databaseFlavor": "databaseFlavor"}
@@ -34,3 +35,27 @@ def protected_changes(last: Mapping[str, object], settings: Settings) -> list[st
 def deployed_value(key: str, last: Mapping[str, object]) -> object:
     """What `key` was at the last deploy, from its outputs."""
     return last.get(OUTPUT_OF.get(key, RECORD_OUTPUT))
+
+
+def edited_migrations(deployed: object, migrations: MigrationSet, stack: str) -> list[str]:
+    """Versioned migrations the stack applied (its `migrations` output) whose file has changed
+    since: Flyway would refuse the whole run. Found even when the lock file was deleted,
+    since the stack's own record is the one that matters."""
+    if not isinstance(deployed, list):
+        return []
+    now = {f.path: f for f in migrations.files if f.kind in (Kind.VERSIONED, Kind.BASELINE)}
+    problems = []
+    for entry in deployed:
+        if not isinstance(entry, dict) or entry.get("type") not in ("versioned", "baseline"):
+            continue
+        script = str(entry.get("script"))
+        current = now.get(script)
+        if current is not None and entry.get("checksum") not in (None, current.checksum):
+            problems.append(
+                f"{script}: {stack} applied it with checksum {entry.get('checksum')}, and the "
+                f"file now has {current.checksum}: an applied migration was edited, and Flyway "
+                "would refuse the run. Restore the file as it was applied (git log -- "
+                f"{script}), and make the change in a new migration "
+                '(make migrations-new DESC="...").'
+            )
+    return problems

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs a stack with the real Pulumi engine, with everything it needs installed first:
-#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|down} STACK
-# `local` installs and starts its own PostgreSQL and Kubernetes control plane; other stacks
-# deploy to the cluster of the stack's kubernetes:context, or of the current kubectl context.
+#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|down} STACK
+# `local` installs and starts its own Kubernetes cluster with a real node and a PostgreSQL in
+# it; other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
+# kubectl context.
 # The program runs through Pulumi's Automation API (python -m deploy), so only the Pulumi CLI
 # is needed, not its Python language host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|down STACK"
+usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|down STACK"
 command=${1:?$usage}
 stack=${2:?$usage}
 
@@ -33,6 +34,13 @@ error: the Pulumi CLI is not installed, and Go is not there to build it.
   (https://go.dev/doc/install) so that this command builds it, then run it again.
 MSG
   exit 2
+fi
+
+# Bad input is refused first, in a second, before any cluster or engine is looked for: the
+# same checks the program runs at every preview.
+if [[ "$command" != down ]]; then
+  make --no-print-directory deps >/dev/null
+  .venv/bin/python -m deploy check "$stack"
 fi
 
 if [[ "$command" == down ]]; then

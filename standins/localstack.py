@@ -26,9 +26,8 @@ from components.access.privileges import privilege_model, to_sql
 from components.contract import Purpose
 from components.settings import Settings
 from components.settings.stackfile import read_stack_file
-from standins.cluster.api import ApiError, Client
+from standins.cluster.api import Client
 from standins.cluster.layout import REPO_ROOT, Layout, cache_dir, default_state_dir
-from standins.cluster.podlogs import job_logs
 from standins.clusterdb import ClusterPostgres, Location
 
 STACK = "local"
@@ -141,11 +140,6 @@ def down() -> None:
     shutil.rmtree(state_dir(), ignore_errors=True)
 
 
-def job_log(namespace: str, job: str) -> str:
-    """What the newest pod of a Job printed, read from the API server as `kubectl logs` does."""
-    layout = cluster_layout()
-    try:
-        _pod, text = job_logs(Client.from_kubeconfig(layout.kubeconfig), namespace, job)
-    except (OSError, ApiError, LookupError) as error:
-        return f"(no log: {error})\n"
-    return text
+def kubeconfig() -> Path:
+    """Where the running (or next) cluster's kubeconfig is."""
+    return cluster_layout().kubeconfig

@@ -25,7 +25,7 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import PROJECT, required_secrets
+from components.settings import PROJECT, declared_keys, required_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -225,7 +225,7 @@ def run_program(
     Without `secrets`, the run gets stand-ins for the secrets the stack calls for, as an
     operator would have set them with `pulumi config set --secret`.
     """
-    values = stack_config(stack)
+    values = for_flavor(stack_config(stack), (config or {}).get("databaseFlavor"))
     for key, value in (config or {}).items():
         fq = f"{PROJECT}:{key}"
         if value is None:
@@ -233,6 +233,21 @@ def run_program(
         else:
             values[fq] = value
     return run_config(stack, values, secrets)
+
+
+def for_flavor(values: dict[str, str], flavor: str | None) -> dict[str, str]:
+    """A stack file's values as a user switching it to `flavor` leaves them: without the keys
+    only the other flavors read (the program refuses those)."""
+    if flavor is None:
+        return values
+    keys = declared_keys()
+    kept = {}
+    for fq, value in values.items():
+        k = keys.get(fq.removeprefix(f"{PROJECT}:"))
+        readers = k.spec.flavors if k is not None else None
+        if readers is None or flavor in {f.value for f in readers}:
+            kept[fq] = value
+    return kept
 
 
 def run_config(

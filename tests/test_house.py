@@ -76,7 +76,7 @@ match s.database.flavor:
 
 
 WINGS = ("access", "database", "jobs")
-BOTTOM = ("contract", "settings", "migrations", "passwords")
+BOTTOM = ("contract", "settings", "migrations", "passwords", "inputs")
 
 
 def _imports(path: Path) -> set[str]:

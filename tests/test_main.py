@@ -371,19 +371,24 @@ APP_FACING = {
 def test_an_application_stack_finds_its_secrets_and_hosts_in_the_outputs(
     flavor: str, roles: str
 ) -> None:
-    config = {
+    per_flavor: dict[str, dict[str, str | None]] = {
+        "bitnami": {"postgresArchitecture": "standalone", "postgresReadReplicas": "0"},
+        "cloudnative-pg": {
+            "cnpgBackupMethod": "volume-snapshot",
+            "cnpgBackupSnapshotClass": "csi",
+            "cnpgInstallOperator": "false",
+        },
+        "external": {"databaseAccessHost": "db.example.internal"},
+    }
+    config: dict[str, str | None] = {
         "namespace": "apps",
         "databaseName": "shop",
         "databaseFlavor": flavor,
         "databaseRolesManagedBy": roles,
         "databaseSslMode": "disable",
-        "cnpgBackupMethod": "volume-snapshot",
-        "cnpgBackupSnapshotClass": "csi",
-        "postgresArchitecture": "standalone",
-        "postgresReadReplicas": "0",
-        "cnpgInstallOperator": "false",
         "passwordSource": "generated",
-        "databaseAccessHost": "db.example.internal" if flavor == "external" else None,
+        "databaseAccessHost": None,
+        **per_flavor[flavor],
     }
     run = run_program("dev", config=config)
     assert run.error is None, run.error
@@ -397,3 +402,35 @@ def test_an_application_stack_finds_its_secrets_and_hosts_in_the_outputs(
     assert out["readWriteHost"] == out["databaseHost"]
     secrets = {r.inputs["metadata"].get("name") for r in run.of_type("kubernetes:core/v1:Secret")}
     assert {name for name in (app, read_only) if name} <= secrets | {"tradestream-pg-app"}
+
+
+def test_a_value_set_as_a_secret_stays_secret_in_every_input_and_output() -> None:
+    """cnpgBackupDestinationPath is no secret by nature; set with --secret, it is one."""
+    bucket = "s3://hidden-bucket-7f2/prod"
+    run = run_program(
+        "dev",
+        config={
+            "databaseFlavor": "cloudnative-pg",
+            "cnpgBackupMethod": "barman-cloud",
+            "cnpgInstallOperator": "false",
+            "cnpgBackupCredentialsSecret": "keys",
+            "databaseAccessHost": None,
+        },
+        secrets={"cnpgBackupDestinationPath": bucket},
+    )
+    assert run.error is None, run.error
+    store = run.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    assert store.inputs["spec"]["configuration"]["destinationPath"] == bucket
+    assert is_secret(store.wire["spec"])
+    for resource in run.resources:
+        assert bucket not in " ".join(plain_strings(resource.wire)), resource.name
+    for name, value in run.outputs.items():
+        if bucket in json.dumps(value, default=str):
+            assert name in run.secret_outputs, name
+
+
+def test_a_wrong_value_set_as_a_secret_is_refused_without_showing_it() -> None:
+    run = run_program("dev", secrets={"postgresStorageSize": "lots-of-gigabytes-9x"})
+    message = refused(run)
+    assert "postgresStorageSize" in message
+    assert "lots-of-gigabytes-9x" not in message

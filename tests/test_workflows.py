@@ -297,16 +297,49 @@ def test_pulumi_action_is_pinned_and_uses_documented_inputs(path: Path) -> None:
             cloud_url = str(inputs.get("cloud-url", ""))
             assert "secrets.PULUMI_BACKEND_URL" in cloud_url, f"{where}: cloud-url from secret"
             passphrase = str((step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE", ""))
-            assert re.search(
-                r"secrets(\.PULUMI_CONFIG_PASSPHRASE_[A-Z]+|\[matrix\.passphrase-secret\])",
-                passphrase,
-            ), f"{where}: the passphrase of the stack's own environment"
+            assert passphrase.replace(" ", "") == "${{secrets.PULUMI_CONFIG_PASSPHRASE}}", (
+                f"{where}: the passphrase of the job's own environment"
+            )
+            assert _environment(job), f"{where}: secrets come from the job's environment"
 
 
-def test_previews_use_each_stacks_own_passphrase() -> None:
-    matrix = _jobs(_load("preview.yml"))["preview"]["strategy"]["matrix"]
-    for entry in matrix["include"]:
-        assert entry["passphrase-secret"] == f"PULUMI_CONFIG_PASSPHRASE_{entry['stack'].upper()}"
+def _secret_names(job: Job) -> set[str]:
+    return set(re.findall(r"secrets\.([A-Za-z0-9_]+)", yaml.safe_dump(job)))
+
+
+def test_secrets_are_only_those_of_the_jobs_environment() -> None:
+    """No repository-wide secret: each job reads its own environment's, so a stack's
+    credentials reach only the jobs that environment admits."""
+    for name in ("preview.yml", "deploy.yml"):
+        for job_id, job in _jobs(_load(name)).items():
+            names = _secret_names(job)
+            if names:
+                assert _environment(job), (
+                    f"{name} job {job_id} reads secrets {names} outside an environment"
+                )
+            assert names <= {"PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "KUBECONFIG_CONTENT"}
+
+
+def test_no_pull_request_job_can_reach_prod() -> None:
+    """Code nobody reviewed yet gets no credential that writes to prod or decrypts its
+    secrets: pull-request jobs use the preview environments of dev and staging only."""
+    for path in _workflow_files():
+        workflow = _load(path.name)
+        if "pull_request" not in _triggers(workflow) and "pull_request_target" not in _triggers(
+            workflow
+        ):
+            continue
+        assert "pull_request_target" not in _triggers(workflow), "never run PR code with secrets"
+        for job_id, job in _jobs(workflow).items():
+            environment = str(job.get("environment", ""))
+            where = f"{path.name} job {job_id}"
+            assert not environment.startswith("prod"), where
+            for step in _pulumi_steps(job):
+                assert step["with"]["stack-name"] != "prod", where
+            if _secret_names(job):
+                assert environment.startswith("preview-"), f"{where}: {environment}"
+                stacks = job.get("strategy", {}).get("matrix", {}).get("stack", [])
+                assert "prod" not in stacks, where
 
 
 # --- ci.yml ------------------------------------------------------------------------------------
@@ -359,18 +392,26 @@ def test_ci_annotates_migration_lint_problems() -> None:
 def test_preview_comments_every_stack_on_pull_requests() -> None:
     workflow = _load("preview.yml")
     assert set(_triggers(workflow)) == {"pull_request"}
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert workflow["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "actions": "read",
+    }
 
     jobs = [job for job in _jobs(workflow).values() if _pulumi_steps(job)]
     assert len(jobs) == 1, "preview.yml must preview all stacks from one matrix job"
     job = jobs[0]
     matrix = job["strategy"]["matrix"]
-    assert set(matrix["stack"]) == _stack_names(), (
-        "the matrix must list exactly the stacks in stacks/"
+    assert set(matrix["stack"]) == _stack_names() - {"prod"}, (
+        "the matrix must list the stacks in stacks/ but prod, which is previewed on main"
     )
     assert len(matrix["stack"]) == len(set(matrix["stack"]))
-    assert {entry["stack"] for entry in matrix.get("include", [])} <= _stack_names()
+    assert job["environment"] == "preview-${{ matrix.stack }}"
     assert job["strategy"].get("fail-fast") is False
+    prod = _jobs(workflow)["prod-migrations"]
+    runs = " ".join(str(step.get("run", "")) for step in _steps(prod))
+    assert "python -m deploy.review" in runs
+    assert not _secret_names(prod)
 
     concurrency = job["concurrency"]
     assert concurrency["cancel-in-progress"] is True
@@ -442,40 +483,47 @@ def test_deploy_runs_only_after_the_tests_of_that_commit_passed() -> None:
         )
 
 
-def test_each_environment_has_its_own_passphrase() -> None:
-    workflow = _load("deploy.yml")
-    for job in _jobs(workflow).values():
-        environment = _environment(job)
-        (step,) = _pulumi_steps(job)
-        passphrase = str((step.get("env") or {}).get("PULUMI_CONFIG_PASSPHRASE", ""))
-        assert f"secrets.PULUMI_CONFIG_PASSPHRASE_{str(environment).upper()} " in passphrase
+def test_each_deploy_job_waits_as_long_as_its_stack_may_take() -> None:
+    """A runner's timeout shorter than the stack's own waits would stop `pulumi up` half-way
+    and leave the stack locked: each job's timeout comes from its stack (deploy/waits.py)."""
+    jobs = _jobs(_load("deploy.yml"))
+    runs = " ".join(str(step.get("run", "")) for step in _steps(jobs["timeouts"]))
+    assert ".venv/bin/python -m deploy timeout" in runs
+    for stack in DEPLOY_ORDER:
+        assert jobs["timeouts"]["outputs"][stack] == f"${{{{ steps.minutes.outputs.{stack} }}}}"
+        assert jobs[stack]["timeout-minutes"] == (
+            f"${{{{ fromJSON(needs.timeouts.outputs.{stack}) }}}}"
+        )
+        assert "timeouts" in _needs(jobs[stack])
 
 
 def test_deploy_promotes_dev_then_staging_then_prod() -> None:
     workflow = _load("deploy.yml")
-
-    by_environment: dict[str, tuple[str, Job]] = {}
-    for job_id, job in _jobs(workflow).items():
-        environment = _environment(job)
-        if environment is not None:
-            assert environment not in by_environment, f"two jobs deploy {environment}"
-            by_environment[environment] = (job_id, job)
-
+    jobs = _jobs(workflow)
+    deploys = {
+        _environment(job): (job_id, job)
+        for job_id, job in jobs.items()
+        if any(step["with"]["command"] == "up" for step in _pulumi_steps(job))
+    }
     order = [stack for stack in DEPLOY_ORDER if stack in _stack_names()]
     order += sorted(_stack_names() - set(DEPLOY_ORDER))
-    assert set(by_environment) == set(order), (
+    assert set(deploys) == set(order), (
         f"deploy.yml must have one job per stack, bound to the environment of its name: {order}"
     )
-
-    previous: str | None = None
+    # prod is previewed on main, with prod's credentials that no pull request gets, before
+    # its reviewers approve the deploy.
+    preview = jobs["prod-preview"]
+    assert _environment(preview) == "prod-preview"
+    (step,) = _pulumi_steps(preview)
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["stack-name"] == "prod"
+    previous = {"dev": None, "staging": "dev", "prod": "prod-preview"}
+    assert _needs(preview) == ["timeouts", "staging"]
     for stack in order:
-        job_id, job = by_environment[stack]
-        expected = [] if previous is None else [previous]
+        job_id, job = deploys[stack]
+        expected = ["timeouts"] + ([previous[stack]] if previous.get(stack) else [])
         assert _needs(job) == expected, f"job {job_id} must need exactly {expected}"
-        previous = job_id
-
         (step,) = _pulumi_steps(job)
-        assert step["with"]["command"] == "up"
         assert step["with"]["stack-name"] == stack, f"job {job_id} must deploy stack {stack}"
 
         concurrency = job.get("concurrency") or {}

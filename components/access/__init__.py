@@ -20,13 +20,13 @@ import pulumi
 from components.access.credentials import in_cluster_roles
 from components.access.grants import RoleGrants, RoleGrantsArgs
 from components.access.privileges import (
-    HISTORY_CALLBACK,
     PrivilegeModel,
     history_protection_sql,
     privilege_model,
 )
 from components.access.pulumi_roles import DatabaseRoles, DatabaseRolesArgs
 from components.contract import (
+    HISTORY_CALLBACK,
     Database,
     DatabaseEndpoint,
     InClusterRoles,

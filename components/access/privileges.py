@@ -147,10 +147,6 @@ def _target(model: PrivilegeModel, object_type: ObjectType) -> str:
     }[object_type]
 
 
-HISTORY_CALLBACK: Final = "afterMigrate__protect_schema_history.sql"
-"""A Flyway callback: Flyway runs it after every migrate, as the migrator."""
-
-
 def history_protection_sql(model: PrivilegeModel) -> str:
     """The callback that keeps Flyway's history the migrator's alone.
 

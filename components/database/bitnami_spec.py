@@ -29,6 +29,12 @@ def traits(settings: Settings) -> Traits:
         record_key="postgresReleaseName",
         record_name=settings.postgres.release_name,
         backup="pg_dump writes a backup to the stack's backup volume",
+        waits=(
+            (
+                "the release (postgresReleaseTimeoutSeconds)",
+                settings.postgres.release_timeout_seconds,
+            ),
+        ),
     )
 
 

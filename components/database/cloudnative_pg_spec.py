@@ -42,12 +42,21 @@ OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
 
 def traits(settings: Settings) -> Traits:
     method = settings.backup.cnpg_method.value
+    timeout = settings.postgres.release_timeout_seconds
     return Traits(
         holds_data=True,
         owner=settings.database.owner,
         record_key="cnpgClusterName",
         record_name=settings.cnpg.cluster_name,
         backup=f"a CloudNativePG Backup ({method}) is taken",
+        waits=(
+            *(
+                (("the operator chart (postgresReleaseTimeoutSeconds)", timeout),)
+                if settings.cnpg.install_operator
+                else ()
+            ),
+            ("the Cluster (postgresReleaseTimeoutSeconds)", timeout),
+        ),
     )
 
 

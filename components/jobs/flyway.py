@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from components.contract import HISTORY_TABLE, DatabaseEndpoint, digest
+from components.inputs import Inputs
 from components.jobs.pod import CA_KEY, TMP_PATH, Container, EnvVar, locked_down_pod
-from components.migrations import Kind, MigrationSet
+from components.migrations import Kind, MigrationSet, Shard
 from components.migrations.placeholders import env_name, recorded_checksum
 from components.settings import FlywaySettings
 
@@ -24,6 +25,13 @@ CALLBACKS_FOLDER: Final = "deployment-callbacks"
 """Where the program's own callbacks sit in the volume, apart from the migrations."""
 COMMAND: Final = ("flyway", "-skipCheckForUpdate", "migrate")
 """The image's entrypoint is `flyway`; the update check would only try to reach the internet."""
+
+
+def flyway_command(verb: str) -> tuple[str, ...]:
+    """Flyway with another verb (repair, validate, info), as the Job runs migrate."""
+    return (*COMMAND[:-1], verb)
+
+
 ENVIRONMENT: Final = "default"
 """Flyway's environment when none is chosen: the value of ${flyway:environment}."""
 PLACEHOLDER_SECRET: Final = "<flyway placeholders Secret>"  # noqa: S105 (a stand-in name)
@@ -172,6 +180,8 @@ class FlywayPlan:
     settings: FlywaySettings
     endpoint: DatabaseEndpoint
     migrations: MigrationSet
+    shards: tuple[Shard, ...]
+    """The migration files packed into ConfigMaps, once, when the inputs were checked."""
     pod_labels: Mapping[str, str]
     callbacks: Mapping[str, str]
     spec: dict[str, Any]
@@ -212,7 +222,8 @@ class FlywayPlan:
 def plan(
     flyway: FlywaySettings,
     endpoint: DatabaseEndpoint,
-    migrations: MigrationSet,
+    inputs: Inputs,
+    *,
     pod_labels: Mapping[str, str],
     callbacks: Mapping[str, str],
 ) -> FlywayPlan:
@@ -225,11 +236,12 @@ def plan(
         pod_template(flyway, env, [], pod_labels, {}, ca_secret=endpoint.address.ca_secret),
     )
     config_digest = digest({"job": spec, "callbacks": dict(callbacks)})
-    trigger = digest({"migrations": migrations.digest, "flyway": config_digest})
+    trigger = digest({"migrations": inputs.migrations.digest, "flyway": config_digest})
     return FlywayPlan(
         settings=flyway,
         endpoint=endpoint,
-        migrations=migrations,
+        migrations=inputs.migrations,
+        shards=inputs.shards,
         pod_labels=dict(pod_labels),
         callbacks=dict(callbacks),
         spec=spec,

@@ -13,7 +13,6 @@ import pulumi_kubernetes as k8s
 from components.contract import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, Step, digest, labels
 from components.jobs import flyway
 from components.jobs.flyway import FlywayPlan
-from components.migrations import pack
 from components.settings import FlywaySettings
 
 MIGRATIONS_DIGEST_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/migrations-digest"
@@ -69,7 +68,7 @@ class MigrationJob(pulumi.ComponentResource):
 
         config_maps: list[k8s.core.v1.ConfigMap] = []
         sources: list[tuple[object, list[tuple[str, str]]]] = []
-        for shard in pack(plan.migrations):
+        for shard in plan.shards:
             config_map = k8s.core.v1.ConfigMap(
                 f"{name}-sql-{shard.index}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -28,6 +28,7 @@ from components.migrations.model import (
 )
 from components.migrations.packing import pack
 from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
+from components.migrations.statements import pending_refusals
 
 SQUAWK_CONFIG = ".squawk.toml"
 _INSTALL_FIX = "Install the development tools: pip install -r requirements-dev.txt."
@@ -61,6 +62,7 @@ def lint(
         try:
             lock = read_lock(directory)
             problems.extend(check_lock(migration_set, lock, out_of_order, directory))
+            problems.extend(pending_refusals(migration_set, lock))
             if require_released:
                 problems.extend(unreleased(migration_set, lock))
         except MigrationError as error:

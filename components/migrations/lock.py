@@ -141,7 +141,21 @@ def read_lock(directory: Path) -> Lock | None:
     path = lock_path(directory)
     if not path.exists():
         return None
-    return parse_lock(path.read_text(encoding="utf-8"))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MigrationError(
+            [
+                Problem(
+                    LOCK_FILE_NAME,
+                    f"is not UTF-8 (byte {error.start}: {raw[error.start : error.start + 1]!r}); "
+                    "the program writes it as UTF-8 JSON, so it was damaged",
+                    f"Restore it from version control (git checkout -- {LOCK_FILE_NAME}).",
+                )
+            ]
+        ) from None
+    return parse_lock(text)
 
 
 def shown_path(directory: Path, script: str) -> str:

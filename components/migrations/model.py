@@ -551,6 +551,17 @@ def _walk(root: Path) -> tuple[list[tuple[str, str]], list[Problem]]:
                             "Replace it with a real directory holding the files.",
                         )
                     )
+                elif entry.is_file() and entry.is_symlink() and not _inside(root, entry.path):
+                    problems.append(
+                        Problem(
+                            relative,
+                            f"is a symbolic link to {os.path.realpath(entry.path)}, outside the "
+                            "migrations directory: what is deployed would not be what the "
+                            "repository holds",
+                            "Replace the link with the file itself (copy it in), so a review "
+                            "sees what Flyway runs.",
+                        )
+                    )
                 elif entry.is_file():
                     files.append((relative, entry.path))
                 else:
@@ -563,6 +574,11 @@ def _walk(root: Path) -> tuple[list[tuple[str, str]], list[Problem]]:
                     )
     files.sort()
     return files, problems
+
+
+def _inside(root: Path, path: str) -> bool:
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([real, base]) == base
 
 
 def _read_bytes(path: str) -> bytes:
@@ -790,12 +806,24 @@ def _duplicates(files: Iterable[MigrationFile]) -> list[Problem]:
             key: tuple[Kind, object] = (file.kind, file.version)
         elif file.kind is Kind.REPEATABLE:
             key = (file.kind, file.description)
+        elif file.kind is Kind.CALLBACK:
+            key = (file.kind, file.name)
         else:
             continue
         first = seen.setdefault(key, file)
         if first is file:
             continue
-        if file.kind is Kind.REPEATABLE:
+        if file.kind is Kind.CALLBACK:
+            problems.append(
+                Problem(
+                    file.path,
+                    f"is a second callback named {file.name} (the first is {first.path}); "
+                    "Flyway refuses two callbacks of one name",
+                    "Give one of them another description (afterMigrate__<description>.sql) or "
+                    "merge them.",
+                )
+            )
+        elif file.kind is Kind.REPEATABLE:
             problems.append(
                 Problem(
                     file.path,

@@ -24,21 +24,10 @@ from components.settings.declarations import (
     bitnami_primary_name,
     fqkey,
 )
-from components.settings.keys import (
-    BackupSettings,
-    CnpgSettings,
-    Credentials,
-    DatabaseSettings,
-    FlywaySettings,
-    PostgresSettings,
-    Settings,
-)
-from components.settings.parsing import (
-    SettingsError,
-    declared_keys,
-    parse_settings,
-    required_secrets,
-)
+from components.settings.flavor_keys import CnpgSettings, PostgresSettings
+from components.settings.job_keys import BackupSettings, FlywaySettings
+from components.settings.keys import Credentials, DatabaseSettings, Settings, declared_keys
+from components.settings.parsing import SettingsError, parse_settings, required_secrets
 from components.settings.runtime import read_stack_settings
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""`python -m components.settings {flyway-version | reference | write-project-file FILE}`."""
+"""`python -m components.settings {flyway-version | reference | write-reference README.md}`."""
 
 import sys
 

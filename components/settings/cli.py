@@ -1,55 +1,30 @@
-"""What is generated from the declarations: Pulumi.yaml's `config:` schema and the README's
-configuration reference (`python -m components.settings`)."""
+"""The README's configuration reference, generated from the declarations
+(`python -m components.settings`), so the docs cannot drift from the code.
+
+Pulumi.yaml declares no config on purpose: the CLI would check the types it declares before
+the program runs, with a message that names neither the value nor what is allowed, and apply
+defaults that hide whether a key was set. The program owns every key, its type, range and
+default, and its message is the one people see.
+"""
 
 from __future__ import annotations
 
-import enum
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from components.settings.declarations import FLYWAY_VERSION
-from components.settings.parsing import declared_keys, describe, show_default
+from components.settings.keys import declared_keys
+from components.settings.parsing import describe, show_default
 
-
-def config_schema() -> dict[str, dict[str, Any]]:
-    """`Pulumi.yaml`'s `config:` section, derived from the declarations above."""
-    schema: dict[str, dict[str, Any]] = {}
-    for name, k in declared_keys().items():
-        if k.spec.secret or k.spec.structured:
-            # Objects: Pulumi.yaml's project config types are primitives only.
-            # The CLI makes a declared key without a default mandatory for every stack, but
-            # secrets are needed only with passwordSource=config; the program checks them.
-            continue
-        kind = {bool: "boolean", int: "integer"}.get(k.type, "string")
-        d = k.default
-        schema[name] = {
-            "type": kind,
-            "description": k.spec.description,
-            "default": d.value if isinstance(d, enum.Enum) else d,
-        }
-    return schema
-
-
-def secret_keys_declared() -> list[str]:
-    return [name for name, k in declared_keys().items() if k.spec.secret]
-
-
-SCHEMA_MARKER: Final = "# ---- generated from components/settings/keys.py: do not edit below ----"
-
-
-def render_project_file(current: str) -> str:
-    """`Pulumi.yaml` with its `config:` section regenerated; the hand-written head is kept."""
-    import yaml  # noqa: PLC0415 (only the generator needs it)
-
-    head = current.split(SCHEMA_MARKER, 1)[0].rstrip("\n")
-    body = yaml.safe_dump({"config": config_schema()}, sort_keys=False, width=100)
-    return f"{head}\n{SCHEMA_MARKER}\n{body}"
+START: Final = "<!-- configuration-reference:start (generated: make config-reference) -->"
+END: Final = "<!-- configuration-reference:end -->"
 
 
 def reference_table() -> str:
-    """The README's configuration reference, so the docs cannot drift from the code."""
+    """The README's configuration reference."""
     rows = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for name, k in declared_keys().items():
         if k.spec.structured:
@@ -57,11 +32,21 @@ def reference_table() -> str:
             default = "(none)"
         elif k.spec.secret:
             kind, default = "secret", "(none)"
+        elif k.spec.required:
+            kind, default = describe(k), "required"
         else:
             kind = describe(k)
             default = f"`{show_default(k)}`" if show_default(k) != '""' else "(empty)"
         rows.append(f"| `{name}` | {kind} | {default} | {k.spec.description} |")
     return "\n".join(rows) + "\n"
+
+
+def render_readme(current: str) -> str:
+    """The README with its reference table regenerated between the markers."""
+    pattern = re.compile(re.escape(START.split(" (")[0]) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(current):
+        raise ValueError(f"the README has no {START!r} ... {END!r} markers")
+    return pattern.sub(lambda _: f"{START}\n{reference_table()}{END}", current)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -72,13 +57,13 @@ def main(argv: Sequence[str]) -> int:
     if args == ["reference"]:
         print(reference_table(), end="")
         return 0
-    if len(args) == 2 and args[0] == "write-project-file":
+    if len(args) == 2 and args[0] == "write-reference":
         path = Path(args[1])
-        path.write_text(render_project_file(path.read_text(encoding="utf-8")), encoding="utf-8")
+        path.write_text(render_readme(path.read_text(encoding="utf-8")), encoding="utf-8")
         return 0
     print(
         "usage: python -m components.settings"
-        " {flyway-version | reference | write-project-file Pulumi.yaml}",
+        " {flyway-version | reference | write-reference README.md}",
         file=sys.stderr,
     )
     return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
@@ -109,6 +109,13 @@ class Spec:
     secret: bool = False
     structured: bool = False
     """An object of name -> string in the stack file (Pulumi hands it over as JSON)."""
+    maximum: int | None = None
+    """An integer's upper bound; without one, the largest a Kubernetes field takes."""
+    required: bool = False
+    """Every stack sets it: its default would be a guess that could touch another stack."""
+    flavors: frozenset[Flavor] | None = None
+    """The database flavors that read the key (None: every flavor); set for another, it would
+    be silently ignored, so it is refused."""
 
 
 def setting(
@@ -120,9 +127,22 @@ def setting(
     pattern: str | None = None,
     pattern_hint: str | None = None,
     check: Callable[[str], str | None] | None = None,
+    maximum: int | None = None,
+    required: bool = False,
+    flavors: Iterable[Flavor] | None = None,
 ) -> _T:
     """Declare a config key on a settings field (the default lives here and only here)."""
-    spec = Spec(key, description, minimum, pattern, pattern_hint, check)
+    spec = Spec(
+        key,
+        description,
+        minimum,
+        pattern,
+        pattern_hint,
+        check,
+        maximum=maximum,
+        required=required,
+        flavors=frozenset(flavors) if flavors is not None else None,
+    )
     return field(default=default, metadata={"spec": spec})
 
 
@@ -228,6 +248,13 @@ class CnpgBackupMethod(enum.Enum):
 
 
 RETENTION = r"^[1-9][0-9]*[dwm]$"
+
+
+INT32_MAX: Final = 2**31 - 1
+"""The largest integer a Kubernetes field (backoffLimit, activeDeadlineSeconds...) takes."""
+IN_CLUSTER: Final = frozenset({Flavor.BITNAMI, Flavor.CLOUDNATIVE_PG})
+DUMPED: Final = frozenset({Flavor.BITNAMI, Flavor.EXTERNAL})
+"""The flavors backed up by pg_dump to a volume of the program's."""
 
 
 def fqkey(key: str) -> str:

@@ -13,12 +13,11 @@ import json
 import re
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from components.migrations.placeholders import name_problem as placeholder_name_problem
-from components.settings.declarations import PROJECT, Secret, Spec
-from components.settings.keys import Settings
+from components.settings.declarations import INT32_MAX, PROJECT, Secret
+from components.settings.keys import DeclaredKey, Settings, declared_keys
 from components.settings.rules import (
     credential_checks,
     cross_checks,
@@ -106,35 +105,13 @@ class SettingsError(ValueError):
         )
 
 
-@dataclass(frozen=True)
-class _Key:
-    spec: Spec
-    type: Any
-    default: Any
-
-
-def _keys(cls: type[Any]) -> dict[str, _Key]:
-    """Every declared key of a settings dataclass tree, by key name."""
-    hints = typing.get_type_hints(cls)
-    out: dict[str, _Key] = {}
-    for f in dataclasses.fields(cls):
-        spec = f.metadata.get("spec")
-        if spec is None:
-            out.update(_keys(hints[f.name]))
-        else:
-            out[spec.key] = _Key(spec, hints[f.name], f.default)
-    return out
-
-
-def declared_keys() -> dict[str, _Key]:
-    return _keys(Settings)
-
-
-def describe(k: _Key) -> str:
+def describe(k: DeclaredKey) -> str:
     t = k.type
     if t is bool:
         return "true or false"
     if t is int:
+        if k.spec.maximum is not None:
+            return f"an integer from {k.spec.minimum or 0} to {k.spec.maximum}"
         return f"an integer >= {k.spec.minimum}" if k.spec.minimum is not None else "an integer"
     if isinstance(t, type) and issubclass(t, enum.Enum):
         return "one of " + ", ".join(m.value for m in t)
@@ -143,7 +120,7 @@ def describe(k: _Key) -> str:
     return "a string"
 
 
-def _parse_value(k: _Key, raw: str) -> tuple[Any, str | None]:  # noqa: PLR0911 (one exit per type)
+def _parse_value(k: DeclaredKey, raw: str) -> tuple[Any, str | None]:  # noqa: PLR0911 (one exit per type)
     """Parse one raw config string; returns (value, problem)."""
     t = k.type
     shown = json.dumps(raw)
@@ -158,6 +135,13 @@ def _parse_value(k: _Key, raw: str) -> tuple[Any, str | None]:  # noqa: PLR0911 
             return None, f"{shown} is not {describe(k)}"
         if k.spec.minimum is not None and value < k.spec.minimum:
             return None, f"{shown} is out of range: must be {describe(k)}"
+        if k.spec.maximum is not None and value > k.spec.maximum:
+            return None, f"{shown} is out of range: must be {describe(k)}"
+        if value > INT32_MAX:
+            return None, (
+                f"{shown} is out of range: must be {describe(k)} and at most {INT32_MAX}, "
+                "the largest a Kubernetes field takes"
+            )
         return value, None
     if isinstance(t, type) and issubclass(t, enum.Enum):
         for member in t:
@@ -199,8 +183,9 @@ def parse_settings(
     """
     keys = declared_keys()
     prefix = f"{PROJECT}:"
-    problems: list[str] = []
+    problems: list[str] = _foreign_namespaces(values)
     parsed: dict[str, Any] = {}
+    secret_values: set[str] = set()
     for fq, raw in sorted(values.items()):
         if not fq.startswith(prefix):
             continue
@@ -228,18 +213,49 @@ def parse_settings(
             continue
         value, problem = _parse_value(k, raw)
         if problem is not None:
+            if fq in secret_keys:  # set as a secret: never shown, even when wrong
+                problem = problem.replace(json.dumps(raw), "the value (set as a secret)")
             problems.append(f"{fq}: {problem} (default: {show_default(k)})")
         else:
             parsed[name] = value
+            if fq in secret_keys and raw:
+                secret_values.add(raw)
+    problems.extend(
+        f"{prefix}{name}: is not set; every stack sets it, since a default could touch another "
+        f"stack's resources (`pulumi config set {name} <value> --stack <stack>`; "
+        f"{describe(k)})"
+        for name, k in keys.items()
+        if k.spec.required and name not in parsed and not any(name in p for p in problems)
+    )
     if problems:
         raise SettingsError(problems)
-    settings = _build(Settings, parsed)
+    settings = dataclasses.replace(
+        _build(Settings, parsed),
+        explicit=frozenset(parsed),
+        secret_values=frozenset(secret_values),
+    )
     problems.extend(cross_checks(settings))
     problems.extend(credential_checks(settings, require=require_secrets))
     problems.extend(placeholder_checks(settings))
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _foreign_namespaces(values: Mapping[str, str]) -> list[str]:
+    """Keys whose namespace is a near miss of this project's: the CLI hands them to nobody, so
+    the setting would be silently ignored."""
+    problems = []
+    for fq in sorted(values):
+        namespace, _, name = fq.rpartition(":")
+        if namespace and namespace != PROJECT:
+            ratio = difflib.SequenceMatcher(None, namespace, PROJECT).ratio()
+            if ratio >= 0.8:
+                problems.append(
+                    f"{fq}: {namespace!r} is not this project's namespace ({PROJECT!r}), so "
+                    f"the value would be ignored; rename the key to '{PROJECT}:{name}'"
+                )
+    return problems
 
 
 def required_secrets(values: Mapping[str, str]) -> frozenset[str]:
@@ -255,7 +271,7 @@ def required_secrets(values: Mapping[str, str]) -> frozenset[str]:
     return frozenset(required_secret_keys(_build(Settings, parsed))[0])
 
 
-def show_default(k: _Key) -> str:
+def show_default(k: DeclaredKey) -> str:
     d = k.default
     if isinstance(d, enum.Enum):
         return str(d.value)
@@ -269,6 +285,8 @@ def _build(cls: type[_T], parsed: Mapping[str, Any]) -> _T:
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         spec = f.metadata.get("spec")
+        if f.metadata.get("derived"):
+            continue
         if spec is None:
             kwargs[f.name] = _build(hints[f.name], parsed)
         elif spec.key in parsed:

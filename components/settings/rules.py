@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Final
 
 from components.settings.declarations import (
@@ -13,10 +14,11 @@ from components.settings.declarations import (
     PasswordSource,
     RolesManager,
     SslMode,
+    bitnami_fullname,
     bitnami_primary_name,
     fqkey,
 )
-from components.settings.keys import DatabaseSettings, Settings
+from components.settings.keys import DatabaseSettings, Settings, declared_keys
 
 
 def placeholder_checks(s: Settings) -> list[str]:
@@ -87,7 +89,137 @@ def cross_checks(s: Settings) -> list[str]:
     problems.extend(_roles_checks(database))
     problems.extend(_psql_checks(s))
     problems.extend(_backup_checks(s))
+    problems.extend(_flavor_scope_checks(s))
+    problems.extend(_protection_checks(s))
+    problems.extend(_name_checks(s))
+    problems.extend(_resource_checks(s))
     return problems
+
+
+def _flavor_scope_checks(s: Settings) -> list[str]:
+    """A key only another flavor reads would be silently ignored: refuse it."""
+    flavor = s.database.flavor
+    problems = []
+    for name, k in declared_keys().items():
+        readers = k.spec.flavors
+        if name in s.explicit and readers is not None and flavor not in readers:
+            names = " or ".join(sorted(f.value for f in readers))
+            problems.append(
+                f"{fqkey(name)}: is read only by databaseFlavor {names}, and this stack is "
+                f"{flavor.value}, so it would be ignored; remove it (`pulumi config rm {name}`)"
+            )
+    return problems
+
+
+def _protection_checks(s: Settings) -> list[str]:
+    """Switching protection off must be a deliberate, reviewed statement about the data."""
+    if s.protect_database or s.disposable:
+        return []
+    return [
+        f"{fqkey('protectDatabase')}: is false, but the stack does not declare its data "
+        "disposable; a database of record loses its protection only on purpose: set "
+        "disposable true (`pulumi config set disposable true`) if losing this stack's data is "
+        "acceptable, else remove protectDatabase"
+    ]
+
+
+ROLE_SUFFIX_MAX: Final = len("_readonly")
+PG_NAME_BYTES: Final = 63
+STATEFULSET_NAME_MAX: Final = 52
+"""A StatefulSet's pods carry `controller-revision-hash: <name>-<10 characters>`, a label value
+of at most 63 characters: a longer name gets no pods at all."""
+
+
+def _name_checks(s: Settings) -> list[str]:
+    """Names derived from settings must be valid where they end up."""
+    problems = []
+    db = s.database.name
+    derived = f"{db.replace('_', '-')}-migration-backups"
+    if not db[:1].isalnum():
+        problems.append(
+            f"{fqkey('databaseName')}: {db!r} gives Kubernetes names such as {derived!r}, which "
+            "must start with a letter or digit; rename the database to start with a letter"
+        )
+    if s.database.roles_managed_by is not RolesManager.NONE:
+        longest = f"{db}_readonly"
+        if len(longest.encode()) > PG_NAME_BYTES:
+            problems.append(
+                f"{fqkey('databaseName')}: {db!r} ({len(db)} characters) gives role names such "
+                f"as {longest!r}, longer than PostgreSQL's {PG_NAME_BYTES} bytes (it would cut "
+                f"them silently); use at most {PG_NAME_BYTES - ROLE_SUFFIX_MAX} characters"
+            )
+    if s.database.flavor is Flavor.BITNAMI:
+        pg = s.postgres
+        fullname = bitnami_fullname(pg.release_name)
+        sets = (
+            [f"{fullname}-primary", f"{fullname}-read"]
+            if pg.architecture is Architecture.REPLICATION
+            else [fullname]
+        )
+        for name in sets:
+            if len(name) > STATEFULSET_NAME_MAX:
+                problems.append(
+                    f"{fqkey('postgresReleaseName')}: {pg.release_name!r} gives the chart's "
+                    f"StatefulSet {name!r} ({len(name)} characters); above "
+                    f"{STATEFULSET_NAME_MAX} its pods are never created (their revision label "
+                    f"would pass 63): shorten it by {len(name) - STATEFULSET_NAME_MAX}"
+                )
+                break
+    return problems
+
+
+_SUFFIXES: Final[dict[str, Decimal | int]] = {
+    "": 1,
+    "m": Decimal("0.001"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+def quantity(text: str) -> Decimal:
+    """A Kubernetes quantity (already checked against QUANTITY) as a number."""
+    number = text.rstrip("kMGTPEimn")
+    suffix = text[len(number) :]
+    return Decimal(number) * Decimal(_SUFFIXES[suffix])
+
+
+def _resource_checks(s: Settings) -> list[str]:
+    """A request above its limit is refused by the API server, after the database was
+    already being deployed: refuse it here."""
+    pairs = [
+        ("postgresCpuRequest", "postgresCpuLimit", s.postgres.cpu_request, s.postgres.cpu_limit),
+        (
+            "postgresMemoryRequest",
+            "postgresMemoryLimit",
+            s.postgres.memory_request,
+            s.postgres.memory_limit,
+        ),
+        ("flywayCpuRequest", "flywayCpuLimit", s.flyway.cpu_request, s.flyway.cpu_limit),
+        (
+            "flywayMemoryRequest",
+            "flywayMemoryLimit",
+            s.flyway.memory_request,
+            s.flyway.memory_limit,
+        ),
+    ]
+    if s.database.flavor is Flavor.EXTERNAL:
+        pairs = pairs[2:]
+    return [
+        f"{fqkey(request_key)}: {request!r} is more than {limit_key} ({limit!r}); Kubernetes "
+        f"refuses a request above its limit: lower {request_key} or raise {limit_key}"
+        for request_key, limit_key, request, limit in pairs
+        if quantity(request) > quantity(limit)
+    ]
 
 
 def _backup_checks(s: Settings) -> list[str]:

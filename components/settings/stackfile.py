@@ -153,9 +153,12 @@ def load_document(path: Path, source: str | None = None) -> dict[str, Any]:
     try:
         document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
+        # Where the broken construct starts (an unclosed bracket), else where it broke.
+        mark = error.context_mark or error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = error.problem or error.context or "not valid YAML"
+        what = "; ".join(filter(None, (error.context, error.problem))) or "not valid YAML"
+        if error.context_mark and error.problem_mark:
+            what += f" (at line {error.problem_mark.line + 1})"
         raise SettingsError(
             [f"{where}{what}; fix the YAML (a `key: value` per line under `config:`)"], source
         ) from None

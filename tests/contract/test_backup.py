@@ -167,6 +167,7 @@ def deployed(
             "databaseAccessHost": "db.example.internal",
             "databaseAdminUser": f"{tag}_admin",
             "databaseSslMode": "disable",
+            "databaseOwner": None,
         }
         secrets = {"adminPassword": "unused-here"}
     run = program_run("dev", config, secrets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def test_lint_released_fails_on_an_unlocked_migration(
 
 
 GIVES_BOTH = """config:
+  tradestream-database:namespace: x
   tradestream-database:flywayPlaceholders:
     region: eu
   tradestream-database:flywaySecretPlaceholders:
@@ -76,7 +78,10 @@ GIVES_BOTH = """config:
       secure: v1:abc
 """
 GIVES_NONE = "config:\n  tradestream-database:namespace: x\n"
-TURNS_OFF = "config:\n  tradestream-database:flywayPlaceholderReplacement: false\n"
+TURNS_OFF = (
+    "config:\n  tradestream-database:namespace: x\n"
+    "  tradestream-database:flywayPlaceholderReplacement: false\n"
+)
 
 
 def project(tmp_path: Path, stacks: dict[str, str]) -> Path:
@@ -109,3 +114,26 @@ def test_lint_refuses_a_secret_placeholder_in_plain_text(
     out = capsys.readouterr().out
     assert "flywaySecretPlaceholders.api_key: is stored in plain text" in out
     assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in out
+
+
+def test_a_deleted_lock_does_not_let_an_edited_release_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Version control still knows the lock: the lint names the edit and the restore command,
+    and never advises locking it in."""
+    directory = write_tree(tmp_path / "migrations", {"V1__a.sql": TABLE})
+    assert main(["lock", str(directory)]) == 0
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "commit", "-qm", "release"], check=True)
+    (directory / "migrations.lock.json").unlink()
+    (directory / "V1__a.sql").write_text(TABLE + "-- edited\n", encoding="utf-8")
+    capsys.readouterr()
+    assert lint_main([str(directory), "--no-squawk", "--released"]) == 1
+    out = capsys.readouterr().out
+    assert "migrations.lock.json: is missing, but commit" in out
+    assert "git checkout" in out
+    assert "V1__a.sql" in out
+    assert "changed after it was released" in out
+    assert "Release it: make migrations-lock" not in out

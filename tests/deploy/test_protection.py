@@ -8,7 +8,7 @@ import pytest
 
 from components.settings import PROJECT, Settings, parse_settings
 from deploy.protection import protected_changes
-from tests.program import ProgramRun, run_program, stack_config
+from tests.program import ProgramRun, for_flavor, run_program, stack_config
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
@@ -44,7 +44,7 @@ def test_disposable_stacks_protect_nothing(stack: str) -> None:
 
 
 def settings_of(stack: str, **config: str) -> Settings:
-    values = stack_config(stack)
+    values = for_flavor(stack_config(stack), config.get("databaseFlavor"))
     values.update({f"{PROJECT}:{key}": value for key, value in config.items()})
     return parse_settings(values, frozenset())
 
@@ -74,7 +74,7 @@ DEPLOYED = {
             {"databaseFlavor": "bitnami", "databaseSslMode": "disable"},
             ["databaseFlavor"],
         ),
-        ("staging", {"namespace": "x", "protectDatabase": "false"}, []),
+        ("staging", {"namespace": "x", "protectDatabase": "false", "disposable": "true"}, []),
         ("dev", {"postgresReleaseName": "pg2", "protectDatabase": "true"}, ["postgresReleaseName"]),
         ("dev", {"postgresReleaseName": "pg2"}, []),
     ],

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
+from components.settings import parse_settings
 from deploy.__main__ import Target, main, refuse_protected_changes
 from tests.program import stack_config
 
@@ -41,7 +42,7 @@ def refusal(**changes: str) -> str | None:
     config = stack_config("staging")
     config.update({f"tradestream-database:{key}": value for key, value in changes.items()})
     target = Target("staging", RecordedStack(config), is_local=False)  # type: ignore[arg-type]
-    return refuse_protected_changes(target)
+    return refuse_protected_changes(target, parse_settings(config))
 
 
 def test_a_renamed_cluster_is_refused_with_the_key_and_the_way_on() -> None:
@@ -54,7 +55,10 @@ def test_a_renamed_cluster_is_refused_with_the_key_and_the_way_on() -> None:
 
 def test_unchanged_or_unprotected_stacks_go_ahead() -> None:
     assert refusal() is None
-    assert refusal(cnpgClusterName="tradestream-pg2", protectDatabase="false") is None
+    assert (
+        refusal(cnpgClusterName="tradestream-pg2", protectDatabase="false", disposable="true")
+        is None
+    )
 
 
 def test_the_namespace_command_reads_the_stack_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,6 +34,7 @@ from standins import localstack as local
 from standins.cluster.api import Client
 from standins.cluster.layout import Layout
 from standins.clusterdb import ClusterPostgres, Location
+from tests.engine.checkout import Checkout, make_checkout
 
 pytestmark = pytest.mark.engine
 
@@ -237,7 +238,7 @@ def new_deployment(
         stack = open_stack(local.STACK, workspace, backend, engine, kubeconfig=kubeconfig)
         stack.set_config("migratorPassword", auto.ConfigValue(migrator_password, secret=True))
         deployment = Deployment(
-            Target(local.STACK, stack, is_local=True),
+            Target(local.STACK, stack, is_local=True, kubeconfig=kubeconfig),
             migrations,
             namespace,
             server,
@@ -251,3 +252,9 @@ def new_deployment(
     for deployment in made:
         with contextlib.suppress(auto.errors.CommandError):
             deployment.stack.destroy(color="never")
+
+
+@pytest.fixture(scope="module")
+def checkout(kube: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+    """A copy of the repository on the tests' cluster with a local stack of its own."""
+    yield from make_checkout(kube, tmp_path_factory)

@@ -19,7 +19,7 @@ import pytest
 from standins.cluster import isolation
 from standins.cluster.layout import STATE_ENV, Layout
 from standins.localstack import STATE_ENV as LOCAL_STATE_ENV
-from tests.engine.test_messages import copy_repository
+from tests.engine.checkout import copy_repository
 
 pytestmark = pytest.mark.engine
 

@@ -3,119 +3,20 @@ copy of the repository on the local stack, with bad input. The refusal (key or f
 fix), or the engine's error, reaches the terminal once, with a non-zero exit, no traceback
 and no "see above".
 """
+# The `checkout` fixture (tests/engine/checkout.py): a copy of the repository with a local
+# stack of its own on the tests' cluster.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from deploy.engine import ROOT
 from standins import localstack
-from standins.cluster.api import Client
+from tests.engine.checkout import LOCAL, PREFIX, Checkout
 
 pytestmark = pytest.mark.engine
-
-LOCAL = "stacks/Pulumi.local.yaml"
-PREFIX = "tradestream-database:"
-
-
-def _tracked(root: Path) -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return [p for p in listed.split("\0") if p and (root / p).is_file()]
-
-
-@dataclass
-class Checkout:
-    """A copy of the repository as a user has it, with the local stack's state its own."""
-
-    root: Path
-    env: dict[str, str]
-    stack_file: dict[str, object]
-
-    def set(self, **config: object) -> None:
-        """Set keys of the local stack file (None removes one) as a user would edit it."""
-        values = dict(self.stack_file["config"])  # type: ignore[call-overload]
-        for key, value in config.items():
-            if value is None:
-                values.pop(PREFIX + key, None)
-            else:
-                values[PREFIX + key] = value
-        (self.root / LOCAL).write_text(yaml.safe_dump({"config": values}), encoding="utf-8")
-
-    def write(self, relative: str, content: bytes | str) -> None:
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-
-    def make(self, *args: str) -> tuple[int, str]:
-        """The README's command, as typed in the checkout: exit code and what it printed."""
-        proc = subprocess.run(
-            ["make", "--no-print-directory", *args],
-            cwd=self.root,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-            timeout=1800,
-        )
-        return proc.returncode, proc.stdout
-
-
-def copy_repository(root: Path) -> None:
-    """The repository copied file by file (timestamps kept, so `make deps` has nothing to do)."""
-    for relative in _tracked(ROOT):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / relative, root / relative)
-    for shared in (".venv", ".cache"):
-        if (ROOT / shared).exists():
-            (root / shared).symlink_to(ROOT / shared)
-
-
-DATABASE = "postgres.messages-database.svc.cluster.local"
-"""Where this checkout's local stack puts its server: apart from other tests' databases."""
-
-
-@pytest.fixture(scope="module")
-def checkout(kube: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
-    """A copy of the repository sharing the tests' cluster (LOCALCLUSTER_STATE), with a local
-    stack of its own: its state, namespace and database server."""
-    root = tmp_path_factory.mktemp("checkout")
-    copy_repository(root)
-    state = tmp_path_factory.mktemp("local-state")
-    env = {
-        **os.environ,
-        localstack.STATE_ENV: str(state),
-        "PULUMI_YES": "1",
-        "NO_COLOR": "1",
-    }
-    document = yaml.safe_load((root / LOCAL).read_text(encoding="utf-8"))
-    document["config"][PREFIX + "databaseAccessHost"] = DATABASE
-    document["config"][PREFIX + "namespace"] = "messages"
-    found = Checkout(root, env, document)
-    found.set()
-    yield found
-    subprocess.run(
-        ["make", "--no-print-directory", "destroy", "STACK=local"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    kube.delete(f"/api/v1/namespaces/{DATABASE.split('.')[1]}")
-    shutil.rmtree(state, ignore_errors=True)
 
 
 def assert_shown_once(output: str, *parts: str) -> None:
@@ -198,3 +99,28 @@ def test_a_provider_error_is_reported_once(checkout: Checkout) -> None:
     assert lines, output
     assert all(line.startswith("error: kubernetes:") for line in lines), output
     assert len(lines) == len(set(lines)), output
+
+
+def test_a_deploy_while_another_holds_the_stack_is_refused_naming_it(checkout: Checkout) -> None:
+    """CI's deploy holds the backend's lock: a `make up` from a laptop is refused, not raced."""
+    state = Path(checkout.env[localstack.STATE_ENV]) / "state"
+    locks = state / ".pulumi" / "locks" / "organization" / "tradestream-database" / "local"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / "ci-deploy.json"
+    lock.write_text(
+        json.dumps(
+            {
+                "pid": 4242,
+                "username": "ci",
+                "hostname": "runner",
+                "timestamp": "2026-12-06T02:00:00Z",
+            }
+        ),
+        encoding="utf-8",
+    )
+    try:
+        code, output = checkout.make("up", "STACK=local")
+    finally:
+        lock.unlink()
+    assert code != 0, output
+    assert_shown_once(output, "the stack is currently locked by 1 lock(s)", "ci@runner")

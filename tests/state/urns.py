@@ -103,6 +103,7 @@ def _configurations() -> dict[str, dict[str, str]]:
     found["bitnami-unprotected-existing-namespace"] = {
         "databaseFlavor": "bitnami",
         "protectDatabase": "false",
+        "disposable": "true",
         "createNamespace": "false",
     }
     return found

@@ -17,11 +17,10 @@ from components.access import grants_spec
 from components.access.credentials import CNPG_RELOAD_LABEL
 from components.access.grants import GRANTS_DIGEST_ANNOTATION
 from components.access.privileges import (
-    HISTORY_CALLBACK,
     in_cluster_sql,
     privilege_model,
 )
-from components.contract import InClusterAdmin, Purpose, ServerAddress
+from components.contract import HISTORY_CALLBACK, InClusterAdmin, Purpose, ServerAddress
 from components.jobs.pod import CA_KEY, RUN_AS, TMP_PATH
 from tests.program import ProgramRun, is_secret, plain_strings, run_program
 

@@ -89,23 +89,28 @@ def fourth_flavor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(database, "FLAVORS", flavors)
 
 
-BASE = {
+BASE: dict[str, str | None] = {
     "namespace": "shop",
     "databaseName": "shop",
-    "databaseOwner": "shop_owner",
     "databaseRolesManagedBy": "none",
     "passwordSource": "generated",
     "backupBeforeMigrate": "true",
     "protectDatabase": "true",
-    "cnpgBackupMethod": "volume-snapshot",
-    "cnpgBackupSnapshotClass": "csi",
-    "cnpgInstallOperator": "false",
-    "postgresArchitecture": "standalone",
-    "postgresReadReplicas": "0",
 }
 PER_FLAVOR: dict[str, dict[str, str | None]] = {
-    "bitnami": {"databaseFlavor": "bitnami"},
-    "cloudnative-pg": {"databaseFlavor": "cloudnative-pg"},
+    "bitnami": {
+        "databaseFlavor": "bitnami",
+        "databaseOwner": "shop_owner",
+        "postgresArchitecture": "standalone",
+        "postgresReadReplicas": "0",
+    },
+    "cloudnative-pg": {
+        "databaseFlavor": "cloudnative-pg",
+        "databaseOwner": "shop_owner",
+        "cnpgBackupMethod": "volume-snapshot",
+        "cnpgBackupSnapshotClass": "csi",
+        "cnpgInstallOperator": "false",
+    },
     "external": {
         "databaseFlavor": "external",
         "databaseRolesManagedBy": "dba",

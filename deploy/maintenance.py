@@ -1,0 +1,118 @@
+"""One pod outside the stack: the deployed migration Job's locked-down pod with another
+command, awaited, its log printed, nothing left behind. Flyway's repair runs on it; so do
+restores, drift checks and adoption, so all of them run as exactly what migrations run as
+(the same image, login, volumes and hardening) and none needs a network path from where
+the command is typed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from deploy.kube import Kube, KubeError
+
+PURPOSE_LABEL: Final = "tradestream.io/maintenance"
+COMPONENT_LABEL: Final = "app.kubernetes.io/component"
+_CONTROLLER_LABELS: Final = (
+    "controller-uid",
+    "job-name",
+    "batch.kubernetes.io/controller-uid",
+    "batch.kubernetes.io/job-name",
+)
+"""Labels the Job controller puts on its pods: a copied template must not carry them."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A maintenance pod's end: whether it succeeded, and what it printed."""
+
+    job: str
+    succeeded: bool
+    log: str
+
+
+def maintenance_job(
+    deployed: Mapping[str, Any],
+    purpose: str,
+    command: Sequence[str],
+    *,
+    deadline_seconds: int,
+) -> dict[str, Any]:
+    """A Job running `command` in the deployed migration Job's pod (pure): its image, env,
+    volumes and security context as they are; no retry, a deadline, no annotations that
+    would tie it to the migration Job."""
+    metadata = deployed["metadata"]
+    template = copy.deepcopy(deployed["spec"]["template"])
+    labels = {
+        k: v
+        for k, v in (template["metadata"].get("labels") or {}).items()
+        if k not in _CONTROLLER_LABELS
+    }
+    labels |= {PURPOSE_LABEL: purpose, COMPONENT_LABEL: "maintenance"}
+    template["metadata"] = {"labels": labels}
+    (container,) = template["spec"]["containers"]
+    container["command"] = list(command)
+    container.pop("args", None)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "generateName": f"{metadata['name'][:40]}-{purpose}-",
+            "namespace": metadata["namespace"],
+            "labels": {
+                **(metadata.get("labels") or {}),
+                PURPOSE_LABEL: purpose,
+                COMPONENT_LABEL: "maintenance",
+            },
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline_seconds,
+            "template": template,
+        },
+    }
+
+
+def running(job: Mapping[str, Any]) -> bool:
+    status = job.get("status") or {}
+    return bool(status.get("active")) and not status.get("completionTime")
+
+
+def run_pod(
+    kube: Kube,
+    deployed: Mapping[str, Any],
+    purpose: str,
+    command: Sequence[str],
+    *,
+    deadline_seconds: int = 900,
+) -> Finished:
+    """Run `command` once in the migration Job's pod, wait for it, read its log, delete it."""
+    body = maintenance_job(deployed, purpose, command, deadline_seconds=deadline_seconds)
+    namespace = body["metadata"]["namespace"]
+    made = kube.create_job(namespace, body)
+    name = str(made["metadata"]["name"])
+    try:
+        job = kube.wait_for_job(namespace, name, timeout=deadline_seconds + 120)
+        log = kube.job_log(namespace, name)
+    finally:
+        kube.delete_job(namespace, name)
+    conditions = (job.get("status") or {}).get("conditions") or []
+    succeeded = any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions)
+    return Finished(name, succeeded, log)
+
+
+def refuse_while_migrating(kube: Kube, namespace: str, selector: str) -> str | None:
+    """Why maintenance must wait: a migration Job of the stack is running."""
+    try:
+        busy = [j["metadata"]["name"] for j in kube.jobs(namespace, selector) if running(j)]
+    except KubeError as error:
+        return str(error)
+    if busy:
+        return (
+            f"a migration Job is running in {namespace} ({', '.join(busy)}); wait for it to "
+            "finish (make logs shows it), then run this again"
+        )
+    return None

@@ -91,6 +91,8 @@ def stop_orphaned_clusters(runs: Path) -> None:
     """Stop the clusters of earlier sessions that ended without stopping them (killed):
     only those whose recorded session is gone, so a concurrent session keeps its own."""
     for owner in runs.glob(f"pytest-*/local-cluster*/{OWNER}"):
+        if owner.parent.is_symlink():  # pytest's `local-clustercurrent`: the same directory
+            continue
         pid, _, started = owner.read_text().strip().partition(" ")
         if pid.isdigit() and _start_time(int(pid)) == started:
             continue

@@ -372,6 +372,28 @@ install_images() {
     (cd "$repo" && "$python" -m standins.images build)
 }
 
+# Everything. The images (network and disk: debootstrap, apt, Maven's jars) are built beside
+# the Go builds (CPU), in a process of their own with its own cache, so on a cold machine
+# their minutes overlap; their output is printed after the Go steps', from a log.
+images_pid=""
+install_all() {
+    local images_log="$build/images.log" images_ok=""
+    install_images >"$images_log" 2>&1 &
+    images_pid=$!
+    # A failed Go step ends this script: the images' build finishes (and unmounts) first.
+    trap 'wait "$images_pid" 2>/dev/null || true' EXIT
+    log "images: building beside the Go builds (log: $images_log)"
+    install_pulumi
+    install_provider
+    install_kubernetes "${CONTROL_PLANE[@]}"
+    install_node
+    log "images: waiting for their build"
+    wait "$images_pid" && images_ok=1
+    trap - EXIT
+    sed 's/^/  /' "$images_log" >&2
+    [[ -n "$images_ok" ]] || die "the images did not build (their log above)"
+}
+
 main() {
     local what=${1:-all} start=$SECONDS
     case "$what" in
@@ -405,11 +427,7 @@ main() {
     node) install_node ;;
     images) install_images ;;
     all)
-        install_pulumi
-        install_provider
-        install_kubernetes "${CONTROL_PLANE[@]}"
-        install_node
-        install_images
+        install_all
         ;;
     *) die "usage: $0 [pulumi|provider|control-plane|node|images|all] | path PART | versions" ;;
     esac

@@ -377,7 +377,8 @@ install_images() {
 # their minutes overlap; their output is printed after the Go steps', from a log.
 images_pid=""
 install_all() {
-    local images_log="$build/images.log" images_ok=""
+    local images_log images_ok=""
+    images_log=$(mktemp "$build/images.XXXXXX.log") # one per run: runs may overlap
     install_images >"$images_log" 2>&1 &
     images_pid=$!
     # A failed Go step ends this script: the images' build finishes (and unmounts) first.
@@ -391,6 +392,7 @@ install_all() {
     wait "$images_pid" && images_ok=1
     trap - EXIT
     sed 's/^/  /' "$images_log" >&2
+    rm -f "$images_log"
     [[ -n "$images_ok" ]] || die "the images did not build (their log above)"
 }
 

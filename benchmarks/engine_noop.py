@@ -1,10 +1,11 @@
 """What the real engine costs when nothing changed, as the migration history grows.
 
-For each size, a folder of that many small versioned migrations is deployed once to the
-local control plane (an external database on a throwaway PostgreSQL, as the local stack
-deploys), then timed: a no-op `preview`, a no-op `up`, and the same program under Pulumi
-mocks (`tests.program.run_program`, what the unit tests and a preview's program part cost).
-The ratio says how much of a preview is the engine and the provider rather than the program.
+For each size, a folder of that many small versioned migrations is deployed once to a
+local cluster of the benchmark's own (an external database on a PostgreSQL in the cluster,
+as the local stack deploys), then timed: a no-op `preview`, a no-op `up`, and the same
+program under Pulumi mocks (`tests.program.run_program`, what the unit tests and a preview's
+program part cost). The ratio says how much of a preview is the engine and the provider
+rather than the program.
 
 Run with ``make bench-engine`` or
 ``.venv/bin/python benchmarks/engine_noop.py --sizes 10,1000,5000``.
@@ -30,7 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from deploy.engine import Backend, find_engine, open_stack, prepare_workspace  # noqa: E402
 from standins import localstack as local  # noqa: E402
-from standins.postgres import PostgresServer  # noqa: E402
+from standins.cluster.api import Client  # noqa: E402
+from standins.cluster.layout import Layout  # noqa: E402
+from standins.clusterdb import ClusterPostgres, Location  # noqa: E402
 from tests.program import run_program  # noqa: E402
 
 DEFAULT_SIZES = (10, 1_000, 5_000)
@@ -55,7 +58,7 @@ def best_of(runs: int, step: Callable[[], object]) -> float:
     return min(timings)
 
 
-def measure(count: int, server: PostgresServer, kubeconfig: Path, scratch: Path) -> list[str]:
+def measure(count: int, server: ClusterPostgres, kubeconfig: Path, scratch: Path) -> list[str]:
     directory = scratch / f"migrations-{count}"
     write_migrations(directory, count)
     database = f"bench_{count}"
@@ -63,7 +66,8 @@ def measure(count: int, server: PostgresServer, kubeconfig: Path, scratch: Path)
     config = {
         "namespace": f"bench-{count}",
         "databaseName": database,
-        "databaseAccessPort": str(server.port),
+        "databaseAccessHost": server.location.host,
+        "databaseAccessPort": str(server.location.port),
         "migrationsDir": str(directory),
         "flywayActiveDeadlineSeconds": "3600",
         "flywayJobTimeoutSeconds": "3600",
@@ -98,16 +102,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sizes = [int(size) for size in parser.parse_args(argv).sizes.split(",")]
     scratch = Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    # A control plane of the benchmark's own, stopped at the end.
+    # A cluster of the benchmark's own, stopped at the end.
     os.environ["LOCALCLUSTER_STATE"] = str(scratch / "local-cluster")
     kubeconfig = local.start_cluster()
     header = ["files", "first up s", "no-op preview s", "no-op up s", "mocks s", "preview/mocks"]
     rows: list[list[str]] = []
     try:
-        with PostgresServer() as server:
-            for count in sizes:
-                rows.append(measure(count, server, kubeconfig, scratch))
-                print(" | ".join(rows[-1]), flush=True)
+        server = ClusterPostgres(
+            Layout(scratch / "local-cluster"),
+            Client.from_kubeconfig(kubeconfig),
+            Location("postgres", "bench-database"),
+            local.stack_settings().backup.image,
+        )
+        server.start()
+        for count in sizes:
+            rows.append(measure(count, server, kubeconfig, scratch))
+            print(" | ".join(rows[-1]), flush=True)
     finally:
         local.stop_cluster()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -15,7 +15,6 @@ After `up`, and whenever it fails, the backup's and Flyway's logs are printed an
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -107,7 +106,7 @@ def open_target(
         local = _local()
         state = local.state_dir()
         workspace = prepare_workspace(state / "workspace", name)
-        kubeconfig = local.start_cluster() if start else None
+        kubeconfig = local.start_cluster() if start else local.kubeconfig()
         database = local.start_database(stack_file.settings) if start else None
         stack = open_stack(
             name,
@@ -173,18 +172,11 @@ def job_log(target: Target, role: str = "Flyway") -> str | None:
     if job is None:
         return None
     namespace, name = job
-    if target.is_local:
-        text = _local().job_log(namespace, name)
-    elif shutil.which("kubectl"):
-        result = subprocess.run(
-            ["kubectl", "logs", f"job/{name}", "-n", namespace, "--all-containers"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        text = result.stdout or result.stderr
-    else:
-        text = "(kubectl is not installed, so the Job's log cannot be read)"
+    try:
+        # From the API server (pods/log), as `kubectl logs` reads it, on every cluster.
+        text = target.kube().job_log(namespace, name)
+    except KubeError as error:
+        text = f"(the Job's log cannot be read: {error})"
     return f"--- {role}: job {namespace}/{name} ---\n{text.rstrip()}\n"
 
 
@@ -345,7 +337,6 @@ def run_repair(target: Target, yes: bool, _operation: Operation) -> int:
         kube.job(namespace, name),
         "repair",
         flyway_command("repair"),
-        read_log=_local().job_log if target.is_local else None,
     )
     print(f"--- flyway repair: job {namespace}/{finished.job} (deleted) ---")
     print(finished.log.rstrip())
@@ -477,12 +468,7 @@ def down(name: str) -> int:
     if name != LOCAL:
         print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
         return 2
-    local = _local()
-    local.stop_cluster()
-    local.stop_database(remove=True)
-    shutil.rmtree(local.state_dir(), ignore_errors=True)
-    with contextlib.suppress(OSError):  # the parent of the database's folder, when empty
-        local.postgres_dir().parent.rmdir()
+    _local().down()
     print("local stack removed: cluster stopped, database and state deleted")
     return 0
 
@@ -529,11 +515,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _local_set_up_failed(error: Exception) -> bool:
-    """A step of the local set-up failed (a command, or the local PostgreSQL, whose module is
+    """A step of the local set-up failed (a command, or the local PostgreSQL, whose modules are
     loaded only by that set-up)."""
-    postgres = sys.modules.get("standins.postgres")
-    return isinstance(error, subprocess.CalledProcessError) or (
-        postgres is not None and isinstance(error, postgres.PostgresError)
+    if isinstance(error, subprocess.CalledProcessError):
+        return True
+    postgres, clusterdb = (
+        sys.modules.get("standins.postgres"),
+        sys.modules.get("standins.clusterdb"),
+    )
+    return (postgres is not None and isinstance(error, postgres.PostgresError)) or (
+        clusterdb is not None and isinstance(error, clusterdb.ClusterDatabaseError)
     )
 
 

@@ -8,7 +8,7 @@ the command is typed.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -88,17 +88,15 @@ def run_pod(
     command: Sequence[str],
     *,
     deadline_seconds: int = 900,
-    read_log: Callable[[str, str], str] | None = None,
 ) -> Finished:
-    """Run `command` once in the migration Job's pod, wait for it, read its log (by
-    `read_log(namespace, job)` where the cluster keeps logs elsewhere), delete it."""
+    """Run `command` once in the migration Job's pod, wait for it, read its log, delete it."""
     body = maintenance_job(deployed, purpose, command, deadline_seconds=deadline_seconds)
     namespace = body["metadata"]["namespace"]
     made = kube.create_job(namespace, body)
     name = str(made["metadata"]["name"])
     try:
         job = kube.wait_for_job(namespace, name, timeout=deadline_seconds + 120)
-        log = (read_log or kube.job_log)(namespace, name)
+        log = kube.job_log(namespace, name)
     finally:
         kube.delete_job(namespace, name)
     conditions = (job.get("status") or {}).get("conditions") or []

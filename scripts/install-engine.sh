@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Install the real deployment path, pinned and idempotent:
-#   the Pulumi CLI, the kubernetes resource provider, and a local Kubernetes control plane
-#   (etcd, kube-apiserver, kube-controller-manager).
+# Install the real deployment path and the local Kubernetes it deploys to, pinned, idempotent:
+#   pulumi         the Pulumi CLI
+#   provider       the kubernetes resource provider
+#   control-plane  etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+#   node           kubelet, kube-proxy, containerd (+ its runc shim and ctr), runc, the CNI
+#                  plugins (bridge, host-local, loopback, portmap), CoreDNS, the pause program
+#   images         the container images the local node runs, built from Debian packages and
+#                  Maven jars (python -m standins.images; as root)
 #
-#   bash scripts/install-engine.sh [pulumi|provider|control-plane|all]   (default: all)
+#   bash scripts/install-engine.sh [pulumi|provider|control-plane|node|images|all]  (default: all)
+#   bash scripts/install-engine.sh path PART        where PART is cached
 #
 # An installed `pulumi` of at least PULUMI_VERSION is used as it is. Everything else is built
 # from the Go module proxy (the only source of these binaries that needs no download site)
 # into a cache outside the clone, keyed by version, so a fresh clone reuses it:
 #   ${TRADESTREAM_CACHE:-~/.cache/tradestream-database}/bin/<name>-<version>/
-# `bash scripts/install-engine.sh path pulumi|provider|control-plane` prints where each is.
-# A cold build takes about 35 minutes on two cores; a warm one returns at once.
+# Every step prints its time. A step's cold build time is kept beside what it built
+# (.built-<name>), so a later run prints, per step, the cold time and this run's (cached: 0 s).
 set -euo pipefail
 
 PULUMI_VERSION=3.276.0
@@ -19,10 +25,20 @@ PROVIDER_VERSION=4.25.0
 PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
 KUBERNETES_VERSION=1.34.2
 ETCD_VERSION=3.6.4
+CONTAINERD_VERSION=2.4.2
+RUNC_VERSION=1.5.3
+CNI_PLUGINS_VERSION=1.9.1
+COREDNS_VERSION=1.14.7
+PAUSE_VERSION=3.10.1
+
+CNI_PLUGINS=(main/bridge main/loopback ipam/host-local meta/portmap)
+CONTROL_PLANE=(kube-apiserver kube-controller-manager etcd kube-scheduler)
+NODE_KUBERNETES=(kubelet kube-proxy)
 
 cache="${TRADESTREAM_CACHE:-$HOME/.cache/tradestream-database}"
 bin="$cache/bin"
 build="$cache/build"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf 'install-engine: %s\n' "$*" >&2; }
 die() {
@@ -30,12 +46,47 @@ die() {
     exit 1
 }
 
+# One line per step for the summary: name, cold seconds, this run's seconds.
+summary=()
+
 timed() { # name command...
     local name=$1 start=$SECONDS
     shift
     log "$name ..."
     "$@"
     log "$name done in $((SECONDS - start)) s"
+}
+
+# Build `file` with `command...` unless it is there; either way record the step for the summary.
+# The cold time is kept in <dir>/.built-<file name> ("seconds date") by the run that built it.
+step() { # name file command...
+    local name=$1 file=$2 start=$SECONDS stamp cold when
+    shift 2
+    stamp="$(dirname "$file")/.built-$(basename "$file")"
+    if [[ -x "$file" ]]; then
+        cold=$(cut -d' ' -f1 "$stamp" 2>/dev/null || echo "?")
+        when=$(cut -d' ' -f2 "$stamp" 2>/dev/null || echo "an earlier run")
+        log "$name: cached (built cold in $cold s on $when) at $file"
+        summary+=("$name|$cold|0")
+        return
+    fi
+    log "$name ..."
+    "$@"
+    [[ -x "$file" ]] || die "$name: $file was not built"
+    cold=$((SECONDS - start))
+    printf '%s %s\n' "$cold" "$(date -u +%Y-%m-%dT%H:%MZ)" >"$stamp"
+    log "$name: built in $cold s"
+    summary+=("$name|$cold|$cold")
+}
+
+print_summary() {
+    ((${#summary[@]} > 0)) || return 0
+    log "step                                      built (s)   this run (s)"
+    local line name cold now
+    for line in "${summary[@]}"; do
+        IFS='|' read -r name cold now <<<"$line"
+        log "$(printf '%-42s %8s   %12s' "$name" "$cold" "$now")"
+    done
 }
 
 require_go() {
@@ -67,10 +118,11 @@ install_pulumi() {
         fi
         log "Pulumi CLI $have is older than $PULUMI_VERSION; building $PULUMI_VERSION"
     fi
-    if [[ -x "$target" ]]; then
-        log "Pulumi CLI $PULUMI_VERSION cached at $target"
-        return
-    fi
+    step "Pulumi CLI $PULUMI_VERSION" "$target" _build_pulumi "$target"
+}
+
+_build_pulumi() {
+    local target=$1
     require_go
     local src="$build/pulumi-$PULUMI_VERSION"
     rm -rf "$src"
@@ -94,10 +146,11 @@ _fetch_pulumi() {
 
 install_provider() {
     local target="$bin/pulumi-resource-kubernetes-v$PROVIDER_VERSION/pulumi-resource-kubernetes"
-    if [[ -x "$target" ]]; then
-        log "kubernetes provider $PROVIDER_VERSION cached at $target"
-        return
-    fi
+    step "kubernetes provider $PROVIDER_VERSION" "$target" _build_provider "$target"
+}
+
+_build_provider() {
+    local target=$1
     require_go
     local src="$build/pulumi-kubernetes-$PROVIDER_VERSION"
     rm -rf "$src"
@@ -121,21 +174,18 @@ _fetch_provider() {
     chmod -R u+w "$src"
 }
 
-install_control_plane() {
-    local target="$bin/kubernetes-v$KUBERNETES_VERSION-etcd-v$ETCD_VERSION"
+kubernetes_dir() { echo "$bin/kubernetes-v$KUBERNETES_VERSION-etcd-v$ETCD_VERSION"; }
+
+# The Kubernetes components and etcd come from one module of our own (see _kubernetes_module),
+# prepared once per run that builds any of them.
+kubernetes_module_ready=""
+
+install_kubernetes() { # component...
+    local target component version_flags major=${KUBERNETES_VERSION%%.*} minor
+    target=$(kubernetes_dir)
     if [[ -x "$target/kube-apiserver" ]] && ! "$target/kube-apiserver" --version | grep -q "v$KUBERNETES_VERSION\$"; then
         rm -rf "$target" # built before the version was stamped in
     fi
-    if [[ -x "$target/kube-apiserver" && -x "$target/kube-controller-manager" && -x "$target/etcd" ]]; then
-        log "control plane (Kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION) cached at $target"
-        return
-    fi
-    require_go
-    local src="$build/control-plane-$KUBERNETES_VERSION"
-    rm -rf "$src"
-    mkdir -p "$src"
-    timed "prepare the control-plane module" _control_plane_module "$src"
-    local component version_flags major=${KUBERNETES_VERSION%%.*} minor
     minor=${KUBERNETES_VERSION#*.}
     minor=${minor%%.*}
     # The API server reports this version, and clients (the Pulumi provider among them) read it.
@@ -143,21 +193,36 @@ install_control_plane() {
     version_flags+=" -X k8s.io/component-base/version.gitMajor=$major"
     version_flags+=" -X k8s.io/component-base/version.gitMinor=$minor"
     version_flags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-    for component in kube-apiserver kube-controller-manager; do
-        timed "build $component $KUBERNETES_VERSION" \
-            bash -c "cd '$src' && go build -trimpath -ldflags '-s -w $version_flags' -o '$src/out/$component' k8s.io/kubernetes/cmd/$component"
-    done
-    timed "build etcd $ETCD_VERSION" \
-        bash -c "cd '$src' && go build -trimpath -ldflags '-s -w' -o '$src/out/etcd' go.etcd.io/etcd/server/v3"
     mkdir -p "$target"
-    mv "$src/out/"* "$target/"
-    rm -rf "$src"
+    for component in "$@"; do
+        if [[ $component == etcd ]]; then
+            step "etcd $ETCD_VERSION" "$target/etcd" _go_build_in_module "$target/etcd" '-s -w' \
+                go.etcd.io/etcd/server/v3
+        else
+            step "$component $KUBERNETES_VERSION" "$target/$component" _go_build_in_module \
+                "$target/$component" "-s -w $version_flags" "k8s.io/kubernetes/cmd/$component"
+        fi
+    done
+}
+
+_go_build_in_module() { # output ldflags package
+    local src="$build/kubernetes-$KUBERNETES_VERSION"
+    require_go
+    if [[ -z "$kubernetes_module_ready" ]]; then
+        rm -rf "$src"
+        mkdir -p "$src"
+        timed "prepare the Kubernetes $KUBERNETES_VERSION module (go mod tidy, download)" \
+            _kubernetes_module "$src"
+        kubernetes_module_ready=1
+    fi
+    (cd "$src" && go build -trimpath -ldflags "$2" -o "$1.tmp" "$3")
+    mv "$1.tmp" "$1"
 }
 
 # k8s.io/kubernetes replaces its k8s.io/* dependencies with ./staging paths, so it cannot be
 # required as it is; a module of our own requires it and points each of those at its release.
-_control_plane_module() {
-    local src=$1 gomod staging_version
+_kubernetes_module() {
+    local src=$1 gomod staging_version component
     staging_version="v0.${KUBERNETES_VERSION#1.}"
     gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
@@ -174,19 +239,161 @@ _control_plane_module() {
         grep -E '^\s*k8s.io/[a-z0-9.-]+ => \./staging/' "$gomod" |
             awk -v v="$staging_version" '{ print "replace " $1 " => " $1 " " v }'
     } >"$src/go.mod"
-    cat >"$src/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "go.etcd.io/etcd/server/v3"
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-)
-GO
+    {
+        printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "go.etcd.io/etcd/server/v3"\n'
+        for component in kube-apiserver kube-controller-manager kube-scheduler "${NODE_KUBERNETES[@]}"; do
+            printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$component"
+        done
+        printf ')\n'
+    } >"$src/tools.go"
     (cd "$src" && go mod tidy)
     (cd "$src" && go mod download)
+}
+
+# `go install MODULE/PKG@VERSION` for modules without replace directives, into `output`.
+_go_install() { # output cgo package@version [go flags...]
+    local output=$1 cgo=$2 package=$3 gobin
+    shift 3
+    require_go
+    gobin=$(mktemp -d "$build/gobin.XXXXXX")
+    GOBIN="$gobin" CGO_ENABLED="$cgo" go install -trimpath "$@" "$package"
+    mv "$gobin/$(basename "${package%@*}")" "$output"
+    rm -rf "$gobin"
+}
+
+install_containerd() {
+    local target="$bin/containerd-v$CONTAINERD_VERSION" module=github.com/containerd/containerd/v2 command tags
+    local flags="-s -w -X $module/version.Version=v$CONTAINERD_VERSION -X $module/version.Package=$module"
+    mkdir -p "$target"
+    for command in containerd containerd-shim-runc-v2 ctr; do
+        tags=urfave_cli_no_docs
+        [[ $command == containerd-shim-runc-v2 ]] && tags+=" no_grpc"
+        # cgo off: static binaries, without the btrfs snapshotter (which needs cgo; unused).
+        step "$command $CONTAINERD_VERSION" "$target/$command" _go_install "$target/$command" 0 \
+            "$module/cmd/$command@v$CONTAINERD_VERSION" -tags "$tags" -ldflags "$flags"
+    done
+}
+
+install_runc() {
+    local target="$bin/runc-v$RUNC_VERSION"
+    mkdir -p "$target"
+    # cgo and libseccomp (Debian's libseccomp-dev) for seccomp filters. runc's Makefile adds the
+    # libpathrs tag, a Rust library Debian does not package: runc then uses its Go resolver.
+    step "runc $RUNC_VERSION" "$target/runc" _build_runc "$target/runc"
+}
+
+_build_runc() {
+    pkg-config --exists libseccomp || die "libseccomp-dev is missing: bash scripts/install-system-deps.sh"
+    _go_install "$1" 1 "github.com/opencontainers/runc@v$RUNC_VERSION" \
+        -tags "seccomp urfave_cli_no_docs" -ldflags "-s -w -X main.version=$RUNC_VERSION"
+    "$1" --version | grep -q '^libseccomp: ' || die "runc was built without seccomp"
+}
+
+install_cni() {
+    local target="$bin/cni-plugins-v$CNI_PLUGINS_VERSION" plugin name
+    mkdir -p "$target"
+    for plugin in "${CNI_PLUGINS[@]}"; do
+        name=$(basename "$plugin")
+        step "CNI plugin $name $CNI_PLUGINS_VERSION" "$target/$name" _go_install "$target/$name" 0 \
+            "github.com/containernetworking/plugins/plugins/$plugin@v$CNI_PLUGINS_VERSION" \
+            -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=v$CNI_PLUGINS_VERSION"
+    done
+}
+
+install_coredns() {
+    local target="$bin/coredns-v$COREDNS_VERSION"
+    mkdir -p "$target"
+    step "CoreDNS $COREDNS_VERSION" "$target/coredns" _go_install "$target/coredns" 0 \
+        "github.com/coredns/coredns@v$COREDNS_VERSION" \
+        -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=v$COREDNS_VERSION"
+}
+
+# The pod sandbox's process: holds the pod's namespaces, reaps orphans, exits 0 on SIGINT or
+# SIGTERM, as Kubernetes' own pause does; a few lines of Go, so no C toolchain or registry.
+PAUSE_SOURCE='package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range signals {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			pid, err := syscall.Wait4(-1, nil, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
+'
+
+pause_dir() { echo "$bin/pause-v$PAUSE_VERSION-$(printf '%s' "$PAUSE_SOURCE" | sha256sum | cut -c1-12)"; }
+
+install_pause() {
+    local target
+    target=$(pause_dir)
+    mkdir -p "$target"
+    step "pause $PAUSE_VERSION" "$target/pause" _build_pause "$target/pause"
+}
+
+_build_pause() {
+    local src
+    require_go
+    src=$(mktemp -d "$build/pause.XXXXXX")
+    printf '%s' "$PAUSE_SOURCE" >"$src/main.go"
+    printf 'module local/pause\n\ngo 1.21\n' >"$src/go.mod"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$1" .)
+    rm -rf "$src"
+}
+
+install_node() {
+    install_kubernetes "${NODE_KUBERNETES[@]}"
+    install_containerd
+    install_runc
+    install_cni
+    install_coredns
+    install_pause
+}
+
+# The images are built by Python (debootstrap, apt in overlay layers, Maven's jars), which
+# prints and records its own steps the same way.
+install_images() {
+    local python=python3
+    [[ -x "$repo/.venv/bin/python" ]] && python="$repo/.venv/bin/python"
+    [[ "$(id -u)" -eq 0 ]] || die "the images are built as root (debootstrap, mount, chroot); run as root"
+    (cd "$repo" && "$python" -m standins.images build)
+}
+
+# Everything. The images (network and disk: debootstrap, apt, Maven's jars) are built beside
+# the Go builds (CPU), in a process of their own with its own cache, so on a cold machine
+# their minutes overlap; their output is printed after the Go steps', from a log.
+images_pid=""
+install_all() {
+    local images_log images_ok=""
+    images_log=$(mktemp "$build/images.XXXXXX.log") # one per run: runs may overlap
+    install_images >"$images_log" 2>&1 &
+    images_pid=$!
+    # A failed Go step ends this script: the images' build finishes (and unmounts) first.
+    trap 'wait "$images_pid" 2>/dev/null || true' EXIT
+    log "images: building beside the Go builds (log: $images_log)"
+    install_pulumi
+    install_provider
+    install_kubernetes "${CONTROL_PLANE[@]}"
+    install_node
+    log "images: waiting for their build"
+    wait "$images_pid" && images_ok=1
+    trap - EXIT
+    sed 's/^/  /' "$images_log" >&2
+    rm -f "$images_log"
+    [[ -n "$images_ok" ]] || die "the images did not build (their log above)"
 }
 
 main() {
@@ -196,21 +403,37 @@ main() {
         case "${2:-}" in
         pulumi) echo "$bin/pulumi-v$PULUMI_VERSION/bin/pulumi" ;;
         provider) echo "$bin/pulumi-resource-kubernetes-v$PROVIDER_VERSION/pulumi-resource-kubernetes" ;;
-        control-plane) echo "$bin/kubernetes-v$KUBERNETES_VERSION-etcd-v$ETCD_VERSION" ;;
-        *) die "usage: $0 path pulumi|provider|control-plane" ;;
+        control-plane | kubernetes) kubernetes_dir ;;
+        containerd) echo "$bin/containerd-v$CONTAINERD_VERSION" ;;
+        runc) echo "$bin/runc-v$RUNC_VERSION" ;;
+        cni) echo "$bin/cni-plugins-v$CNI_PLUGINS_VERSION" ;;
+        coredns) echo "$bin/coredns-v$COREDNS_VERSION" ;;
+        pause) pause_dir ;;
+        images) echo "$cache/images" ;;
+        *) die "usage: $0 path pulumi|provider|control-plane|containerd|runc|cni|coredns|pause|images" ;;
         esac
         return
         ;;
+    versions)
+        printf '%s\n' "kubernetes $KUBERNETES_VERSION" "etcd $ETCD_VERSION" \
+            "containerd $CONTAINERD_VERSION" "runc $RUNC_VERSION" "cni-plugins $CNI_PLUGINS_VERSION" \
+            "coredns $COREDNS_VERSION" "pause $PAUSE_VERSION"
+        return
+        ;;
+    esac
+    mkdir -p "$bin" "$build"
+    case "$what" in
     pulumi) install_pulumi ;;
     provider) install_provider ;;
-    control-plane) install_control_plane ;;
+    control-plane) install_kubernetes "${CONTROL_PLANE[@]}" ;;
+    node) install_node ;;
+    images) install_images ;;
     all)
-        install_pulumi
-        install_provider
-        install_control_plane
+        install_all
         ;;
-    *) die "usage: $0 [pulumi|provider|control-plane|all] | path pulumi|provider|control-plane" ;;
+    *) die "usage: $0 [pulumi|provider|control-plane|node|images|all] | path PART | versions" ;;
     esac
+    print_summary
     log "ready in $((SECONDS - start)) s (cache: $cache)"
 }
 

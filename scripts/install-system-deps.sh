@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Install the system tools the tests need, from Debian's packages, only where missing:
+# Install the system tools the tests and the local stack need, from Debian's packages, only
+# where missing:
 #   PostgreSQL >= 15 (server and client)  package postgresql         (scripts/install-postgres.sh)
 #   Java >= 17 (runs Flyway)               package openjdk-17-jre-headless
 #   Maven (fetches Flyway's jars)          package maven
 #   ShellCheck (checks the scripts)        package shellcheck
+#   the local cluster's node: a C compiler and libseccomp (runc is built with seccomp),
+#   debootstrap (its images' Debian root filesystems), iptables (kube-proxy), iproute2,
+#   util-linux's unshare and nsenter (the node's own namespaces), openssl (its certificates)
 # and checks Go (builds actionlint and the engine): Go >= 1.21 fetches the newer toolchain a
 # module asks for from the module proxy by itself; an older one is refused with the fix.
 # apt-get runs as root, or through passwordless sudo; it prints each package it installs.
@@ -22,6 +26,14 @@ if ! command -v java >/dev/null 2>&1 || (($(java_major) < 17)); then
 fi
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if ((${#missing[@]} > 0)); then
     as_root=()

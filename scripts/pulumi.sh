@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs a stack with the real Pulumi engine, with everything it needs installed first:
 #   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|down} STACK
-# `local` installs and starts its own PostgreSQL and Kubernetes control plane; other stacks
-# deploy to the cluster of the stack's kubernetes:context, or of the current kubectl context.
+# `local` installs and starts its own Kubernetes cluster with a real node and a PostgreSQL in
+# it; other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
+# kubectl context.
 # The program runs through Pulumi's Automation API (python -m deploy), so only the Pulumi CLI
 # is needed, not its Python language host.
 set -euo pipefail

@@ -1,11 +1,14 @@
-"""The `local` stack's machine: a PostgreSQL on loopback whose roles a DBA created, and a
-local Kubernetes control plane whose node agent runs pods as local processes.
+"""The `local` stack's machine: a local Kubernetes cluster with a real node, and a PostgreSQL
+inside it whose database and roles a DBA created.
 
-`make up STACK=local` starts both (each start is idempotent), then deploys into them with
-the real engine; `make down STACK=local` stops both and deletes what they kept.
+`make up STACK=local` starts the cluster (idempotent; a cluster killed without `make down`
+is restarted from its state), deploys the server where the stack file's
+`databaseAccessHost` says it is, provisions it, then deploys the program into the cluster
+with the real engine; `make down` stops the cluster and deletes everything it and the
+stack kept.
 
 The database starts empty. To try adopting a database the program did not build, fill it
-first, logged in as the migrator:
+first (with the cluster running), logged in as the migrator:
 
     python -m standins.localstack seed FILE        # a schema built by hand (or by a tool)
     python -m standins.localstack seed-flyway DIR [--placeholder NAME=VALUE ...]
@@ -17,12 +20,15 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
+import psycopg
 from psycopg import sql
 
 from components.access.privileges import privilege_model, to_sql
@@ -30,14 +36,21 @@ from components.contract import Purpose
 from components.migrations.placeholders import env_name
 from components.settings import FLYWAY_VERSION, Settings
 from components.settings.stackfile import read_stack_file
-from standins.cluster.layout import REPO_ROOT, cache_dir
+from standins.cluster.api import Client
+from standins.cluster.layout import REPO_ROOT, Layout, cache_dir, default_state_dir
+from standins.clusterdb import ClusterPostgres, Location
 from standins.flyway_cli import run_flyway
-from standins.postgres import PostgresServer
 
 STACK = "local"
 STATE_ENV = "TRADESTREAM_LOCAL_STATE"
-"""Puts the local stack's state (workspace, Pulumi state, database) elsewhere: the tests run
-the README's commands with one of their own, beside a user's running local stack."""
+"""Puts the local stack's state (workspace, Pulumi state, kept password) elsewhere: the tests
+run the README's commands with one of their own, beside a user's running local stack."""
+
+
+class Server(Protocol):
+    """What provisioning needs of a server: a superuser's autocommit connection."""
+
+    def connect(self, dbname: str = ...) -> psycopg.Connection[tuple[Any, ...]]: ...
 
 
 def state_dir() -> Path:
@@ -45,14 +58,8 @@ def state_dir() -> Path:
     return Path(configured) if configured else cache_dir() / "local-stack"
 
 
-def postgres_dir() -> Path:
-    """The local server's data. As root, the server runs as the postgres user, who cannot
-    enter root's home: the data then lives under /var/lib, which only root can write to."""
-    if os.environ.get(STATE_ENV):
-        return state_dir() / "postgres"
-    if os.geteuid() == 0:
-        return Path("/var/lib/tradestream-database/local-postgres")
-    return state_dir() / "postgres"
+def cluster_layout() -> Layout:
+    return Layout(default_state_dir().absolute())
 
 
 def stack_settings() -> Settings:
@@ -64,22 +71,28 @@ def stack_settings() -> Settings:
 class LocalDatabase:
     """The running server and the login the stack is given, as a DBA would hand it over."""
 
-    server: PostgresServer
+    server: ClusterPostgres
     database: str
     migrator_password: str
 
 
 def start_database(settings: Settings | None = None) -> LocalDatabase:
-    """Start (or find running) the local PostgreSQL and create the database and its roles once.
-    `settings`: the local stack's, read already; else read here."""
-    database_settings = (settings or stack_settings()).database
-    server = PostgresServer(base_dir=postgres_dir(), port=database_settings.access_port)
+    """Deploy (or find) the server in the running cluster, where the stack file says it is,
+    and create the database and its roles once. `settings`: the local stack's, read already."""
+    settings = settings or stack_settings()
+    database = settings.database
+    layout = cluster_layout()
+    server = ClusterPostgres(
+        layout,
+        Client.from_kubeconfig(layout.kubeconfig),
+        Location.from_host(database.access_host, database.access_port),
+        settings.backup.image,
+    )
     server.start()
-    database = database_settings.name
-    return LocalDatabase(server, database, provision(server, database, state_dir()))
+    return LocalDatabase(server, database.name, provision(server, database.name, state_dir()))
 
 
-def provision(server: PostgresServer, database: str, keep: Path) -> str:
+def provision(server: Server, database: str, keep: Path) -> str:
     """What the DBA does for a managed database: the database, and the privilege model's roles
     with the migrator's password kept for the stack. Returns that password."""
     password_file = keep / "migrator-password"
@@ -109,18 +122,8 @@ def provision(server: PostgresServer, database: str, keep: Path) -> str:
     return passwords[Purpose.MIGRATOR]
 
 
-def stop_database(*, remove: bool) -> None:
-    """Stop the local server; with `remove`, delete its data too."""
-    if not (postgres_dir() / "data").exists():
-        return
-    server = PostgresServer(base_dir=postgres_dir(), port=stack_settings().database.access_port)
-    if remove:
-        server.close()
-    else:
-        server.stop()
-
-
 def _cluster(*args: str, capture: bool = False) -> str:
+    """The cluster's command line, in a process of its own: its components are not ours."""
     result = subprocess.run(
         [sys.executable, "-m", "standins.cluster", *args],
         cwd=REPO_ROOT,
@@ -132,38 +135,32 @@ def _cluster(*args: str, capture: bool = False) -> str:
 
 
 def start_cluster() -> Path:
-    """Start (or find running) the local control plane and node agent; its kubeconfig."""
+    """Start (or find running, or restart) the local cluster; its kubeconfig."""
     _cluster("start")
     return Path(_cluster("kubeconfig", capture=True))
 
 
 def stop_cluster() -> None:
+    """Stop the cluster and delete its state, the database's data with it."""
     _cluster("stop")
 
 
-def job_log(namespace: str, job: str) -> str:
-    """What the newest pod of a Job printed, as the node agent kept it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "standins.cluster", "logs", "--job", namespace, job],
-        cwd=REPO_ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout if result.returncode == 0 else result.stderr
+def down() -> None:
+    """Stop the cluster and delete its state and the stack's."""
+    stop_cluster()
+    shutil.rmtree(state_dir(), ignore_errors=True)
 
 
-def stop_database_at(state: Path) -> None:
-    """Stop and delete the database of a local stack kept in `state` (see STATE_ENV)."""
-    base = state / "postgres"
-    if (base / "data").exists():
-        PostgresServer(base_dir=base).close()
+def kubeconfig() -> Path:
+    """Where the running (or next) cluster's kubeconfig is."""
+    return cluster_layout().kubeconfig
 
 
 def seed(sql_text: str, settings: Settings | None = None) -> LocalDatabase:
     """Build a schema in the local database without Flyway, as a team did before adopting the
     program: `sql_text` runs in one transaction as the migrator, so it owns what it creates
     (as it would own what migrations create)."""
+    start_cluster()
     local = start_database(settings)
     migrator = f"{local.database}_{Purpose.MIGRATOR.value}"
     with local.server.connect(local.database) as conn, conn.transaction():
@@ -179,6 +176,7 @@ def seed_flyway(
     runner (an old chart's Job) did before the program took over: the history it leaves is
     the one the program's Flyway carries on. Returns Flyway's output; RuntimeError if it
     failed."""
+    start_cluster()
     local = start_database(settings)
     env = {
         "FLYWAY_URL": local.server.jdbc_url(local.database),

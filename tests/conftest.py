@@ -1,8 +1,12 @@
-"""Shared fixtures: the program, run under mocks for each stack file."""
+"""Shared fixtures: the program, run under mocks for each stack file; the tests' cluster."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +38,62 @@ def stack_run(request: pytest.FixtureRequest) -> ProgramRun:
             raise result.error
         _cache[stack] = result
     return _cache[stack]
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tests' own local cluster (a control plane and a real node), started once per
+    session beside any other on this machine (a user's running local stack): a state
+    directory, namespaces and cgroups of its own. Its state directory; `make` commands run
+    by the tests find it through LOCALCLUSTER_STATE. A cluster a killed session left behind
+    is stopped first."""
+    from standins.cluster.layout import STATE_ENV  # noqa: PLC0415 (only where a test needs it)
+
+    stop_orphaned_clusters(tmp_path_factory.getbasetemp().parent)
+    state = tmp_path_factory.mktemp("local-cluster")
+    (state / OWNER).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(STATE_ENV, str(state))
+        started = _cluster("start", state)
+        try:
+            if started.returncode != 0:
+                pytest.fail(f"the tests' cluster did not start:\n{started.stdout}{started.stderr}")
+            yield state
+        finally:
+            stopped = _cluster("stop", state)
+            assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+OWNER = "tests-owner"
+"""The pid and start time of the pytest session whose cluster a state directory holds."""
+
+
+def _start_time(pid: int) -> str:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return text[text.rindex(")") + 2 :].split()[19]
+
+
+def _cluster(command: str, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "standins.cluster", command, "--state", str(state)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+
+
+def stop_orphaned_clusters(runs: Path) -> None:
+    """Stop the clusters of earlier sessions that ended without stopping them (killed):
+    only those whose recorded session is gone, so a concurrent session keeps its own."""
+    for owner in runs.glob(f"pytest-*/local-cluster*/{OWNER}"):
+        if owner.parent.is_symlink():  # pytest's `local-clustercurrent`: the same directory
+            continue
+        pid, _, started = owner.read_text().strip().partition(" ")
+        if pid.isdigit() and _start_time(int(pid)) == started:
+            continue
+        _cluster("stop", owner.parent)

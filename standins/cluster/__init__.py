@@ -1,6 +1,8 @@
-"""A local Kubernetes control plane and a node agent that runs pods as host processes.
+"""A local Kubernetes cluster on this machine: a control plane and a real node.
 
-`python -m standins.cluster start` brings up etcd, kube-apiserver, kube-controller-manager and
-the node agent on 127.0.0.1, so the program's Kubernetes objects (Jobs above all) can be
-deployed and run for real on a machine with no container runtime and no network.
+`python -m standins.cluster start` runs etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, containerd with runc, the kubelet, kube-proxy, a CNI bridge network and
+CoreDNS, all built from the Go module proxy (scripts/install-engine.sh), in network and
+mount namespaces of the node's own, so several clusters coexist and `stop` leaves nothing
+behind on the host. The images it runs are built here (standins.images) and imported.
 """

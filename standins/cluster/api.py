@@ -1,7 +1,8 @@
 """A small Kubernetes REST client over HTTPS with a bearer token (standard library only).
 
-The node agent, the control-plane commands and the tests all speak to the API server
-through this one class; a kubeconfig written by `start` is all it needs.
+The cluster commands, the local stack's set-up and the tests all speak to the API server
+through this one class; a kubeconfig written by `start` is all it needs. The components
+get kubeconfigs of their own, with client certificates (`component_kubeconfig`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,23 @@ def kubeconfig_text(creds: Credentials, name: str = "localcluster") -> str:
         "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin"}}],
         "current-context": name,
         "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def component_kubeconfig(server: str, ca: Path, cert: Path, key: Path) -> str:
+    """A kubeconfig that names certificate files: what each component logs in with."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [
+            {"name": "local", "user": {"client-certificate": str(cert), "client-key": str(key)}}
+        ],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "local"}}],
+        "current-context": "local",
     }
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -182,6 +200,28 @@ class Client:
 
     def delete(self, path: str, body: Obj | None = None) -> Obj:
         return self.request("DELETE", path, body)
+
+    def create_if_missing(self, collection: str, obj: Obj) -> bool:
+        """POST `obj` unless an object of its name exists; whether it was created. (Asked
+        first: for some kinds the server checks other things, such as a Service's address,
+        before the name.)"""
+        if self.get_or_none(f"{collection}/{obj['metadata']['name']}") is not None:
+            return False
+        try:
+            self.post(collection, obj)
+        except ApiError as exc:
+            if exc.conflict:
+                return False
+            raise
+        return True
+
+    def log(self, namespace: str, pod: str, container: str | None = None) -> str:
+        """What a container printed, as the kubelet keeps it: GET .../pods/<pod>/log."""
+        query = {"container": container} if container else None
+        data = self.request_raw(
+            "GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log", query=query
+        )
+        return data.decode("utf-8", errors="replace")
 
     def healthy(self, check: str = "/readyz") -> bool:
         try:

@@ -1,13 +1,14 @@
-"""Where the local cluster keeps its files: one private state directory.
+"""Where one local cluster keeps its files, and the addresses it uses inside its network.
 
-Everything lives under the state directory so `stop` can remove it in one step. It holds
-the CA key, the admin token and pods' secrets, so it is created 0700 and private files are
-created 0600. Pods running as another user still reach what they need (volumes, the Flyway
-jars): their processes get it bind-mounted, never through the state directory's path.
+Everything lives under one private state directory (0700: it holds the CA key and the
+admin token), so `stop` removes it in one step. The node runs in network and mount
+namespaces of its own (see isolation.py): its addresses and ports below exist only there,
+so every local cluster uses the same ones, and the host sees none of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,23 @@ NODE_NAME: Final = "local-node"
 STATE_ENV: Final = "LOCALCLUSTER_STATE"
 CACHE_ENV: Final = "TRADESTREAM_CACHE"
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
-"""The clone this package lives in: where `.cache/flyway/<version>/lib` is fetched to."""
+
+NODE_IP: Final = "10.244.0.1"
+"""The pod bridge's gateway: the node's address, which the API server advertises."""
+POD_CIDR: Final = "10.244.0.0/24"
+CLUSTER_CIDR: Final = "10.244.0.0/16"
+SERVICE_CIDR: Final = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP: Final = "10.96.0.1"
+DNS_SERVICE_IP: Final = "10.96.0.10"
+CLUSTER_DOMAIN: Final = "cluster.local"
+BRIDGE: Final = "cni0"
+API_PORT: Final = 6443
+ETCD_CLIENT_PORT: Final = 2379
+ETCD_PEER_PORT: Final = 2380
+KUBE_PROXY_HEALTH_PORT: Final = 10256
+STORAGE_CLASS: Final = "local-path"
+MARKER: Final = ".localcluster"
+"""Marks a state directory as ours, so `stop` never removes a directory it did not make."""
 
 
 def cache_dir() -> Path:
@@ -51,60 +68,59 @@ class Layout:
 
     @property
     def run(self) -> Path:
-        """Component pid files and logs."""
+        """Pid files, logs, and what a start records for the next command."""
         return self.state / "run"
 
     @property
+    def config(self) -> Path:
+        """The components' configuration files and kubeconfigs."""
+        return self.state / "config"
+
+    @property
     def kubeconfig(self) -> Path:
+        """The admin's kubeconfig for the host: the API server through its forwarded port."""
         return self.state / "kubeconfig"
 
     @property
     def ports_file(self) -> Path:
-        return self.state / "ports.json"
+        return self.run / "ports.json"
 
     @property
-    def token_file(self) -> Path:
-        return self.certs / "tokens.csv"
+    def containerd_root(self) -> Path:
+        """containerd's images and snapshots: kept across restarts, so images import once."""
+        return self.state / "containerd"
 
     @property
-    def pods(self) -> Path:
-        """One directory per pod uid: its volumes."""
-        return self.state / "pods"
+    def containerd_socket(self) -> Path:
+        """A file, so a client on the host (ctr) reaches it whatever the network namespace."""
+        return self.state / "containerd.sock"
+
+    @property
+    def pod_logs(self) -> Path:
+        """What the containers printed, which the kubelet serves to `kubectl logs`."""
+        return self.state / "pod-logs"
 
     @property
     def volumes(self) -> Path:
-        """The node's persistent volumes, one directory each; kept until the state goes."""
+        """The persistent volumes' directories (the provisioner's), kept until `stop`."""
         return self.state / "volumes"
 
     @property
-    def pod_pids(self) -> Path:
-        """One pid file per running container, so `stop` finds them even without the agent."""
-        return self.run / "pods"
+    def sysctls(self) -> Path:
+        """The kernel settings the kubelet reads, as files the node sees in their place."""
+        return self.state / "sysctl"
 
     @property
-    def logs(self) -> Path:
-        """Container logs, `<namespace>/<pod>/<uid>/<container>.log`, kept after the pod is gone.
-
-        Keyed by uid too, so a pod recreated under the same name starts a log of its own.
-        """
-        return self.state / "logs"
-
-    @property
-    def flyway_launcher(self) -> Path:
-        """The `flyway` script Flyway images get at /flyway/flyway, as the image has it."""
-        return self.state / "images" / "flyway"
+    def cgroup_name(self) -> str:
+        """The kubelet's cgroup root: one per state directory, so two clusters never share."""
+        digest = hashlib.sha256(str(self.state.absolute()).encode()).hexdigest()[:10]
+        return f"localcluster-{digest}"
 
     def pid_file(self, component: str) -> Path:
         return self.run / f"{component}.pid"
 
     def log_file(self, component: str) -> Path:
         return self.run / f"{component}.log"
-
-    def pod_logs(self, namespace: str, pod: str, uid: str) -> Path:
-        return self.logs / namespace / pod / uid
-
-    def container_log(self, namespace: str, pod: str, uid: str, container: str) -> Path:
-        return self.pod_logs(namespace, pod, uid) / f"{container}.log"
 
 
 def make_private_dir(path: Path) -> None:

@@ -1,14 +1,13 @@
 """A copy of the repository as a user has it, to run the README's commands as a black box
-on the local stack: the tests' own cluster, and a local stack of its own (state, database
-port), so a user's running local stack is never touched."""
+on the local stack: the tests' own cluster (LOCALCLUSTER_STATE, inherited), and a local
+stack of its own (state, namespace, database server in that cluster), so a user's running
+local stack is never touched."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from deploy.engine import ROOT
 from standins import localstack
+from standins.cluster.api import Client
 
 LOCAL = "stacks/Pulumi.local.yaml"
 PREFIX = "tradestream-database:"
@@ -31,12 +31,6 @@ def _tracked(root: Path) -> list[str]:
         check=True,
     ).stdout.decode()
     return [p for p in listed.split("\0") if p and (root / p).is_file()]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -81,22 +75,25 @@ class Checkout:
         return proc.returncode, proc.stdout
 
 
-def make_checkout(
-    kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, namespace: str = "messages"
-) -> Iterator[Checkout]:
-    """The repository copied file by file (timestamps kept, so `make deps` has nothing to do),
-    sharing the tests' cluster and with a local stack of its own (state, database port,
-    namespace)."""
-    root = tmp_path_factory.mktemp("checkout")
+def copy_repository(root: Path) -> None:
+    """The repository copied file by file (timestamps kept, so `make deps` has nothing to do)."""
     for relative in _tracked(ROOT):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, root / relative)
     for shared in (".venv", ".cache"):
         if (ROOT / shared).exists():
             (root / shared).symlink_to(ROOT / shared)
-    # Under /tmp and traversable: as root, PostgreSQL runs as the postgres user.
-    state = Path(tempfile.mkdtemp(prefix="local-state-", dir="/tmp"))
-    state.chmod(0o711)
+
+
+def make_checkout(
+    kube: Client, tmp_path_factory: pytest.TempPathFactory, namespace: str = "messages"
+) -> Iterator[Checkout]:
+    """A copy of the repository sharing the tests' cluster, with a local stack of its own:
+    its state, its namespace, and its database server where no other checkout's is."""
+    root = tmp_path_factory.mktemp("checkout")
+    copy_repository(root)
+    state = tmp_path_factory.mktemp("local-state")
+    database = f"{root.name}-database"
     env = {
         **os.environ,
         localstack.STATE_ENV: str(state),
@@ -104,7 +101,7 @@ def make_checkout(
         "NO_COLOR": "1",
     }
     document = yaml.safe_load((root / LOCAL).read_text(encoding="utf-8"))
-    document["config"][PREFIX + "databaseAccessPort"] = _free_port()
+    document["config"][PREFIX + "databaseAccessHost"] = f"postgres.{database}.svc.cluster.local"
     document["config"][PREFIX + "namespace"] = namespace
     found = Checkout(root, env, document)
     found.set()
@@ -116,5 +113,5 @@ def make_checkout(
         capture_output=True,
         check=False,
     )
-    localstack.stop_database_at(state)
+    kube.delete(f"/api/v1/namespaces/{database}")
     shutil.rmtree(state, ignore_errors=True)

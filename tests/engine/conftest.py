@@ -1,9 +1,11 @@
-"""The program on the real Pulumi engine, a real kube-apiserver with the real Job controller,
-Flyway's real command line (run by the local node agent) and a real PostgreSQL.
+"""The program on the real Pulumi engine and the tests' own local cluster: a real API server
+and controllers, and a real node (kubelet, containerd, runc) running the Jobs in containers
+of the images the local stack names, against a PostgreSQL in the cluster.
 
-Each test module gets its own throwaway PostgreSQL set up as a DBA would (the local stack's
-`provision`), and each deployment its own workspace, state, namespace and migrations folder,
-so tests never touch the committed stack file or the developer's own local stack.
+The session's server (in the cluster, like the local stack's) gets one database and set of
+roles per deployment, made as a DBA would (the local stack's `provision`); each deployment
+has its own workspace, state, namespace and migrations folder, so tests never touch the
+committed stack file or the developer's own local stack.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from deploy.engine import ROOT, Backend, Engine, EngineError, find_engine, open_
 from deploy.engine import prepare_workspace as prepare
 from standins import localstack as local
 from standins.cluster.api import Client
-from standins.postgres import PostgresServer
+from standins.cluster.layout import Layout
+from standins.clusterdb import ClusterPostgres, Location
 from tests.engine.checkout import Checkout, make_checkout
 
 pytestmark = pytest.mark.engine
@@ -60,16 +63,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A control plane of the tests' own, never the one `make up STACK=local` runs."""
-    state = tmp_path_factory.mktemp("local-cluster")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("LOCALCLUSTER_STATE", str(state))
-        path = local.start_cluster()
-        try:
-            yield path
-        finally:
-            local.stop_cluster()
+def kubeconfig(local_cluster: Path) -> Path:
+    """The tests' own cluster, never the one `make up STACK=local` runs."""
+    return Layout(local_cluster).kubeconfig
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +73,18 @@ def kube(kubeconfig: Path) -> Client:
     return Client.from_kubeconfig(kubeconfig)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    """A throwaway server; each deployment gets its own database and roles on it."""
-    with PostgresServer() as started:
-        yield started
+SERVER = Location("postgres", "e2e-database")
+
+
+@pytest.fixture(scope="session")
+def server(local_cluster: Path, kube: Client) -> ClusterPostgres:
+    """A PostgreSQL in the cluster, from the image the local stack names; each deployment
+    gets its own database and roles on it."""
+    found = ClusterPostgres(
+        Layout(local_cluster), kube, SERVER, local.stack_settings().backup.image
+    )
+    found.start()
+    return found
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 300.0) -> None:
@@ -141,7 +144,7 @@ class Deployment:
     target: Target
     migrations: Path
     namespace: str
-    server: PostgresServer
+    server: ClusterPostgres
     database: str
     migrator_password: str
     transcript: list[str] = field(default_factory=list)
@@ -212,7 +215,7 @@ _COUNTER = itertools.count()
 def new_deployment(
     engine: Engine,
     kubeconfig: Path,
-    server: PostgresServer,
+    server: ClusterPostgres,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[NewDeployment]:
@@ -231,7 +234,8 @@ def new_deployment(
             local.STACK,
             {
                 "namespace": namespace,
-                "databaseAccessPort": str(server.port),
+                "databaseAccessHost": server.location.host,
+                "databaseAccessPort": str(server.location.port),
                 "databaseName": database,
                 "migrationsDir": str(migrations),
                 **config,
@@ -241,7 +245,7 @@ def new_deployment(
         stack = open_stack(local.STACK, workspace, backend, engine, kubeconfig=kubeconfig)
         stack.set_config("migratorPassword", auto.ConfigValue(migrator_password, secret=True))
         deployment = Deployment(
-            Target(local.STACK, stack, is_local=True),
+            Target(local.STACK, stack, is_local=True, kubeconfig=kubeconfig),
             migrations,
             namespace,
             server,
@@ -258,6 +262,6 @@ def new_deployment(
 
 
 @pytest.fixture(scope="module")
-def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+def checkout(kube: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
     """A copy of the repository on the tests' cluster with a local stack of its own."""
-    yield from make_checkout(kubeconfig, tmp_path_factory)
+    yield from make_checkout(kube, tmp_path_factory)

@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from components.settings.stackfile import read_stack_file, stack_names, stack_path
-from standins.localstack import STATE_ENV
-from standins.postgres import PostgresServer
+from standins.cluster.api import Client
+from standins.clusterdb import ClusterPostgres, Location
+from standins.localstack import cluster_layout
 from tests.alternative.history import History, write_history
 from tests.engine.checkout import PREFIX, Checkout, make_checkout
 
@@ -42,10 +43,10 @@ _COUNT = itertools.count()
 
 
 @pytest.fixture
-def checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+def checkout(kube: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
     """A checkout of its own per test: its database, its stack, its namespace; every stack as
     before any adoption, whatever the committed files say."""
-    made = make_checkout(kubeconfig, tmp_path_factory, f"adopt-{next(_COUNT)}")
+    made = make_checkout(kube, tmp_path_factory, f"adopt-{next(_COUNT)}")
     found = next(made)
     before_adoption(found.stack_file)
     found.set()
@@ -104,10 +105,19 @@ def new_migration(checkout: Checkout) -> str:
     return path.removeprefix(f"{MIGRATIONS}/")
 
 
-def database(checkout: Checkout) -> tuple[PostgresServer, str]:
-    settings = read_stack_file(checkout.root, "local").settings.database
-    base = Path(checkout.env[STATE_ENV]) / "postgres"
-    return PostgresServer(base_dir=base, port=settings.access_port), settings.name
+def database(checkout: Checkout) -> tuple[ClusterPostgres, str]:
+    """The checkout's database server, in the tests' cluster, reached by a forwarded port."""
+    settings = read_stack_file(checkout.root, "local").settings
+    db = settings.database
+    layout = cluster_layout()  # the tests' cluster, which the checkout's commands use too
+    server = ClusterPostgres(
+        layout,
+        Client.from_kubeconfig(layout.kubeconfig),
+        Location.from_host(db.access_host, db.access_port),
+        settings.backup.image,
+    )
+    server.start()
+    return server, db.name
 
 
 def query(checkout: Checkout, statement: str) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ import pytest
 from components.migrations import next_version
 from deploy.hints import hints
 from standins.cluster.api import Client
+from standins.postgres import find_bindir
 from tests.engine.conftest import Deployment, NewDeployment, migration_set
 
 pytestmark = pytest.mark.engine
@@ -23,15 +24,19 @@ ADDED = "e2e_backup_orders"
 
 
 def dumps(kube: Client, deployment: Deployment, claim: str) -> list[Path]:
-    """The dumps on the volume bound to the claim (the local node keeps it on disk)."""
+    """The dumps on the volume bound to the claim (a `local` volume: a directory the node's
+    provisioner made on this machine)."""
     pvc = kube.get(f"/api/v1/namespaces/{deployment.namespace}/persistentvolumeclaims/{claim}")
     pv = kube.get(f"/api/v1/persistentvolumes/{pvc['spec']['volumeName']}")
-    return sorted(Path(pv["spec"]["hostPath"]["path"]).glob(f"{deployment.database}-*.dump"))
+    return sorted(Path(pv["spec"]["local"]["path"]).glob(f"{deployment.database}-*.dump"))
 
 
-def restore_list(deployment: Deployment, dump: Path) -> str:
+def restore_list(dump: Path) -> str:
+    """What pg_restore (this machine's, as an operator would run it) reads in a dump."""
+    bindir = find_bindir()
+    assert bindir is not None, "PostgreSQL is missing: bash scripts/install-postgres.sh"
     listed = subprocess.run(
-        [str(deployment.server.bindir / "pg_restore"), "--list", str(dump)],
+        [str(bindir / "pg_restore"), "--list", str(dump)],
         capture_output=True,
         text=True,
         check=False,
@@ -60,8 +65,8 @@ def test_the_backup_runs_before_each_migration_and_its_failure_stops_it(
     claim = result.outputs["backupVolumeClaim"].value
     [first] = dumps(kube, deployment, claim)
     # Taken before the first migration: the database as the DBA handed it over.
-    assert f"dbname: {deployment.database}" in restore_list(deployment, first)
-    assert "flyway_schema_history" not in restore_list(deployment, first)
+    assert f"dbname: {deployment.database}" in restore_list(first)
+    assert "flyway_schema_history" not in restore_list(first)
 
     # Nothing to migrate: no backup either.
     deployment.preview(expect_no_changes=True)
@@ -94,6 +99,6 @@ def test_the_backup_runs_before_each_migration_and_its_failure_stops_it(
     second = dumps(kube, deployment, claim)[-1]
     assert second != first
     # Taken before this migration: what the first deploy migrated, and not yet the new table.
-    contents = restore_list(deployment, second)
+    contents = restore_list(second)
     assert "flyway_schema_history" in contents
     assert ADDED not in contents

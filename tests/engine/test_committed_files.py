@@ -27,7 +27,8 @@ import yaml
 
 from deploy.engine import ROOT
 from standins import localstack
-from tests.engine.checkout import _free_port, _tracked
+from standins.cluster.api import Client
+from tests.engine.checkout import _tracked
 
 pytestmark = pytest.mark.engine
 
@@ -64,7 +65,9 @@ class Repository:
 
 
 @pytest.fixture(scope="module")
-def repo(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repository]:
+def repo(
+    kubeconfig: Path, kube: Client, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Repository]:
     root = tmp_path_factory.mktemp("repository")
     for relative in _tracked(ROOT):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -72,12 +75,13 @@ def repo(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for shared in (".venv", ".cache"):
         if (ROOT / shared).exists():
             (root / shared).symlink_to(ROOT / shared)
-    # Under /tmp and traversable: as root, PostgreSQL runs as the postgres user.
-    state = Path(tempfile.mkdtemp(prefix="local-state-", dir="/tmp"))
-    state.chmod(0o711)
+    state = Path(tempfile.mkdtemp(prefix="local-state-"))
     local_file = root / "stacks" / "Pulumi.local.yaml"
     text = local_file.read_text(encoding="utf-8")
-    text = re.sub(r"(databaseAccessPort: )\S+", rf'\g<1>"{_free_port()}"', text)
+    database = f"{root.name}-database"  # a server of its own in the tests' cluster
+    text = re.sub(
+        r"(databaseAccessHost: )\S+", rf"\g<1>postgres.{database}.svc.cluster.local", text
+    )
     text = re.sub(r"(:namespace: )\S+", r"\g<1>committed-files", text)
     local_file.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
@@ -90,7 +94,7 @@ def repo(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     found = Repository(root, env, state)
     yield found
     found.make("destroy", "STACK=local")
-    localstack.stop_database_at(state)
+    kube.delete(f"/api/v1/namespaces/{database}")
     shutil.rmtree(state, ignore_errors=True)
 
 

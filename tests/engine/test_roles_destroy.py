@@ -3,10 +3,11 @@
 An external database's data outlives every destroy, so the roles that own it must too, and
 the next `up` must find a privilege model it can work with. Two roles modes run on the
 engine here: `cluster` (the grants Job, as an admin with CREATEROLE and CREATEDB only, runs
-psql on the local node; the role passwords come from a stand-in for pulumi-random, which
-cannot be had here) and `dba` (roles created beforehand, as the local stack's). `pulumi`
-cannot: the pulumi-postgresql provider cannot be built on this machine, so its destroy and
-create are proven by the contract tests with the provider's own statements instead.
+psql in a container on the local node; the role passwords come from a stand-in for
+pulumi-random, which cannot be had here) and `dba` (roles created beforehand, as the local
+stack's). `pulumi` cannot: the pulumi-postgresql provider cannot be built on this machine,
+so its destroy and create are proven by the contract tests with the provider's own
+statements instead.
 
 After the first `up`, and again after destroy, a migration and the second `up`, the promises
 are checked with logins of each role: the app writes rows but not Flyway's history, the
@@ -35,7 +36,7 @@ from deploy.engine import prepare_workspace as prepare
 from standins import localstack as local
 from standins import random_provider
 from standins.cluster.api import Client
-from standins.postgres import PostgresServer
+from standins.clusterdb import ClusterPostgres
 from tests.engine.conftest import Deployment
 
 pytestmark = pytest.mark.engine
@@ -82,7 +83,7 @@ class Machine:
 
     engine: Engine
     kubeconfig: Path
-    server: PostgresServer
+    server: ClusterPostgres
     kube: Client
     tmp_path: Path
 
@@ -98,7 +99,8 @@ def build(roles: str, machine: Machine) -> Stack:
     (migrations / "V1__orders.sql").write_text(V1, encoding="utf-8")
     config = {
         "namespace": namespace,
-        "databaseAccessPort": str(server.port),
+        "databaseAccessHost": server.location.host,
+        "databaseAccessPort": str(server.location.port),
         "databaseName": database,
         "migrationsDir": str(migrations),
         "databaseRolesManagedBy": roles,
@@ -111,10 +113,12 @@ def build(roles: str, machine: Machine) -> Stack:
                 sql.Identifier(admin), sql.Literal(admin_password)
             )
         )
-        server.create_database(database, owner=admin)
+        server.query(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(admin)
+            )
+        )
         config["databaseAdminUser"] = admin
-        # The local node runs the client image as the host's psql and pg_dump.
-        config["backupImage"] = "postgres:15"
     else:
         local.provision(server, database, tmp_path / f"dba-{index}")
         for purpose in Purpose:  # the DBA hands the logins out
@@ -172,7 +176,7 @@ def machine(
     *,
     engine: Engine,
     kubeconfig: Path,
-    server: PostgresServer,
+    server: ClusterPostgres,
     tmp_path: Path,
     kube: Client,
     monkeypatch: pytest.MonkeyPatch,

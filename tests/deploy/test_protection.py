@@ -39,7 +39,9 @@ def test_the_bitnami_release_is_protected_when_asked() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "local"])
 def test_disposable_stacks_protect_nothing(stack: str) -> None:
-    run: ProgramRun = run_program(stack, config={"protectDatabase": "false"})
+    run: ProgramRun = run_program(stack, config={"protectDatabase": "false", "disposable": "true"})
+    assert run.error is None, run.error
+    assert run.resources
     assert not [r.name for r in run.resources if r.protect or r.retain_on_delete]
 
 

@@ -33,6 +33,8 @@ ADMIN = {"adminPassword": "ext-admin-Pw-4455"}
 
 
 def external(roles: str, **config: str) -> ProgramRun:
+    if config.get("protectDatabase") == "false":  # refused unless the stack says so
+        config["disposable"] = "true"
     run = run_program(
         "dev", config={**EXTERNAL, "databaseRolesManagedBy": roles, **config}, secrets=ADMIN
     )
@@ -158,6 +160,7 @@ def test_an_in_cluster_migrator_goes_with_an_unprotected_database() -> None:
             "databaseAccessHost": "127.0.0.1",
             "databaseSslMode": "disable",
             "protectDatabase": "false",
+            "disposable": "true",
         },
     )
     assert run.error is None, run.error

@@ -165,6 +165,7 @@ def test_the_backup_runs_exactly_when_flyway_runs(
         "flywayMemoryLimit": "512Mi",
         "backupRetainCount": "3",
         "backupImage": "postgres:17.6",
+        "postgresCpuRequest": "100m",
         "postgresCpuLimit": "500m",
         "postgresMetricsEnabled": "false",
     }
@@ -190,7 +191,10 @@ def test_the_backup_volume_is_kept_like_the_database(run_stack: Callable[..., Pr
     protected = run_stack("dev", config={"protectDatabase": "true"}).one(CLAIM)
     assert protected.protect
     assert protected.retain_on_delete
-    disposable = run_stack("dev", config={"protectDatabase": "false", "databaseName": "ledger"})
+    disposable = run_stack(
+        "dev",
+        config={"protectDatabase": "false", "disposable": "true", "databaseName": "ledger"},
+    )
     assert not disposable.one(CLAIM).protect
     assert disposable.one(CLAIM).inputs["metadata"]["name"] == "ledger-migration-backups"
 

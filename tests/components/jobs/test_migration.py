@@ -352,6 +352,7 @@ DEV = {
     "postgresStorageSize": "2Gi",
     "postgresMetricsEnabled": "false",
     "postgresChartVersion": "16.7.27",
+    "postgresCpuRequest": "100m",
     "postgresCpuLimit": "500m",
 }
 """The dev stack these comparisons start from, whatever its file says: each change below is

@@ -51,7 +51,10 @@ def settings_of(stack: str, **config: str) -> Settings:
     return parse_settings(values, frozenset())
 
 
-PROTECTED = {"staging": "true", "dev": "false"}
+PROTECTED = {
+    "staging": {"protectDatabase": "true"},
+    "dev": {"protectDatabase": "false", "disposable": "true"},
+}
 """Whether each stack protects its database in these cases, unless a case says otherwise."""
 DEPLOYED = {
     "staging": {
@@ -92,7 +95,7 @@ def test_protected_changes_name_the_key(
     given = {
         "namespace": deployed["namespace"],
         name_key: deployed["databaseResourceName"],
-        "protectDatabase": PROTECTED[stack],
+        **PROTECTED[stack],
         **config,
     }
     assert protected_changes(deployed, settings_of(stack, **given)) == keys

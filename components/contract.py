@@ -284,3 +284,6 @@ class Step:
     resource: pulumi.Resource
     run_input: tuple[str, str] | None = None
     """(name, digest) folded into Flyway's replacement trigger."""
+    pod_part: Mapping[str, Any] | None = None
+    """`initContainers` and `volumes` this step adds to Flyway's pod: what must run before
+    every attempt of Flyway, not once before the Job (the backup of each attempt)."""

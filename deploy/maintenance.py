@@ -54,6 +54,8 @@ def maintenance_job(
     }
     labels |= {PURPOSE_LABEL: purpose, COMPONENT_LABEL: "maintenance"}
     template["metadata"] = {"labels": labels}
+    # One command: not what runs before each attempt of the deployed Job (its backup).
+    template["spec"].pop("initContainers", None)
     (container,) = template["spec"]["containers"]
     container["command"] = list(command)
     container.pop("args", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -64,11 +64,12 @@ class MigrationBackup(pulumi.ComponentResource):
         self, name: str, args: MigrationBackupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(BACKUP_TYPE, name, None, opts)
+        self.pod_part: dict[str, Any] | None = None
         if isinstance(args.target, ClusterTarget):
             self._operator_backup(name, args, args.target)
         else:
             self._dump(name, args, args.target)
-        self.step = Step(self, ("backup", self.spec_digest))
+        self.step = Step(self, ("backup", self.spec_digest), pod_part=self.pod_part)
         self.register_outputs({"backupName": self.backup_name, "volumeClaim": self.volume_claim})
 
     def _timeouts(self, args: MigrationBackupArgs) -> pulumi.CustomTimeouts:
@@ -131,7 +132,10 @@ class MigrationBackup(pulumi.ComponentResource):
             labels={**labels("backup"), **target.pod_labels},
             ca_secret=target.endpoint.address.ca_secret,
         )
-        self.spec_digest = digest(job_spec)
+        self.pod_part = backup_spec.attempt_pod_part(
+            args.settings, env, claim=claim_name, ca_secret=target.endpoint.address.ca_secret
+        )
+        self.spec_digest = digest({"job": job_spec, "attempts": self.pod_part})
         run = digest({"run": args.plan.trigger, "backup": self.spec_digest})
         job = k8s.batch.v1.Job(
             f"{name}-dump",

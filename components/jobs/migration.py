@@ -113,6 +113,10 @@ class MigrationJob(pulumi.ComponentResource):
             digests,
             *([placeholder_secret.metadata.name] if placeholder_secret is not None else []),
         )
+        for part in (step.pod_part for step in args.after if step.pod_part):
+            pod = spec["template"]["spec"]
+            pod.setdefault("initContainers", []).extend(part.get("initContainers", []))
+            pod["volumes"] = [*pod["volumes"], *part.get("volumes", [])]
         timeout = f"{plan.settings.job_timeout_seconds}s"
         self.job = k8s.batch.v1.Job(
             f"{name}-job",

@@ -20,7 +20,7 @@ from tests.contract import test_backup
 from tests.contract.test_backup import Deployed, DumpJob, dumps, snapshot
 
 pytestmark = pytest.mark.contract
-_deployed = test_backup.deployed
+deployed = test_backup.deployed
 """The backup's contract fixture: the database as deployed, and its backup Job."""
 
 TYPES = (

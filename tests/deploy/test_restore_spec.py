@@ -65,6 +65,7 @@ def test_the_restore_pod_is_the_backup_jobs_pod_with_the_dump_named() -> None:
             "template": {
                 "metadata": {"labels": {"job-name": "x", "db-client": "true"}},
                 "spec": {
+                    "initContainers": [{"name": "pg-dump"}],
                     "securityContext": {"runAsNonRoot": True},
                     "containers": [
                         {
@@ -84,6 +85,7 @@ def test_the_restore_pod_is_the_backup_jobs_pod_with_the_dump_named() -> None:
     assert pod["metadata"]["labels"]["db-client"] == "true"
     assert "job-name" not in pod["metadata"]["labels"]
     assert pod["spec"]["securityContext"] == {"runAsNonRoot": True}
+    assert "initContainers" not in pod["spec"]  # one command, not the attempt's backup
     (container,) = pod["spec"]["containers"]
     assert container["command"] == ["sh"]
     assert container["env"] == [{"name": "A", "value": "1"}, {"name": "RESTORE_DUMP", "value": NEW}]

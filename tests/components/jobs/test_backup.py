@@ -89,7 +89,7 @@ def test_the_dump_pod_is_locked_down_and_writes_only_its_volume() -> None:
     writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
     assert writable == {backup_spec.BACKUP_PATH, "/tmp"}
     assert {"name": "backups", "persistentVolumeClaim": {"claimName": "c"}} in pod["volumes"]
-    assert container["command"] == ["sh", "-c", backup_spec.DUMP_SCRIPT]
+    assert container["command"] == ["sh", "-c", backup_spec.JOB_SCRIPT]
 
 
 # -- the program --------------------------------------------------------------------------------
@@ -110,6 +110,29 @@ def test_flyway_waits_for_the_dump_which_waits_for_the_database(
     assert env_of(dump.inputs)["PGUSER"] == env_of(flyway.inputs)["FLYWAY_USER"]
 
 
+def test_every_flyway_attempt_is_preceded_by_a_backup_in_its_own_pod(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    """The Job's pod runs the attempt's backup first (an init container like the backup Job's
+    container, on the same claim); a failed backup fails the attempt before Flyway starts."""
+    run = run_stack("dev")
+    dump = dump_job(run).inputs["spec"]["template"]["spec"]
+    pod = run.flyway_job().inputs["spec"]["template"]["spec"]
+    [init] = pod["initContainers"]
+    [dumper] = dump["containers"]
+    assert init["command"] == ["sh", "-c", backup_spec.ATTEMPT_SCRIPT]
+    assert dumper["command"] == ["sh", "-c", backup_spec.JOB_SCRIPT]
+    assert {k: v for k, v in init.items() if k != "command"} == {
+        k: v for k, v in dumper.items() if k != "command"
+    }
+    [claim] = [v for v in pod["volumes"] if v["name"] == "backups"]
+    assert claim == {"persistentVolumeClaim": {"claimName": "tradestream-migration-backups"}} | {
+        "name": "backups"
+    }
+    mounted = {v["name"] for v in pod["volumes"]}
+    assert {m["name"] for m in init["volumeMounts"]} <= mounted
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_cloudnative_pg_takes_a_backup_of_the_cluster_before_flyway(
     run_stack: Callable[..., ProgramRun], stack: str
@@ -128,6 +151,7 @@ def test_cloudnative_pg_takes_a_backup_of_the_cluster_before_flyway(
     assert plugin["parameters"]["barmanObjectName"] == store.inputs["metadata"]["name"]
     assert store.inputs["spec"]["retentionPolicy"]
     assert run.of_type(CLAIM) == []
+    assert "initContainers" not in run.flyway_job().inputs["spec"]["template"]["spec"]
 
 
 def triggers(run: ProgramRun) -> tuple[Any, Any]:
@@ -177,6 +201,7 @@ def test_the_backup_volume_is_kept_like_the_database(run_stack: Callable[..., Pr
 def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRun]) -> None:
     run = run_stack("dev", config={"backupBeforeMigrate": "false"})
     assert [r.name for r in run.of_type(JOB)] == ["tradestream-job"]
+    assert "initContainers" not in run.flyway_job().inputs["spec"]["template"]["spec"]
     assert run.of_type(CLAIM) == []
     assert "backupName" not in run.outputs
 

@@ -113,7 +113,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 name=cnpg.cluster_name,
                 namespace=args.namespace,
                 labels=labels("database"),
-                annotations={"pulumi.com/waitFor": "condition=Ready"},
+                annotations={"pulumi.com/waitFor": spec.cluster_ready(archive)},
             ),
             spec={
                 **spec.cluster_spec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -251,7 +252,10 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
                         "name": BARMAN_PLUGIN,
                         # WAL goes to the store continuously: recovery to any point in time.
                         "isWALArchiver": True,
-                        "parameters": {"barmanObjectName": object_store_name(cluster_name)},
+                        "parameters": {
+                            "barmanObjectName": object_store_name(cluster_name),
+                            "serverName": backup.cnpg_server_name or cluster_name,
+                        },
                     }
                 ]
             },
@@ -268,6 +272,18 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
     )
 
 
+ARCHIVING_CONDITION: Final = "ContinuousArchiving"
+
+
+def cluster_ready(archive: ClusterBackup | None) -> str:
+    """The Cluster's `pulumi.com/waitFor`: Ready, and where it archives WAL, its continuous
+    archiving working too (the operator's `ContinuousArchiving` condition), since a base
+    backup without the WAL after it restores nothing. All of a JSON list must hold."""
+    if archive is not None and archive.object_store is not None:
+        return json.dumps(["condition=Ready", f"condition={ARCHIVING_CONDITION}"])
+    return "condition=Ready"
+
+
 def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
     """An on-demand `Backup` of the cluster, by the method its backups are configured for."""
     if backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD:
@@ -279,8 +295,13 @@ def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
     return {"cluster": {"name": cluster_name}, "method": "volumeSnapshot"}
 
 
-BACKUP_DONE: Final = "jsonpath={.status.phase}=completed"
-"""What `pulumi up` waits for on a `Backup` (its phase is `failed` if it never will be)."""
+BACKUP_FAILED: Final = "failed"
+BACKUP_DONE: Final = f"jsonpath={{[?@.phase=='completed' || @.phase=='{BACKUP_FAILED}'].phase}}"
+"""What `pulumi up` waits for on a `Backup`: its phase once it is either `completed` or
+`failed`. The provider's `waitFor` only waits (it has no failure condition), and an
+expression of `completed` alone would keep a failed Backup waiting until the timeout; the
+program then stops `up` on `failed` (components/jobs/backup.py). RFC 9535 JSONPath, as the
+provider parses it: the filter selects the root's `status` member by its phase."""
 
 
 def backup_target(backup: BackupSettings, cluster_name: str) -> ClusterTarget:
@@ -290,4 +311,5 @@ def backup_target(backup: BackupSettings, cluster_name: str) -> ClusterTarget:
         kind="Backup",
         spec=backup_spec(backup, cluster_name),
         done_when=BACKUP_DONE,
+        failed_phase=BACKUP_FAILED,
     )

@@ -187,3 +187,19 @@ def claim_spec(backup: BackupSettings) -> dict[str, Any]:
     if backup.storage_class:
         spec["storageClassName"] = backup.storage_class
     return spec
+
+
+def operator_backup_failure(
+    kind: str, name: str, status: Mapping[str, Any] | None, failed_phase: str
+) -> str | None:
+    """Why `up` stops after the operator's backup ended (None: it completed, or its status is
+    not known yet, as in a preview)."""
+    if not status or status.get("phase") != failed_phase:
+        return None
+    error = status.get("error") or "the operator recorded no error"
+    return (
+        f"the {kind} {name} before this migration ended in phase {failed_phase}: {error}. "
+        "Flyway did not run. Check the Cluster's WAL archiving and the object store "
+        "(kubectl describe cluster; the credentials Secret), then run `up` again: it takes a "
+        "new backup."
+    )

@@ -108,6 +108,10 @@ class MigrationJob(pulumi.ComponentResource):
         }
         run_inputs = dict(step.run_input for step in args.after if step.run_input is not None)
         trigger = with_secret_values(plan.run_trigger(run_inputs), plan.settings)
+        gates = [step.gate for step in args.after if step.gate is not None]
+        if gates:
+            # The same trigger, but only once every step passed: a failed one stops `up` here.
+            trigger = pulumi.Output.all(trigger, *gates).apply(lambda values: str(values[0]))
         spec = plan.render(
             flyway.volume_sources(sources),
             digests,

@@ -216,6 +216,15 @@ class BackupSettings:
         "ACCESS_SECRET_KEY for the object store; empty when the pods' IAM role grants access.",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
+    cnpg_server_name: str = setting(
+        "cnpgBackupServerName",
+        "",
+        "cloudnative-pg, barman-cloud: the folder of this cluster's backups and WAL under "
+        "the destination path; empty: the cluster's name. Give each new incarnation of the "
+        "cluster (re-created or recovered) a new one: the plugin refuses to archive into a "
+        "folder that holds another cluster's WAL.",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
     cnpg_retention: str = setting(
         "cnpgBackupRetention",
         "30d",

@@ -142,9 +142,11 @@ def test_cloudnative_pg_takes_a_backup_of_the_cluster_before_flyway(
     assert backup.urn in run.flyway_job().dependencies
     assert cluster.urn in backup.dependencies
     assert store.urn in cluster.dependencies
+    # Awaited until it ended either way; a failed one stops `up` before Flyway (below).
     assert backup.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == (
-        "jsonpath={.status.phase}=completed"
+        "jsonpath={[?@.phase=='completed' || @.phase=='failed'].phase}"
     )
+    assert "status" not in backup.inputs
     assert backup.inputs["spec"]["cluster"] == {"name": cluster.inputs["metadata"]["name"]}
     [plugin] = cluster.inputs["spec"]["plugins"]
     assert plugin["isWALArchiver"] is True
@@ -152,6 +154,27 @@ def test_cloudnative_pg_takes_a_backup_of_the_cluster_before_flyway(
     assert store.inputs["spec"]["retentionPolicy"]
     assert run.of_type(CLAIM) == []
     assert "initContainers" not in run.flyway_job().inputs["spec"]["template"]["spec"]
+
+
+def test_a_failed_operator_backup_is_named_with_its_error_and_stops_up() -> None:
+    why = backup_spec.operator_backup_failure(
+        "Backup", "tradestream-backup-1a2b", {"phase": "failed", "error": "no WAL"}, "failed"
+    )
+    assert why is not None
+    assert "Backup tradestream-backup-1a2b" in why
+    assert "no WAL" in why
+    assert "Flyway did not run" in why
+    for status in (None, {}, {"phase": "completed"}, {"phase": "running"}):
+        assert backup_spec.operator_backup_failure("Backup", "b", status, "failed") is None
+
+
+def test_flyway_waits_for_the_operator_backups_outcome(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    """Flyway's trigger consumes the Backup's outcome: with the Backup failed, the program
+    raises before Flyway's Job is registered (the engine's test: test_backup_outcome)."""
+    run = run_stack("staging")
+    assert run.flyway_job().replacement_trigger
 
 
 def triggers(run: ProgramRun) -> tuple[Any, Any]:

@@ -203,7 +203,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
         if settings.postgres.network_policy_enabled:
-            policy = spec.network_policy(cnpg, namespace)
+            policy = spec.network_policy(cnpg, namespace, metrics=settings.postgres.metrics_enabled)
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-network-policy",
                 metadata=policy["metadata"],

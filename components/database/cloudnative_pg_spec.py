@@ -31,6 +31,8 @@ PORT: Final = 5432
 SUPERUSER: Final = "postgres"
 STATUS_PORT: Final = 8000
 """The instance manager's port, which the operator polls."""
+METRICS_PORT: Final = 9187
+"""The instances' exporter port (named `metrics`), which the PodMonitor scrapes."""
 OPERATOR_NAME: Final = "cloudnative-pg"
 """The operator pods' `app.kubernetes.io/name`, as its chart labels them."""
 APP_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the operator's Secret)
@@ -169,10 +171,12 @@ def client_label(cnpg: CnpgSettings) -> dict[str, str]:
     return {f"{cnpg.cluster_name}-client": "true"}
 
 
-def network_policy(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
+def network_policy(cnpg: CnpgSettings, namespace: str, *, metrics: bool) -> dict[str, Any]:
     """Ingress to the instances from exactly what must reach them: the other instances
-    (replication), pods with the client label (the Flyway Job, applications) and the
-    operator in its namespace (status and management)."""
+    (replication), pods with the client label (the Flyway Job, applications), the
+    operator in its namespace (status and management) and, with `metrics`, any scraper on
+    the exporter's port alone (where Prometheus runs differs per cluster; the port serves
+    nothing but metrics)."""
     instances = {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}}
     clients = {"matchLabels": client_label(cnpg)}
     postgres, status = {"protocol": "TCP", "port": PORT}, {"protocol": "TCP", "port": STATUS_PORT}
@@ -204,6 +208,7 @@ def network_policy(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
                     ],
                     "ports": [postgres, status],
                 },
+                *([{"ports": [{"protocol": "TCP", "port": METRICS_PORT}]}] if metrics else []),
             ],
         },
     }

@@ -16,6 +16,7 @@ from components.settings.declarations import (
     PlaceholderMap,
     SecretPlaceholderMap,
     check_flyway_version,
+    check_object_store_path,
     map_setting,
     secret_map_setting,
     setting,
@@ -200,7 +201,9 @@ class BackupSettings:
         "cnpgBackupDestinationPath",
         "",
         "cloudnative-pg, barman-cloud: object store path of base backups and WAL, such as "
-        "s3://bucket/tradestream.",
+        "s3://bucket/tradestream (gs:// and Azure are refused: their credentials are not "
+        "declared yet).",
+        check=check_object_store_path,
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_endpoint_url: str = setting(

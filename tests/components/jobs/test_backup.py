@@ -242,6 +242,17 @@ def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRu
         ),
         ({"cnpgBackupRetention": "30 days"}, "a number and d, w or m"),
         ({"backupRetainCount": "0"}, "out of range"),
+        (
+            {"databaseFlavor": "cloudnative-pg", "cnpgBackupDestinationPath": "gs://b/db"},
+            'cnpgBackupDestinationPath: "gs://b/db" is a Google Cloud Storage path: only S3',
+        ),
+        (
+            {
+                "databaseFlavor": "cloudnative-pg",
+                "cnpgBackupDestinationPath": "https://acct.blob.core.windows.net/c/db",
+            },
+            "is an Azure Blob Storage path: only S3 and S3-compatible stores are supported",
+        ),
     ],
 )
 def test_a_backup_that_could_not_run_is_refused_at_preview(

@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 
+from standins.cluster.api import Client
 from tests.engine.checkout import Checkout
 
 pytestmark = pytest.mark.engine
@@ -41,7 +42,7 @@ CHECKED = (
 )
 
 
-def test_migrate_damage_restore_up(checkout: Checkout) -> None:
+def test_migrate_damage_restore_up(checkout: Checkout, kube: Client) -> None:
     saved = checkout.root / "saved-migrations"
     shutil.move(checkout.root / MIGRATIONS, saved)
     try:
@@ -71,6 +72,13 @@ def test_migrate_damage_restore_up(checkout: Checkout) -> None:
         assert "restored into" in restored
         assert "every table checked" in restored
         assert "(deleted)" in restored
+        # Its pod was admitted where every pod must pass the `restricted` level.
+        config = checkout.stack_file["config"]
+        assert isinstance(config, dict)
+        namespace = kube.get(f"/api/v1/namespaces/{config['tradestream-database:namespace']}")
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+            "restricted"
+        )
         assert re.search(
             r"the database as it was before this restore: \S+-before-restore", restored
         )

@@ -134,6 +134,21 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 retain_on_delete=settings.protect_database,
             ),
         )
+        scheduled = spec.scheduled_backup(settings.backup, cnpg.cluster_name)
+        if archive is not None and scheduled is not None:
+            # Base backups between migrations too, so recovery never replays unbounded WAL.
+            k8s.apiextensions.CustomResource(
+                f"{name}-scheduled-backup",
+                api_version=spec.API_VERSION,
+                kind="ScheduledBackup",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=cnpg.cluster_name,
+                    namespace=args.namespace,
+                    labels=labels("backup"),
+                ),
+                spec=scheduled,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
         self._neighbours(name, args)
         self.client_labels = spec.client_label(cnpg)
         self.endpoint = spec.endpoint(cnpg, db, settings.namespace)

@@ -277,6 +277,20 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
     )
 
 
+def scheduled_backup(backup: BackupSettings, cluster_name: str) -> dict[str, Any] | None:
+    """The ScheduledBackup's spec: the same kind of backup as before each migration, on
+    `cnpgBackupSchedule`, owned by itself so that deleting it keeps the backups. None when
+    no schedule is set."""
+    if not backup.cnpg_schedule:
+        return None
+    return {
+        **backup_spec(backup, cluster_name),
+        "schedule": backup.cnpg_schedule,
+        "backupOwnerReference": "self",
+        "immediate": False,
+    }
+
+
 ARCHIVING_CONDITION: Final = "ContinuousArchiving"
 
 

@@ -237,6 +237,14 @@ class BackupSettings:
         pattern_hint="a number and d, w or m, such as 30d",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
+    cnpg_schedule: str = setting(
+        "cnpgBackupSchedule",
+        "0 0 3 * * *",
+        "cloudnative-pg: when the operator takes a base backup besides the one before each "
+        "migration (a ScheduledBackup; six-field cron with seconds, UTC); empty: none. "
+        "Recovery replays WAL from the newest base backup, so this bounds how long it takes.",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
     cnpg_snapshot_class: str = setting(
         "cnpgBackupSnapshotClass",
         "",

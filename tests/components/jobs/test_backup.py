@@ -17,6 +17,7 @@ from tests.program import CLOUDNATIVE_PG, ProgramRun, run_program
 JOB = "kubernetes:batch/v1:Job"
 BACKUP = "kubernetes:postgresql.cnpg.io/v1:Backup"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+SCHEDULED = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -175,6 +176,24 @@ def test_flyway_waits_for_the_operator_backups_outcome(
     raises before Flyway's Job is registered (the engine's test: test_backup_outcome)."""
     run = run_stack("staging")
     assert run.flyway_job().replacement_trigger
+
+
+def test_cloudnative_pg_also_takes_scheduled_base_backups(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    run = run_stack("staging")
+    [scheduled] = run.of_type(SCHEDULED)
+    cluster = run.one(CLUSTER)
+    assert cluster.urn in scheduled.dependencies
+    spec = scheduled.inputs["spec"]
+    assert spec["schedule"] == "0 0 3 * * *"
+    assert spec["backupOwnerReference"] == "self"
+    # The same kind of backup as the one before each migration.
+    assert {k: spec[k] for k in ("cluster", "method")} == {
+        k: run.one(BACKUP).inputs["spec"][k] for k in ("cluster", "method")
+    }
+    assert run_stack("staging", config={"cnpgBackupSchedule": ""}).of_type(SCHEDULED) == []
+    assert run_stack("dev").of_type(SCHEDULED) == []
 
 
 def triggers(run: ProgramRun) -> tuple[Any, Any]:

@@ -40,6 +40,7 @@ SUPERUSER_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the superuser
 
 
 BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"
+IRSA_ANNOTATION: Final = "eks.amazonaws.com/role-arn"
 OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
 
 
@@ -250,8 +251,16 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
             if secret
             else {"inheritFromIAMRole": True}
         )
+        cluster: dict[str, Any] = {}
+        if not secret and backup.cnpg_iam_role_arn:
+            # IRSA: the instances' service account assumes the role; the plugin's sidecar
+            # runs in the instance pods, under that account.
+            cluster["serviceAccountTemplate"] = {
+                "metadata": {"annotations": {IRSA_ANNOTATION: backup.cnpg_iam_role_arn}}
+            }
         return ClusterBackup(
             cluster={
+                **cluster,
                 "plugins": [
                     {
                         "name": BARMAN_PLUGIN,
@@ -262,7 +271,7 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
                             "serverName": backup.cnpg_server_name or cluster_name,
                         },
                     }
-                ]
+                ],
             },
             object_store={
                 "configuration": configuration,

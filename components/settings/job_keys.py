@@ -228,6 +228,16 @@ class BackupSettings:
         "folder that holds another cluster's WAL.",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
+    cnpg_iam_role_arn: str = setting(
+        "cnpgBackupIamRoleArn",
+        "",
+        "cloudnative-pg, barman-cloud without a credentials Secret: the IAM role the "
+        "instances' service account assumes on EKS (IRSA), set as its "
+        "eks.amazonaws.com/role-arn annotation; empty: the pods' own IAM role.",
+        pattern=r"^(arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+)?$",
+        pattern_hint="an IAM role ARN such as arn:aws:iam::123456789012:role/backups",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
     cnpg_retention: str = setting(
         "cnpgBackupRetention",
         "30d",

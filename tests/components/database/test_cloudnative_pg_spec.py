@@ -63,3 +63,21 @@ def test_a_new_incarnation_of_the_cluster_archives_under_a_server_name_of_its_ow
     assert archive is not None
     [plugin] = archive.cluster["plugins"]
     assert plugin["parameters"]["serverName"] == "pg-2"
+
+
+def test_irsa_annotates_the_instances_service_account_where_no_secret_is_given() -> None:
+    arn = "arn:aws:iam::123456789012:role/backups"
+    irsa = BackupSettings(cnpg_destination_path="s3://b/db", cnpg_iam_role_arn=arn)
+    archive = spec.cluster_backup(irsa, "pg")
+    assert archive is not None
+    assert archive.cluster["serviceAccountTemplate"] == {
+        "metadata": {"annotations": {"eks.amazonaws.com/role-arn": arn}}
+    }
+    assert archive.object_store is not None
+    assert archive.object_store["configuration"]["s3Credentials"] == {"inheritFromIAMRole": True}
+    keys = BackupSettings(
+        cnpg_destination_path="s3://b/db", cnpg_iam_role_arn=arn, cnpg_credentials_secret="k"
+    )
+    with_keys = spec.cluster_backup(keys, "pg")
+    assert with_keys is not None
+    assert "serviceAccountTemplate" not in with_keys.cluster

@@ -272,6 +272,10 @@ def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRu
             },
             "is an Azure Blob Storage path: only S3 and S3-compatible stores are supported",
         ),
+        (
+            {"databaseFlavor": "cloudnative-pg", "cnpgBackupIamRoleArn": "backups"},
+            "an IAM role ARN such as arn:aws:iam::123456789012:role/backups",
+        ),
     ],
 )
 def test_a_backup_that_could_not_run_is_refused_at_preview(

@@ -120,6 +120,12 @@ until pg_isready --quiet; do
   sleep "$BACKUP_CONNECT_RETRIES_INTERVAL"
 done
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# Never over an earlier one: restoring what a restore kept, in the same second, would
+# otherwise replace the very dump being restored.
+while [ -e "$BACKUP_DIR/$PGDATABASE-$stamp-before-restore.dump" ]; do
+  sleep 1
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+done
 kept="$BACKUP_DIR/$PGDATABASE-$stamp-before-restore.dump"
 pg_dump --format=custom --no-password --file="$kept.partial"
 mv "$kept.partial" "$kept"

@@ -16,7 +16,7 @@ DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         config-reference migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-relock migrations-adopt migrations-repair \
+        migrations-unlock migrations-relock migrations-adopt migrations-repair restore \
         migrations-rehearse migrations-list bench bench-engine corpus
 
 help: ## List the targets
@@ -70,6 +70,9 @@ config-reference: deps ## Regenerate the README's configuration reference from c
 
 migrations-repair: ## After a failed migration: flyway repair in the migration Job's pod of STACK
 	bash scripts/pulumi.sh repair $(STACK)
+
+restore: ## Restore a dump of STACK taken before a migration (BACKUP=name; default: the newest)
+	RESTORE_BACKUP="$(BACKUP)" bash scripts/pulumi.sh restore $(STACK)
 
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
 	$(PY) -m deploy.lint $(DIR)

@@ -160,7 +160,9 @@ class ClusterTarget:
     kind: str
     spec: Mapping[str, Any]
     done_when: str
-    """A `pulumi.com/waitFor` expression that holds once the backup completed."""
+    """A `pulumi.com/waitFor` expression that holds once the backup ended, either way."""
+    failed_phase: str
+    """The `status.phase` of a backup that ended without a backup: `up` stops there."""
 
 
 BackupTarget = DumpTarget | ClusterTarget
@@ -299,3 +301,9 @@ class Step:
     resource: pulumi.Resource
     run_input: tuple[str, str] | None = None
     """(name, digest) folded into Flyway's replacement trigger."""
+    gate: pulumi.Output[str] | None = None
+    """Resolves once the step succeeded; its apply raises, with the reason, when it did not,
+    so that Flyway's Job, which consumes it, is never created after a failed step."""
+    pod_part: Mapping[str, Any] | None = None
+    """`initContainers` and `volumes` this step adds to Flyway's pod: what must run before
+    every attempt of Flyway, not once before the Job (the backup of each attempt)."""

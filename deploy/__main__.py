@@ -1,6 +1,6 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|repair} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|repair|restore} STACK [--yes]
     python -m deploy {check|timeout|namespace|check-secrets|down} STACK
 
 Every stack runs from a workspace copy of its committed stack file, so nothing is written
@@ -33,7 +33,7 @@ from components.migrations import MigrationError
 from components.migrations.report import summary
 from components.settings import Settings, SettingsError
 from components.settings.stackfile import StackFile, read_stack_file
-from deploy import review
+from deploy import restore, review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
 from deploy.engine import (
     ROOT,
@@ -347,6 +347,28 @@ def run_repair(target: Target, yes: bool, _operation: Operation) -> int:
     return 0
 
 
+def run_restore(target: Target, yes: bool, _operation: Operation) -> int:
+    """Put back a dump the backup before a migration took (deploy/restore.py); the dump is
+    named by RESTORE_BACKUP (`make restore BACKUP=`), else the newest."""
+    job = newest_job(target.stack, "Backup")
+    if job is None:
+        print(
+            f"error: {target.name} has no pg_dump backup Job: nothing to restore from (a "
+            "CloudNativePG stack recovers a Cluster instead; see the README)",
+            file=sys.stderr,
+        )
+        return 1
+    kube = target.kube()
+    protected = read_stack_file(ROOT, target.name).settings.protect_database
+    return restore.restore(
+        target.name,
+        kube,
+        kube.job(*job),
+        wanted=os.environ.get("RESTORE_BACKUP") or None,
+        confirm=confirm if protected and not yes else None,
+    )
+
+
 COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "preview": run_preview,
     "up": run_up,
@@ -355,6 +377,7 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "outputs": run_outputs,
     "logs": run_logs,
     "repair": run_repair,
+    "restore": run_restore,
 }
 
 
@@ -428,7 +451,7 @@ def run(command: str, name: str, *, yes: bool) -> int:
     try:
         target = open_target(
             name,
-            start=command in {"preview", "up", "refresh", "destroy", "repair"},
+            start=command in {"preview", "up", "refresh", "destroy", "repair", "restore"},
             stack_file=stack_file,
         )
         return _run(command, target, stack_file.settings, yes=yes, operation=operation)

@@ -17,7 +17,12 @@ from pulumi import automation as auto
 
 STACK_TYPE: Final = "pulumi:pulumi:Stack"
 _UNHANDLED: Final = re.compile(r"^an unhandled error occurred:\s*", re.S)
-_INLINE: Final = re.compile(r"^(?:python inline source runtime error|Program failed):?\s*", re.S)
+_INLINE: Final = re.compile(
+    r"^(?:python inline source runtime error|Program failed|Exception calling application):?\s*",
+    re.S,
+)
+"""The wrappers of an inline program's error: raised while the engine awaited an output (a
+failed backup's check), it comes once as is and once wrapped by the program's server."""
 _PROGRESS_ERROR: Final = re.compile(r"^\s+\S+\s+\S+\s.*\berror: ")
 _RETRY: Final = re.compile(r"[;\s]*Retry #(\d+); .*$")
 _URN_SUBJECT: Final = re.compile(r'^resource "urn:[^"]*" ')

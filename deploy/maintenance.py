@@ -40,10 +40,11 @@ def maintenance_job(
     command: Sequence[str],
     *,
     deadline_seconds: int,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A Job running `command` in the deployed migration Job's pod (pure): its image, env,
+    """A Job running `command` in the deployed Job's pod (pure): its image, env (plus `env`),
     volumes and security context as they are; no retry, a deadline, no annotations that
-    would tie it to the migration Job."""
+    would tie it to the deployed Job."""
     metadata = deployed["metadata"]
     template = copy.deepcopy(deployed["spec"]["template"])
     labels = {
@@ -53,9 +54,16 @@ def maintenance_job(
     }
     labels |= {PURPOSE_LABEL: purpose, COMPONENT_LABEL: "maintenance"}
     template["metadata"] = {"labels": labels}
+    # One command: not what runs before each attempt of the deployed Job (its backup).
+    template["spec"].pop("initContainers", None)
     (container,) = template["spec"]["containers"]
     container["command"] = list(command)
     container.pop("args", None)
+    if env:
+        container["env"] = [
+            *(e for e in container.get("env") or [] if e.get("name") not in env),
+            *({"name": k, "value": v} for k, v in env.items()),
+        ]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -88,9 +96,10 @@ def run_pod(
     command: Sequence[str],
     *,
     deadline_seconds: int = 900,
+    env: Mapping[str, str] | None = None,
 ) -> Finished:
-    """Run `command` once in the migration Job's pod, wait for it, read its log, delete it."""
-    body = maintenance_job(deployed, purpose, command, deadline_seconds=deadline_seconds)
+    """Run `command` once in a deployed Job's pod, wait for it, read its log, delete it."""
+    body = maintenance_job(deployed, purpose, command, deadline_seconds=deadline_seconds, env=env)
     namespace = body["metadata"]["namespace"]
     made = kube.create_job(namespace, body)
     name = str(made["metadata"]["name"])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a stack with the real Pulumi engine, with everything it needs installed first:
-#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|down} STACK
+#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|restore|down} STACK
 # `local` installs and starts its own Kubernetes cluster with a real node and a PostgreSQL in
 # it; other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
 # kubectl context.
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|down STACK"
+usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|restore|down STACK"
 command=${1:?$usage}
 stack=${2:?$usage}
 

@@ -64,8 +64,10 @@ CLUSTER_BACKUP = {
     "tradestream:database:MigrationBackup",
     "kubernetes:postgresql.cnpg.io/v1:Backup",
     "kubernetes:barmancloud.cnpg.io/v1:ObjectStore",
+    "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup",
 }
-"""An on-demand Backup before each migration, into the object store WAL is archived to."""
+"""An on-demand Backup before each migration, and scheduled ones between migrations, into
+the object store WAL is archived to."""
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 """The stacks with postgresMetricsEnabled: the operator's enablePodMonitor is deprecated."""
 BITNAMI = {

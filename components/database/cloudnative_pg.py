@@ -113,7 +113,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 name=cnpg.cluster_name,
                 namespace=args.namespace,
                 labels=labels("database"),
-                annotations={"pulumi.com/waitFor": "condition=Ready"},
+                annotations={"pulumi.com/waitFor": spec.cluster_ready(archive)},
             ),
             spec={
                 **spec.cluster_spec(
@@ -134,6 +134,21 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 retain_on_delete=settings.protect_database,
             ),
         )
+        scheduled = spec.scheduled_backup(settings.backup, cnpg.cluster_name)
+        if archive is not None and scheduled is not None:
+            # Base backups between migrations too, so recovery never replays unbounded WAL.
+            k8s.apiextensions.CustomResource(
+                f"{name}-scheduled-backup",
+                api_version=spec.API_VERSION,
+                kind="ScheduledBackup",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=cnpg.cluster_name,
+                    namespace=args.namespace,
+                    labels=labels("backup"),
+                ),
+                spec=scheduled,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
         self._neighbours(name, args)
         self.client_labels = spec.client_label(cnpg)
         self.endpoint = spec.endpoint(cnpg, db, settings.namespace)
@@ -203,7 +218,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
         if settings.postgres.network_policy_enabled:
-            policy = spec.network_policy(cnpg, namespace)
+            policy = spec.network_policy(cnpg, namespace, metrics=settings.postgres.metrics_enabled)
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-network-policy",
                 metadata=policy["metadata"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +31,8 @@ PORT: Final = 5432
 SUPERUSER: Final = "postgres"
 STATUS_PORT: Final = 8000
 """The instance manager's port, which the operator polls."""
+METRICS_PORT: Final = 9187
+"""The instances' exporter port (named `metrics`), which the PodMonitor scrapes."""
 OPERATOR_NAME: Final = "cloudnative-pg"
 """The operator pods' `app.kubernetes.io/name`, as its chart labels them."""
 APP_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the operator's Secret)
@@ -37,6 +40,7 @@ SUPERUSER_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the superuser
 
 
 BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"
+IRSA_ANNOTATION: Final = "eks.amazonaws.com/role-arn"
 OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
 
 
@@ -168,10 +172,12 @@ def client_label(cnpg: CnpgSettings) -> dict[str, str]:
     return {f"{cnpg.cluster_name}-client": "true"}
 
 
-def network_policy(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
+def network_policy(cnpg: CnpgSettings, namespace: str, *, metrics: bool) -> dict[str, Any]:
     """Ingress to the instances from exactly what must reach them: the other instances
-    (replication), pods with the client label (the Flyway Job, applications) and the
-    operator in its namespace (status and management)."""
+    (replication), pods with the client label (the Flyway Job, applications), the
+    operator in its namespace (status and management) and, with `metrics`, any scraper on
+    the exporter's port alone (where Prometheus runs differs per cluster; the port serves
+    nothing but metrics)."""
     instances = {"matchLabels": {"cnpg.io/cluster": cnpg.cluster_name}}
     clients = {"matchLabels": client_label(cnpg)}
     postgres, status = {"protocol": "TCP", "port": PORT}, {"protocol": "TCP", "port": STATUS_PORT}
@@ -203,6 +209,7 @@ def network_policy(cnpg: CnpgSettings, namespace: str) -> dict[str, Any]:
                     ],
                     "ports": [postgres, status],
                 },
+                *([{"ports": [{"protocol": "TCP", "port": METRICS_PORT}]}] if metrics else []),
             ],
         },
     }
@@ -244,16 +251,27 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
             if secret
             else {"inheritFromIAMRole": True}
         )
+        cluster: dict[str, Any] = {}
+        if not secret and backup.cnpg_iam_role_arn:
+            # IRSA: the instances' service account assumes the role; the plugin's sidecar
+            # runs in the instance pods, under that account.
+            cluster["serviceAccountTemplate"] = {
+                "metadata": {"annotations": {IRSA_ANNOTATION: backup.cnpg_iam_role_arn}}
+            }
         return ClusterBackup(
             cluster={
+                **cluster,
                 "plugins": [
                     {
                         "name": BARMAN_PLUGIN,
                         # WAL goes to the store continuously: recovery to any point in time.
                         "isWALArchiver": True,
-                        "parameters": {"barmanObjectName": object_store_name(cluster_name)},
+                        "parameters": {
+                            "barmanObjectName": object_store_name(cluster_name),
+                            "serverName": backup.cnpg_server_name or cluster_name,
+                        },
                     }
-                ]
+                ],
             },
             object_store={
                 "configuration": configuration,
@@ -268,6 +286,32 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
     )
 
 
+def scheduled_backup(backup: BackupSettings, cluster_name: str) -> dict[str, Any] | None:
+    """The ScheduledBackup's spec: the same kind of backup as before each migration, on
+    `cnpgBackupSchedule`, owned by itself so that deleting it keeps the backups. None when
+    no schedule is set."""
+    if not backup.cnpg_schedule:
+        return None
+    return {
+        **backup_spec(backup, cluster_name),
+        "schedule": backup.cnpg_schedule,
+        "backupOwnerReference": "self",
+        "immediate": False,
+    }
+
+
+ARCHIVING_CONDITION: Final = "ContinuousArchiving"
+
+
+def cluster_ready(archive: ClusterBackup | None) -> str:
+    """The Cluster's `pulumi.com/waitFor`: Ready, and where it archives WAL, its continuous
+    archiving working too (the operator's `ContinuousArchiving` condition), since a base
+    backup without the WAL after it restores nothing. All of a JSON list must hold."""
+    if archive is not None and archive.object_store is not None:
+        return json.dumps(["condition=Ready", f"condition={ARCHIVING_CONDITION}"])
+    return "condition=Ready"
+
+
 def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
     """An on-demand `Backup` of the cluster, by the method its backups are configured for."""
     if backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD:
@@ -279,8 +323,13 @@ def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
     return {"cluster": {"name": cluster_name}, "method": "volumeSnapshot"}
 
 
-BACKUP_DONE: Final = "jsonpath={.status.phase}=completed"
-"""What `pulumi up` waits for on a `Backup` (its phase is `failed` if it never will be)."""
+BACKUP_FAILED: Final = "failed"
+BACKUP_DONE: Final = f"jsonpath={{[?@.phase=='completed' || @.phase=='{BACKUP_FAILED}'].phase}}"
+"""What `pulumi up` waits for on a `Backup`: its phase once it is either `completed` or
+`failed`. The provider's `waitFor` only waits (it has no failure condition), and an
+expression of `completed` alone would keep a failed Backup waiting until the timeout; the
+program then stops `up` on `failed` (components/jobs/backup.py). RFC 9535 JSONPath, as the
+provider parses it: the filter selects the root's `status` member by its phase."""
 
 
 def backup_target(backup: BackupSettings, cluster_name: str) -> ClusterTarget:
@@ -290,4 +339,5 @@ def backup_target(backup: BackupSettings, cluster_name: str) -> ClusterTarget:
         kind="Backup",
         spec=backup_spec(backup, cluster_name),
         done_when=BACKUP_DONE,
+        failed_phase=BACKUP_FAILED,
     )

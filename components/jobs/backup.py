@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -64,11 +64,13 @@ class MigrationBackup(pulumi.ComponentResource):
         self, name: str, args: MigrationBackupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(BACKUP_TYPE, name, None, opts)
+        self.pod_part: dict[str, Any] | None = None
+        self.gate: pulumi.Output[str] | None = None
         if isinstance(args.target, ClusterTarget):
             self._operator_backup(name, args, args.target)
         else:
             self._dump(name, args, args.target)
-        self.step = Step(self, ("backup", self.spec_digest))
+        self.step = Step(self, ("backup", self.spec_digest), gate=self.gate, pod_part=self.pod_part)
         self.register_outputs({"backupName": self.backup_name, "volumeClaim": self.volume_claim})
 
     def _timeouts(self, args: MigrationBackupArgs) -> pulumi.CustomTimeouts:
@@ -78,7 +80,7 @@ class MigrationBackup(pulumi.ComponentResource):
     def _operator_backup(self, name: str, args: MigrationBackupArgs, target: ClusterTarget) -> None:
         self.spec_digest = digest(dict(target.spec))
         run = digest({"run": args.plan.trigger, "backup": self.spec_digest})
-        backup = k8s.apiextensions.CustomResource(
+        backup = _Observed(
             f"{name}-backup",
             api_version=target.api_version,
             kind=target.kind,
@@ -101,6 +103,16 @@ class MigrationBackup(pulumi.ComponentResource):
         )
         self.backup_name = backup.id.apply(lambda id_: id_.rsplit("/", 1)[-1])
         self.volume_claim = pulumi.Output.from_input("")
+
+        def passed(values: list[Any]) -> str:
+            why = backup_spec.operator_backup_failure(
+                target.kind, values[0], values[1], target.failed_phase
+            )
+            if why is not None:
+                raise pulumi.RunError(why)
+            return str(values[0])
+
+        self.gate = pulumi.Output.all(backup.id, backup.status).apply(passed)
 
     def _dump(self, name: str, args: MigrationBackupArgs, target: DumpTarget) -> None:
         claim_name = backup_spec.claim_name(target.endpoint.address.database)
@@ -131,7 +143,10 @@ class MigrationBackup(pulumi.ComponentResource):
             labels={**labels("backup"), **target.pod_labels},
             ca_secret=target.endpoint.address.ca_secret,
         )
-        self.spec_digest = digest(job_spec)
+        self.pod_part = backup_spec.attempt_pod_part(
+            args.settings, env, claim=claim_name, ca_secret=target.endpoint.address.ca_secret
+        )
+        self.spec_digest = digest({"job": job_spec, "attempts": self.pod_part})
         run = digest({"run": args.plan.trigger, "backup": self.spec_digest})
         job = k8s.batch.v1.Job(
             f"{name}-dump",
@@ -155,3 +170,31 @@ class MigrationBackup(pulumi.ComponentResource):
         )
         self.backup_name = job.metadata.apply(lambda m: m.name or "")
         self.volume_claim = claim.metadata.apply(lambda _: claim_name)
+
+
+class _Observed(k8s.apiextensions.CustomResource):
+    """A custom resource whose `status` is an output too: the SDK's exposes its inputs only."""
+
+    status: pulumi.Output[Any]
+
+    def _internal_init(  # noqa: PLR0917 (the SDK's signature)
+        self,
+        resource_name: str,
+        api_version: str,
+        kind: str,
+        opts: pulumi.ResourceOptions | None = None,
+        metadata: Any = None,  # noqa: ANN401 (the SDK's own input type)
+        spec: Any = None,  # noqa: ANN401
+        __props__: Any = None,  # noqa: ANN401
+    ) -> None:
+        props = k8s.apiextensions.CustomResourceArgs.__new__(k8s.apiextensions.CustomResourceArgs)
+        props.__dict__.update(
+            api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None
+        )
+        pulumi.CustomResource.__init__(
+            self,
+            f"kubernetes:{api_version}:{kind}",
+            resource_name,
+            typing.cast("Mapping[str, Any]", props),
+            opts,
+        )

@@ -32,6 +32,11 @@ until pg_isready --quiet; do
   sleep "$BACKUP_CONNECT_RETRIES_INTERVAL"
 done
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# Two attempts within a second must not share a name: the second would replace the first.
+while [ -e "$BACKUP_DIR/$PGDATABASE-$stamp-$BACKUP_LABEL.dump" ]; do
+  sleep 1
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+done
 final="$BACKUP_DIR/$PGDATABASE-$stamp-$BACKUP_LABEL.dump"
 partial="$BACKUP_DIR/.partial-$stamp.dump"
 trap 'rm -f "$partial"' EXIT
@@ -51,8 +56,34 @@ ls -1 "$BACKUP_DIR" \
       echo "backup: removed $BACKUP_DIR/$old (keeping $BACKUP_RETAIN_COUNT)"
     done
 """
-"""POSIX sh: what the Job runs. A dump is written under a temporary name and renamed only
-once pg_restore can read it, so a failed run never leaves a file that looks like a backup."""
+"""POSIX sh: the dump. A dump is written under a temporary name and renamed only once
+pg_restore can read it, so a failed run never leaves a file that looks like a backup."""
+
+FRESH_MARKER: Final = ".fresh-dump"
+"""On the claim: the dump the backup Job just took, which no Flyway attempt has used yet."""
+
+JOB_SCRIPT: Final = DUMP_SCRIPT + f'echo "$final" > "$BACKUP_DIR/{FRESH_MARKER}"\n'
+"""The backup Job: a dump, marked fresh for the first Flyway attempt after it."""
+
+ATTEMPT_SCRIPT: Final = (
+    f"""set -eu
+marker="$BACKUP_DIR/{FRESH_MARKER}"
+if [ -f "$marker" ]; then
+  fresh=$(cat "$marker")
+  rm -f "$marker"
+  if [ -f "$fresh" ]; then
+    echo "backup: this Flyway attempt is the first since $fresh was taken"
+    exit 0
+  fi
+fi
+echo "backup: an earlier Flyway attempt used the last dump; taking a new one"
+"""
+    + DUMP_SCRIPT
+)
+"""Before every Flyway attempt, in Flyway's pod: the backup Job's dump serves the first
+attempt after it; every later attempt (a pod the Job retries, a Job the next `up` replaces
+after a failure) takes its own, since the applications kept writing. Older dumps are kept
+up to `backupRetainCount`."""
 
 LABEL_LENGTH: Final = 12
 RESOURCES: Final = {
@@ -118,7 +149,7 @@ def dump_job_spec(
     container = Container(
         name="pg-dump",
         image=backup.image,
-        command=("sh", "-c", DUMP_SCRIPT),
+        command=("sh", "-c", JOB_SCRIPT),
         env=env,
         resources=RESOURCES,
     )
@@ -132,6 +163,22 @@ def dump_job_spec(
     }
 
 
+def attempt_pod_part(
+    backup: BackupSettings, env: tuple[EnvVar, ...], *, claim: str, ca_secret: str | None
+) -> dict[str, Any]:
+    """What Flyway's pod gets so that every attempt has a backup of its own: an init
+    container running ATTEMPT_SCRIPT as the backup Job's pod runs its dump (the same
+    hardening, login and claim), and the claim's volume. The pod's own `tmp` and `tls`
+    volumes serve it too."""
+    pod = dump_job_spec(backup, env, claim=claim, labels={}, ca_secret=ca_secret)["template"]
+    (container,) = pod["spec"]["containers"]
+    container["command"] = ["sh", "-c", ATTEMPT_SCRIPT]
+    return {
+        "initContainers": [container],
+        "volumes": [v for v in pod["spec"]["volumes"] if v["name"] == "backups"],
+    }
+
+
 def claim_spec(backup: BackupSettings) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -140,3 +187,19 @@ def claim_spec(backup: BackupSettings) -> dict[str, Any]:
     if backup.storage_class:
         spec["storageClassName"] = backup.storage_class
     return spec
+
+
+def operator_backup_failure(
+    kind: str, name: str, status: Mapping[str, Any] | None, failed_phase: str
+) -> str | None:
+    """Why `up` stops after the operator's backup ended (None: it completed, or its status is
+    not known yet, as in a preview)."""
+    if not status or status.get("phase") != failed_phase:
+        return None
+    error = status.get("error") or "the operator recorded no error"
+    return (
+        f"the {kind} {name} before this migration ended in phase {failed_phase}: {error}. "
+        "Flyway did not run. Check the Cluster's WAL archiving and the object store "
+        "(kubectl describe cluster; the credentials Secret), then run `up` again: it takes a "
+        "new backup."
+    )

@@ -108,11 +108,19 @@ class MigrationJob(pulumi.ComponentResource):
         }
         run_inputs = dict(step.run_input for step in args.after if step.run_input is not None)
         trigger = with_secret_values(plan.run_trigger(run_inputs), plan.settings)
+        gates = [step.gate for step in args.after if step.gate is not None]
+        if gates:
+            # The same trigger, but only once every step passed: a failed one stops `up` here.
+            trigger = pulumi.Output.all(trigger, *gates).apply(lambda values: str(values[0]))
         spec = plan.render(
             flyway.volume_sources(sources),
             digests,
             *([placeholder_secret.metadata.name] if placeholder_secret is not None else []),
         )
+        for part in (step.pod_part for step in args.after if step.pod_part):
+            pod = spec["template"]["spec"]
+            pod.setdefault("initContainers", []).extend(part.get("initContainers", []))
+            pod["volumes"] = [*pod["volumes"], *part.get("volumes", [])]
         timeout = f"{plan.settings.job_timeout_seconds}s"
         self.job = k8s.batch.v1.Job(
             f"{name}-job",

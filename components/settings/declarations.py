@@ -187,6 +187,26 @@ def check_flyway_version(value: str) -> str | None:
     return "must be a Flyway version: digits separated by '.' or '_' (e.g. 1, 1.1, 0)"
 
 
+def check_object_store_path(value: str) -> str | None:
+    """Only S3 (or an S3-compatible store) gets the credentials it needs: the program
+    declares `s3Credentials` or `inheritFromIAMRole`, which mean nothing to the plugin for
+    Google Cloud Storage or Azure, whose archiving would then fail after the deploy."""
+    if not value or value.startswith("s3://"):
+        return None
+    kind = (
+        "a Google Cloud Storage path"
+        if value.startswith("gs://")
+        else "an Azure Blob Storage path"
+        if ".blob.core.windows.net" in value or value.startswith(("azure://", "https://"))
+        else "not an s3:// path"
+    )
+    return (
+        f"is {kind}: only S3 and S3-compatible stores are supported (the program gives the "
+        "plugin S3 credentials only); use s3://bucket/path, with cnpgBackupEndpointUrl for an "
+        "S3-compatible store"
+    )
+
+
 HELM_RELEASE_NAME_MAX: Final = 53
 LABEL_NAME_MAX: Final = 63
 CNPG_CLUSTER_NAME_MAX: Final = 50

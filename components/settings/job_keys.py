@@ -19,6 +19,7 @@ from components.settings.declarations import (
     PlaceholderMap,
     SecretPlaceholderMap,
     check_flyway_version,
+    check_object_store_path,
     map_setting,
     secret_map_setting,
     setting,
@@ -206,7 +207,9 @@ class BackupSettings:
         "cnpgBackupDestinationPath",
         "",
         "cloudnative-pg, barman-cloud: object store path of base backups and WAL, such as "
-        "s3://bucket/tradestream.",
+        "s3://bucket/tradestream (gs:// and Azure are refused: their credentials are not "
+        "declared yet).",
+        check=check_object_store_path,
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_endpoint_url: str = setting(
@@ -222,6 +225,25 @@ class BackupSettings:
         "ACCESS_SECRET_KEY for the object store; empty when the pods' IAM role grants access.",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
+    cnpg_server_name: str = setting(
+        "cnpgBackupServerName",
+        "",
+        "cloudnative-pg, barman-cloud: the folder of this cluster's backups and WAL under "
+        "the destination path; empty: the cluster's name. Give each new incarnation of the "
+        "cluster (re-created or recovered) a new one: the plugin refuses to archive into a "
+        "folder that holds another cluster's WAL.",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_iam_role_arn: str = setting(
+        "cnpgBackupIamRoleArn",
+        "",
+        "cloudnative-pg, barman-cloud without a credentials Secret: the IAM role the "
+        "instances' service account assumes on EKS (IRSA), set as its "
+        "eks.amazonaws.com/role-arn annotation; empty: the pods' own IAM role.",
+        pattern=r"^(arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+)?$",
+        pattern_hint="an IAM role ARN such as arn:aws:iam::123456789012:role/backups",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
     cnpg_retention: str = setting(
         "cnpgBackupRetention",
         "30d",
@@ -229,6 +251,14 @@ class BackupSettings:
         "and WAL are deleted.",
         pattern=RETENTION,
         pattern_hint="a number and d, w or m, such as 30d",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_schedule: str = setting(
+        "cnpgBackupSchedule",
+        "0 0 3 * * *",
+        "cloudnative-pg: when the operator takes a base backup besides the one before each "
+        "migration (a ScheduledBackup; six-field cron with seconds, UTC); empty: none. "
+        "Recovery replays WAL from the newest base backup, so this bounds how long it takes.",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_snapshot_class: str = setting(

@@ -33,6 +33,14 @@ def test_the_programs_refusal_is_shown_once_without_the_engines_wrapper() -> Non
     assert collected.messages() == [refusal]
 
 
+def test_an_error_raised_while_an_output_was_awaited_is_shown_once() -> None:
+    collected = Diagnostics()
+    why = "the Backup ns/b ended in phase failed: no WAL. Flyway did not run."
+    collected(event("error", why, STACK))
+    collected(event("error", f"Exception calling application: {why}", STACK))
+    assert collected.messages() == [why]
+
+
 def test_a_resource_error_names_the_resource_and_a_traceback_becomes_its_last_line() -> None:
     collected = Diagnostics()
     collected(event("error", "Job failed: BackoffLimitExceeded", JOB))

@@ -32,6 +32,12 @@ def backup_crds(kube: Client) -> None:
     )
     install_crd(
         kube,
+        OPERATOR_MODULE,
+        pinned_operator(),
+        "config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml",
+    )
+    install_crd(
+        kube,
         PLUGIN_MODULE,
         PLUGIN_VERSION,
         "config/crd/bases/barmancloud.cnpg.io_objectstores.yaml",
@@ -63,6 +69,18 @@ def test_the_backup_and_its_object_store_pass_their_crds(
         kube, "/apis/barmancloud.cnpg.io/v1/namespaces/{namespace}/objectstores", store
     )
     assert accepted["spec"]["retentionPolicy"] == store["spec"]["retentionPolicy"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_scheduled_backup_passes_its_crd(kube: Client, backup_crds: None, stack: str) -> None:
+    scheduled = integral(
+        run_program(stack).one("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup").inputs
+    )
+    accepted = dry_run(
+        kube, "/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/scheduledbackups", scheduled
+    )
+    assert accepted["spec"]["schedule"] == scheduled["spec"]["schedule"]
+    assert accepted["spec"]["method"] == "plugin"
 
 
 def test_a_snapshot_backup_passes_too_and_a_bad_retention_is_refused(

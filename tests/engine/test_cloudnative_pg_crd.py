@@ -176,3 +176,21 @@ def test_the_instances_network_policy_passes_the_api_server(kube: Client, stack:
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **policy},
     )
     assert accepted["spec"]["ingress"] == policy["spec"]["ingress"]
+
+
+def test_the_irsa_annotation_of_the_instances_service_account_passes_the_crd(
+    kube: Client, cluster_crd: dict[str, Any]
+) -> None:
+    arn = "arn:aws:iam::123456789012:role/tradestream-backups"
+    config = {"cnpgBackupIamRoleArn": arn, "cnpgBackupCredentialsSecret": ""}
+    cluster = integral(run_program("staging", config=config).one(CLUSTER).inputs)
+    namespace = cluster["metadata"]["namespace"]
+    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    accepted = kube.post(
+        f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
+        "?dryRun=All&fieldValidation=Strict",
+        cluster,
+    )
+    annotations = accepted["spec"]["serviceAccountTemplate"]["metadata"]["annotations"]
+    assert annotations == {"eks.amazonaws.com/role-arn": arn}

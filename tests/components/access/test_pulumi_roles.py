@@ -324,12 +324,19 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     run = run_program("staging", config=config)
     policy = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}
-    peers = [rule["from"][0] for rule in policy["ingress"]]
+    *admitted, metrics = policy["ingress"]
+    peers = [rule["from"][0] for rule in admitted]
     assert peers[0] == {"podSelector": {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}}
     assert peers[1] == {"podSelector": {"matchLabels": {"tradestream-pg-client": "true"}}}
     assert peers[2]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "cnpg-system"}
     }
+    # Metrics are on in staging: the exporter's port alone, to whatever scrapes it.
+    assert metrics == {"ports": [{"protocol": "TCP", "port": 9187}]}
+    quiet = run_program("staging", config={"postgresMetricsEnabled": "false"})
+    rules = quiet.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]["ingress"]
+    assert all("from" in rule for rule in rules)
+    assert all(port["port"] != 9187 for rule in rules for port in rule["ports"])
     job = run.flyway_job().inputs
     assert job["spec"]["template"]["metadata"]["labels"]["tradestream-pg-client"] == "true"
     assert not run_program(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from components.database import cloudnative_pg_spec as spec
 from components.settings import BackupSettings, CnpgBackupMethod
 
@@ -18,8 +20,13 @@ def test_cloudnative_pg_backs_up_to_the_object_store_with_its_wal() -> None:
         {
             "name": spec.BARMAN_PLUGIN,
             "isWALArchiver": True,
-            "parameters": {"barmanObjectName": "pg-backups"},
+            "parameters": {"barmanObjectName": "pg-backups", "serverName": "pg"},
         }
+    ]
+    # Ready is not enough: a base backup restores nothing without the WAL after it.
+    assert json.loads(spec.cluster_ready(archive)) == [
+        "condition=Ready",
+        "condition=ContinuousArchiving",
     ]
     assert archive.object_store is not None
     assert archive.object_store["retentionPolicy"] == "14d"
@@ -45,3 +52,32 @@ def test_volume_snapshots_need_only_their_class() -> None:
     assert archive.object_store is None
     assert spec.backup_spec(settings, "pg")["method"] == "volumeSnapshot"
     assert spec.cluster_backup(BackupSettings(), "pg") is None
+    # No WAL archive to wait for.
+    assert spec.cluster_ready(archive) == "condition=Ready"
+    assert spec.cluster_ready(None) == "condition=Ready"
+
+
+def test_a_new_incarnation_of_the_cluster_archives_under_a_server_name_of_its_own() -> None:
+    settings = BackupSettings(cnpg_destination_path="s3://bucket/db", cnpg_server_name="pg-2")
+    archive = spec.cluster_backup(settings, "pg")
+    assert archive is not None
+    [plugin] = archive.cluster["plugins"]
+    assert plugin["parameters"]["serverName"] == "pg-2"
+
+
+def test_irsa_annotates_the_instances_service_account_where_no_secret_is_given() -> None:
+    arn = "arn:aws:iam::123456789012:role/backups"
+    irsa = BackupSettings(cnpg_destination_path="s3://b/db", cnpg_iam_role_arn=arn)
+    archive = spec.cluster_backup(irsa, "pg")
+    assert archive is not None
+    assert archive.cluster["serviceAccountTemplate"] == {
+        "metadata": {"annotations": {"eks.amazonaws.com/role-arn": arn}}
+    }
+    assert archive.object_store is not None
+    assert archive.object_store["configuration"]["s3Credentials"] == {"inheritFromIAMRole": True}
+    keys = BackupSettings(
+        cnpg_destination_path="s3://b/db", cnpg_iam_role_arn=arn, cnpg_credentials_secret="k"
+    )
+    with_keys = spec.cluster_backup(keys, "pg")
+    assert with_keys is not None
+    assert "serviceAccountTemplate" not in with_keys.cluster

@@ -17,6 +17,7 @@ from tests.program import CLOUDNATIVE_PG, ProgramRun, run_program
 JOB = "kubernetes:batch/v1:Job"
 BACKUP = "kubernetes:postgresql.cnpg.io/v1:Backup"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+SCHEDULED = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -89,7 +90,7 @@ def test_the_dump_pod_is_locked_down_and_writes_only_its_volume() -> None:
     writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
     assert writable == {backup_spec.BACKUP_PATH, "/tmp"}
     assert {"name": "backups", "persistentVolumeClaim": {"claimName": "c"}} in pod["volumes"]
-    assert container["command"] == ["sh", "-c", backup_spec.DUMP_SCRIPT]
+    assert container["command"] == ["sh", "-c", backup_spec.JOB_SCRIPT]
 
 
 # -- the program --------------------------------------------------------------------------------
@@ -122,6 +123,29 @@ def test_flyway_waits_for_the_dump_which_waits_for_the_database(
     assert env_of(dump.inputs)["PGUSER"] == env_of(flyway.inputs)["FLYWAY_USER"]
 
 
+def test_every_flyway_attempt_is_preceded_by_a_backup_in_its_own_pod(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    """The Job's pod runs the attempt's backup first (an init container like the backup Job's
+    container, on the same claim); a failed backup fails the attempt before Flyway starts."""
+    run = run_stack("dev")
+    dump = dump_job(run).inputs["spec"]["template"]["spec"]
+    pod = run.flyway_job().inputs["spec"]["template"]["spec"]
+    [init] = pod["initContainers"]
+    [dumper] = dump["containers"]
+    assert init["command"] == ["sh", "-c", backup_spec.ATTEMPT_SCRIPT]
+    assert dumper["command"] == ["sh", "-c", backup_spec.JOB_SCRIPT]
+    assert {k: v for k, v in init.items() if k != "command"} == {
+        k: v for k, v in dumper.items() if k != "command"
+    }
+    [claim] = [v for v in pod["volumes"] if v["name"] == "backups"]
+    assert claim == {"persistentVolumeClaim": {"claimName": "tradestream-migration-backups"}} | {
+        "name": "backups"
+    }
+    mounted = {v["name"] for v in pod["volumes"]}
+    assert {m["name"] for m in init["volumeMounts"]} <= mounted
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_cloudnative_pg_takes_a_backup_of_the_cluster_before_flyway(
     run_stack: Callable[..., ProgramRun], stack: str
@@ -131,15 +155,57 @@ def test_cloudnative_pg_takes_a_backup_of_the_cluster_before_flyway(
     assert backup.urn in run.flyway_job().dependencies
     assert cluster.urn in backup.dependencies
     assert store.urn in cluster.dependencies
+    # Awaited until it ended either way; a failed one stops `up` before Flyway (below).
     assert backup.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == (
-        "jsonpath={.status.phase}=completed"
+        "jsonpath={[?@.phase=='completed' || @.phase=='failed'].phase}"
     )
+    assert "status" not in backup.inputs
     assert backup.inputs["spec"]["cluster"] == {"name": cluster.inputs["metadata"]["name"]}
     [plugin] = cluster.inputs["spec"]["plugins"]
     assert plugin["isWALArchiver"] is True
     assert plugin["parameters"]["barmanObjectName"] == store.inputs["metadata"]["name"]
     assert store.inputs["spec"]["retentionPolicy"]
     assert run.of_type(CLAIM) == []
+    assert "initContainers" not in run.flyway_job().inputs["spec"]["template"]["spec"]
+
+
+def test_a_failed_operator_backup_is_named_with_its_error_and_stops_up() -> None:
+    why = backup_spec.operator_backup_failure(
+        "Backup", "tradestream-backup-1a2b", {"phase": "failed", "error": "no WAL"}, "failed"
+    )
+    assert why is not None
+    assert "Backup tradestream-backup-1a2b" in why
+    assert "no WAL" in why
+    assert "Flyway did not run" in why
+    for status in (None, {}, {"phase": "completed"}, {"phase": "running"}):
+        assert backup_spec.operator_backup_failure("Backup", "b", status, "failed") is None
+
+
+def test_flyway_waits_for_the_operator_backups_outcome(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    """Flyway's trigger consumes the Backup's outcome: with the Backup failed, the program
+    raises before Flyway's Job is registered (the engine's test: test_backup_outcome)."""
+    run = run_stack("staging")
+    assert run.flyway_job().replacement_trigger
+
+
+def test_cloudnative_pg_also_takes_scheduled_base_backups(
+    run_stack: Callable[..., ProgramRun],
+) -> None:
+    run = run_stack("staging")
+    [scheduled] = run.of_type(SCHEDULED)
+    cluster = run.one(CLUSTER)
+    assert cluster.urn in scheduled.dependencies
+    spec = scheduled.inputs["spec"]
+    assert spec["schedule"] == "0 0 3 * * *"
+    assert spec["backupOwnerReference"] == "self"
+    # The same kind of backup as the one before each migration.
+    assert {k: spec[k] for k in ("cluster", "method")} == {
+        k: run.one(BACKUP).inputs["spec"][k] for k in ("cluster", "method")
+    }
+    assert run_stack("staging", config={"cnpgBackupSchedule": ""}).of_type(SCHEDULED) == []
+    assert run_stack("dev").of_type(SCHEDULED) == []
 
 
 def triggers(run: ProgramRun) -> tuple[Any, Any]:
@@ -202,6 +268,7 @@ def test_the_backup_volume_is_kept_like_the_database(run_stack: Callable[..., Pr
 def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRun]) -> None:
     run = run_stack("dev", config={"backupBeforeMigrate": "false"})
     assert [r.name for r in run.of_type(JOB)] == ["tradestream-job"]
+    assert "initContainers" not in run.flyway_job().inputs["spec"]["template"]["spec"]
     assert run.of_type(CLAIM) == []
     assert "backupName" not in run.outputs
 
@@ -219,6 +286,21 @@ def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRu
         ),
         ({"cnpgBackupRetention": "30 days"}, "a number and d, w or m"),
         ({"backupRetainCount": "0"}, "out of range"),
+        (
+            {"databaseFlavor": "cloudnative-pg", "cnpgBackupDestinationPath": "gs://b/db"},
+            'cnpgBackupDestinationPath: "gs://b/db" is a Google Cloud Storage path: only S3',
+        ),
+        (
+            {
+                "databaseFlavor": "cloudnative-pg",
+                "cnpgBackupDestinationPath": "https://acct.blob.core.windows.net/c/db",
+            },
+            "is an Azure Blob Storage path: only S3 and S3-compatible stores are supported",
+        ),
+        (
+            {"databaseFlavor": "cloudnative-pg", "cnpgBackupIamRoleArn": "backups"},
+            "an IAM role ARN such as arn:aws:iam::123456789012:role/backups",
+        ),
     ],
 )
 def test_a_backup_that_could_not_run_is_refused_at_preview(

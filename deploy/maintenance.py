@@ -8,7 +8,7 @@ the command is typed.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,12 +40,18 @@ def maintenance_job(
     command: Sequence[str],
     *,
     deadline_seconds: int,
+    image: str | None = None,
+    env: Sequence[Mapping[str, Any]] | None = None,
+    drop_volumes: Collection[str] = (),
 ) -> dict[str, Any]:
     """A Job running `command` in the deployed migration Job's pod (pure): its image, env,
     volumes and security context as they are; no retry, a deadline, no annotations that
-    would tie it to the migration Job."""
+    would tie it to the migration Job. Another program of the program's own (the backup's
+    PostgreSQL client image) runs in the same pod with `image`, its `env` instead of
+    Flyway's, and without the volumes it does not read (`drop_volumes`)."""
     metadata = deployed["metadata"]
     template = copy.deepcopy(deployed["spec"]["template"])
+    _drop_volumes(template["spec"], drop_volumes)
     labels = {
         k: v
         for k, v in (template["metadata"].get("labels") or {}).items()
@@ -56,6 +62,10 @@ def maintenance_job(
     (container,) = template["spec"]["containers"]
     container["command"] = list(command)
     container.pop("args", None)
+    if image is not None:
+        container["image"] = image
+    if env is not None:
+        container["env"] = [dict(var) for var in env]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -76,6 +86,15 @@ def maintenance_job(
     }
 
 
+def _drop_volumes(pod: dict[str, Any], names: Collection[str]) -> None:
+    if not names:
+        return
+    pod["volumes"] = [v for v in pod.get("volumes") or [] if v["name"] not in names]
+    for container in pod["containers"]:
+        mounts = container.get("volumeMounts") or []
+        container["volumeMounts"] = [m for m in mounts if m["name"] not in names]
+
+
 def running(job: Mapping[str, Any]) -> bool:
     status = job.get("status") or {}
     return bool(status.get("active")) and not status.get("completionTime")
@@ -89,10 +108,22 @@ def run_pod(
     *,
     deadline_seconds: int = 900,
     read_log: Callable[[str, str], str] | None = None,
+    image: str | None = None,
+    env: Sequence[Mapping[str, Any]] | None = None,
+    drop_volumes: Collection[str] = (),
 ) -> Finished:
     """Run `command` once in the migration Job's pod, wait for it, read its log (by
-    `read_log(namespace, job)` where the cluster keeps logs elsewhere), delete it."""
-    body = maintenance_job(deployed, purpose, command, deadline_seconds=deadline_seconds)
+    `read_log(namespace, job)` where the cluster keeps logs elsewhere), delete it. `image`,
+    `env` and `drop_volumes`: as `maintenance_job`."""
+    body = maintenance_job(
+        deployed,
+        purpose,
+        command,
+        deadline_seconds=deadline_seconds,
+        image=image,
+        env=env,
+        drop_volumes=drop_volumes,
+    )
     namespace = body["metadata"]["namespace"]
     made = kube.create_job(namespace, body)
     name = str(made["metadata"]["name"])

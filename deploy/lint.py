@@ -46,7 +46,7 @@ def stack_placeholders(
         try:
             settings = read_stack_file(root, name).settings
         except SettingsError as error:
-            source = error.source or f"stacks/Pulumi.{name}.yaml"
+            source = (root / (error.source or f"stacks/Pulumi.{name}.yaml")).as_posix()
             problems.extend(Problem(source, p, "", rule="stack") for p in error.problems)
             continue
         given.append(settings.flyway.given_placeholders(name))

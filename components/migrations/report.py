@@ -9,7 +9,13 @@ from components.migrations.model import MigrationSet, Problem
 
 
 def _located(problem: Problem, directory: Path) -> Problem:
-    path = directory if problem.path == "." else directory / problem.path
+    """The problem's path as the reader finds the file: outside the directory, from here."""
+    if Path(problem.path).is_absolute():
+        path = Path(problem.path)
+        if path.is_relative_to(Path.cwd()):
+            path = path.relative_to(Path.cwd())
+    else:
+        path = directory if problem.path == "." else directory / problem.path
     return dataclasses.replace(problem, path=path.as_posix())
 
 

@@ -105,6 +105,25 @@ def test_lint_reads_the_stack_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "${api_key}, which has no value in stack prod" in out
 
 
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("config:\n  tradestream-database:namespace: x\n  bad: [unclosed\n", "line 3"),
+        (GIVES_NONE + "  tradestream-database:namespace: y\n", "set twice"),
+    ],
+    ids=["yaml-syntax", "duplicated-key"],
+)
+def test_lint_names_a_stack_file_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, expected: str
+) -> None:
+    directory = project(tmp_path, {"dev": GIVES_BOTH, "broken": config})
+    assert lint_main([str(directory), "--no-squawk"]) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if expected in line]
+    assert lines, "the broken stack file is not reported"
+    broken = (tmp_path / "stacks" / "Pulumi.broken.yaml").as_posix()
+    assert all(line.startswith(f"{broken}: ") for line in lines), lines
+
+
 def test_lint_refuses_a_secret_placeholder_in_plain_text(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

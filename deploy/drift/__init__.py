@@ -96,15 +96,16 @@ def check_infrastructure(target: Stack) -> tuple[Section, list[infra.ResourceDri
             [f"all {count} resources of the state are as recorded"],
         ), []
     findings = [line for drift in drifts for line in drift.lines()]
-    clears = [
-        "set each field back by hand to its recorded value (`kubectl edit`, `kubectl label`)",
-        f"or `make up STACK={target.name} REFRESH=1`: it reads the cluster first, then puts "
-        "back what the stack declares, taking back fields another manager took, and makes a "
-        "deleted object again (a migration ConfigMap under a new name, which runs the "
-        "migration Job again with nothing to apply); what the stack does not declare (a "
-        "label someone added) is recorded as it is",
-    ]
-    return Section("infrastructure", INFRASTRUCTURE, Outcome.DRIFT, findings, clears), drifts
+    return (
+        Section(
+            "infrastructure",
+            INFRASTRUCTURE,
+            Outcome.DRIFT,
+            findings,
+            infra.clears(drifts, target.name),
+        ),
+        drifts,
+    )
 
 
 def deadline(settings: Settings) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -227,3 +227,22 @@ def touches(drifts: Iterable[ResourceDrift], objects: Iterable[tuple[str, str]])
         if content and f"{kind} {where.rsplit('/', 1)[-1]}" in wanted:
             hit.append(drift.identity)
     return hit
+
+
+def clears(drifts: Sequence[ResourceDrift], stack: str) -> list[str]:
+    """What clears each kind of infrastructure drift found, in the README's commands."""
+    refresh = f"`make up STACK={stack} REFRESH=1`"
+    lines = []
+    if any(not drift.deleted for drift in drifts):
+        lines.append(
+            "changed: set each field back by hand to its recorded value (`kubectl edit`, "
+            f"`kubectl label`), or {refresh}: it reads the cluster first, then puts back what "
+            "the stack declares, taking back fields another manager took (a label or key the "
+            "stack does not declare is recorded as it is)"
+        )
+    if any(drift.deleted for drift in drifts):
+        lines.append(
+            f"deleted: {refresh} makes it again (a migration ConfigMap under a new name, which "
+            "runs the migration Job again with nothing to apply)"
+        )
+    return lines

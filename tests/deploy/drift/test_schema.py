@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deploy.drift import schema
+from deploy.drift import hints, schema
 from deploy.drift.schema import snapshot
 
 EMPTY: dict[str, Any] = {
@@ -156,10 +156,10 @@ def test_a_missing_table_is_made_again_with_its_parts() -> None:
 
 
 def test_names_are_quoted_as_postgresql_quotes_them() -> None:
-    assert schema.hints.ident("orders") == "orders"
-    assert schema.hints.ident("Orders") == '"Orders"'
-    assert schema.hints.ident("user") == '"user"'
-    assert schema.hints.qualified("public", 'we"ird') == 'public."we""ird"'
+    assert hints.ident("orders") == "orders"
+    assert hints.ident("Orders") == '"Orders"'
+    assert hints.ident("user") == '"user"'
+    assert hints.qualified("public", 'we"ird') == 'public."we""ird"'
 
 
 def test_output_without_a_document_is_a_failed_check() -> None:

@@ -1,8 +1,9 @@
 """`make drift` as a person runs it on the local stack: a stack as deployed reports no drift
 (nothing from Flyway's or the operator's own objects), and each change made by hand (an
 index, a column, a revoked grant in the database; a ConfigMap deleted or relabelled and a
-credentials Secret edited in the cluster) is reported by name with what clears it, and is
-gone from the report once cleared (a revert by hand, a new migration, `make up REFRESH=1`).
+credentials Secret edited in the cluster; a history row edited) is reported by name with what
+clears it, and is gone from the report once cleared (a revert by hand, a new migration,
+`make up REFRESH=1`, `make migrations-repair`).
 
 The database is changed as an operator would, from inside the cluster: `psql` in a pod like
 the migration Job's (the one run-a-pod mechanism), logged in as the migrator; the cluster
@@ -206,6 +207,30 @@ def test_cluster_changed_by_hand_is_named_and_cleared(deployed: Checkout, kube: 
     assert "drift: local: drift in infrastructure, history, schema (exit 1)" in report
 
     code, output = deployed.make("up", "STACK=local", "REFRESH=1")
+    assert code == 0, output
+    code, report = _drift(deployed)
+    assert code == 0, report
+    assert report.rstrip().endswith(NONE), report
+
+
+def test_history_edited_by_hand_is_named_and_cleared(deployed: Checkout, kube: Kube) -> None:
+    psql(
+        kube,
+        "UPDATE flyway_schema_history SET checksum = checksum + 1 WHERE version = '900';",
+    )
+    code, report = _drift(deployed)
+    assert code != 0, report
+    changed = re.search(
+        r"changed: V900 drift drill: applied with another checksum \((-?\d+) in the history, "
+        r"(-?\d+) deployed\)",
+        report,
+    )
+    assert changed, report
+    assert int(changed.group(1)) == int(changed.group(2)) + 1
+    assert "`make migrations-repair STACK=local` to record the deployed checksums" in report
+    assert "drift: local: drift in history (exit 1)" in report
+
+    code, output = deployed.make("migrations-repair", "STACK=local")
     assert code == 0, output
     code, report = _drift(deployed)
     assert code == 0, report

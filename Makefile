@@ -16,8 +16,8 @@ DIR ?= database/migrations
 
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         config-reference migrations-lint migrations-check migrations-new migrations-lock \
-        migrations-unlock migrations-repair migrations-rehearse migrations-list bench bench-engine corpus \
-        drift
+        migrations-unlock migrations-relock migrations-adopt migrations-repair \
+        migrations-rehearse migrations-list bench bench-engine corpus drift
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -86,12 +86,20 @@ migrations-new: deps ## Create the next versioned migration: make migrations-new
 	@test -n "$(DESC)" || { echo 'usage: make migrations-new DESC="what it does"'; exit 2; }
 	$(PY) -m components.migrations new "$(DESC)" --dir $(DIR)
 
-migrations-lock: deps ## Record new migrations in the lock file
+migrations-lock: deps ## Release new migrations: lint them (squawk included), then lock them
+	$(PY) -m deploy.lint $(DIR)
 	$(PY) -m components.migrations lock $(DIR)
 
 migrations-unlock: deps ## Reopen the newest release no database applied: make migrations-unlock FILE=V5__x.sql
 	@test -n "$(FILE)" || { echo 'usage: make migrations-unlock FILE=V5__x.sql'; exit 2; }
 	$(PY) -m components.migrations unlock "$(FILE)" --dir $(DIR)
+
+migrations-relock: deps ## Release a migration again, put back to what a database applied: FILE=V5__x.sql
+	@test -n "$(FILE)" || { echo 'usage: make migrations-relock FILE=V5__x.sql'; exit 2; }
+	$(PY) -m components.migrations relock "$(FILE)" --dir $(DIR)
+
+migrations-adopt: deps ## Adopt a database built without this program: STACK=, and BASELINE=<version> or HISTORY=flyway
+	$(PY) -m deploy.adopt $(STACK) --dir $(DIR)$(if $(BASELINE), --baseline $(BASELINE))$(if $(HISTORY), --history)
 
 migrations-rehearse: deps ## Apply DIR to a throwaway PostgreSQL with real Flyway and STACK's settings
 	bash scripts/install-system-deps.sh

@@ -62,7 +62,9 @@ db = database.deploy(
     ),
     opts=pulumi.ResourceOptions(protect=holds_data),
 )
-granted = access.apply_access(NAME, settings, model, db, namespace.name, protect=protect)
+granted = access.apply_access(
+    NAME, settings, model, db, namespace.name, protect=protect, holds_data=traits.holds_data
+)
 
 plan = flyway.plan(
     settings.flyway,

@@ -30,6 +30,9 @@ HISTORY_CALLBACK: Final = "afterMigrate__protect_schema_history.sql"
 migration file of the same name would collide with it."""
 PASSWORD_KEY: Final = "password"  # noqa: S105 (a Secret key, not a password)
 USERNAME_KEY: Final = "username"
+VERIFIER_KEY: Final = "password-scram-sha-256"
+"""The Secret key of a role's password as a SCRAM verifier, where an admin that is not a
+superuser sets it (the verifier is what the server stores; no password is sent)."""
 
 
 def labels(component: str) -> dict[str, str]:
@@ -121,18 +124,22 @@ class AdminAccess:
 
 @dataclass(frozen=True)
 class InClusterAdmin:
-    """What a flavor offers the in-cluster grants Job: an image with psql, and a superuser's
-    login. Only a superuser can do all the Job does: read whether each role's password is set
-    (pg_authid), grant on every object whoever owns it, set the migrator's default
-    privileges and, where the database does not create them itself, create the roles."""
+    """What a flavor offers the in-cluster grants Job: an image with psql, and an admin's
+    login. A superuser can do all the Job does by right: read whether each role's password is
+    set (pg_authid), grant on every object whoever owns it, set the migrator's default
+    privileges, create the roles. An admin with CREATEROLE only (a managed service's) does
+    what the model needs through the roles it creates (`components.access.createrole`)."""
 
     image: str
     username: str
     secret_name: str
     password_key: str
     creates_roles: bool
-    """True: the Job creates the roles (Bitnami). False: the database's operator does
-    (CloudNativePG's managed roles) and the Job waits for them."""
+    """True: the Job creates the roles (Bitnami, external). False: the database's operator
+    does (CloudNativePG's managed roles) and the Job waits for them."""
+    superuser: bool = True
+    """False: the admin has CREATEROLE (and CREATEDB) but is no superuser, as on a managed
+    service; the Job then sets passwords as SCRAM verifiers and creates the roles itself."""
 
 
 @dataclass(frozen=True)
@@ -242,10 +249,18 @@ class Logins:
 
 class LoginSecrets(Protocol):
     """Makes each managed role's password and credentials Secret, as children of `parent`
-    (the database component): the database needs them before it creates the roles."""
+    (the database component): the database needs them before it creates the roles.
+    `verifiers` adds each password as a SCRAM verifier (`VERIFIER_KEY`); `protect`, where
+    given, overrides the protection the Secrets would inherit from `parent`."""
 
     def __call__(
-        self, parent: pulumi.Resource, address: ServerAddress, *, operator_reloads: bool
+        self,
+        parent: pulumi.Resource,
+        address: ServerAddress,
+        *,
+        operator_reloads: bool,
+        verifiers: bool = False,
+        protect: bool | None = None,
     ) -> Logins: ...
 
 

@@ -15,11 +15,13 @@ def password(
     parent: pulumi.Resource,
     configured: Secret | None = None,
     aliases: Sequence[pulumi.Alias] = (),
+    protect: bool | None = None,
 ) -> pulumi.Output[str]:
     """The configured secret if there is one, else a generated password kept secret in state.
 
     Alphanumeric only: the value lands in JDBC URLs and shell scripts unescaped. `aliases`
-    keep a generated password when it moves to another parent.
+    keep a generated password when it moves to another parent; `protect`, where given,
+    overrides the parent's protection.
     """
     if configured is not None:
         return pulumi.Output.secret(configured.reveal())
@@ -27,7 +29,7 @@ def password(
         resource_name,
         length=32,
         special=False,
-        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases) or None),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases) or None, protect=protect),
     )
     result: pulumi.Output[str] = pulumi.Output.secret(generated.result)
     return result

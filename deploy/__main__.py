@@ -46,7 +46,7 @@ from deploy.engine import (
     open_stack,
     prepare_workspace,
 )
-from deploy.hints import hints
+from deploy.hints import hints, stack_scripts
 from deploy.kube import Kube, KubeError
 from deploy.maintenance import refuse_while_migrating, run_pod
 from deploy.passphrase import BACKEND_VARIABLE, SecretsError, decide, passphrase_hint
@@ -203,7 +203,9 @@ def show_flyway_log(target: Target, before: tuple[str, str] | None) -> None:
         return
     if newest_job(target.stack) == before:
         text = f"(this deploy ran no migration Job; the last run's log follows)\n{text}"
-    text += "".join(f"hint: {line}\n" for line in hints(text))
+    text += "".join(
+        f"hint: {line}\n" for line in hints(text, stack_scripts(ROOT, target.name), target.name)
+    )
     print(text, end="")
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,8 @@ def missing_lock_problems(
             f"is missing, but commit {commit[:12]} has it: without it an edited released "
             "migration would pass",
             f"Restore it: {restore}. Do not run make migrations-lock: it would lock in "
-            "whatever the files are now.",
+            "whatever the files are now. (Replacing the history with another that a "
+            "database already applied? Adopt it: make migrations-adopt STACK=<stack>.)",
         )
     ]
     problems.extend(check_lock(migration_set, lock, out_of_order, directory))

@@ -23,7 +23,7 @@ from components.jobs.migration import (
     MIGRATION_JOB_TYPE,
     MIGRATIONS_DIGEST_ANNOTATION,
 )
-from components.migrations import MigrationError, load_migration_set
+from components.migrations import MigrationError, load_released_set
 from components.settings import Settings, SettingsError
 from components.settings.stackfile import read_stack_file
 from deploy.engine import ROOT
@@ -152,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     listed = json.loads(text) if text else None
     try:
         settings = read_stack_file(ROOT, args.stack).settings
-        planned = load_migration_set(ROOT / settings.migrations_dir)
+        planned = load_released_set(
+            ROOT / settings.migrations_dir, out_of_order=settings.flyway.out_of_order
+        )
     except (SettingsError, MigrationError) as error:
         print(f"`{args.stack}`: {error}", file=sys.stderr)
         return 1

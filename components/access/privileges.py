@@ -125,22 +125,22 @@ def privilege_model(
     )
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def _grantee(role: str) -> str:
-    return "PUBLIC" if role == PUBLIC else _ident(role)
+    return "PUBLIC" if role == PUBLIC else ident(role)
 
 
-def _literal(value: str) -> str:
+def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
 def _target(model: PrivilegeModel, object_type: ObjectType) -> str:
-    schema = _ident(model.schema)
+    schema = ident(model.schema)
     return {
-        "database": f"DATABASE {_ident(model.database)}",
+        "database": f"DATABASE {ident(model.database)}",
         "schema": f"SCHEMA {schema}",
         "table": f"ALL TABLES IN SCHEMA {schema}",
         "sequence": f"ALL SEQUENCES IN SCHEMA {schema}",
@@ -158,19 +158,19 @@ def history_protection_sql(model: PrivilegeModel) -> str:
     """
     return (
         "-- Written by the deployment program: only the migrator changes Flyway's history.\n"
-        f"{_history_revoke(model)};\n"
+        f"{history_revoke(model)};\n"
     )
 
 
-def _history_table(model: PrivilegeModel) -> str:
-    return f"{_ident(model.schema)}.{_ident(HISTORY_TABLE)}"
+def history_table(model: PrivilegeModel) -> str:
+    return f"{ident(model.schema)}.{ident(HISTORY_TABLE)}"
 
 
-def _history_revoke(model: PrivilegeModel) -> str:
+def history_revoke(model: PrivilegeModel) -> str:
     others = [role.name for role in model.roles if role.purpose is not Purpose.MIGRATOR]
     return (
         "REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE "
-        f"{_history_table(model)} FROM {', '.join(_ident(name) for name in others)}"
+        f"{history_table(model)} FROM {', '.join(ident(name) for name in others)}"
     )
 
 
@@ -187,21 +187,21 @@ def to_sql(model: PrivilegeModel, passwords: dict[Purpose, str]) -> list[str]:
     default privileges. Used by the contract tests and by operators applying it by hand.
     """
     statements = [
-        f"CREATE ROLE {_ident(role.name)} {ROLE_ATTRIBUTES} "
-        f"PASSWORD {_literal(passwords[role.purpose])}"
+        f"CREATE ROLE {ident(role.name)} {ROLE_ATTRIBUTES} "
+        f"PASSWORD {literal(passwords[role.purpose])}"
         for role in model.roles
     ]
-    statements.extend(_memberships(model))
-    statements.extend(_grants(model))
-    statements.extend(_default_privileges(model, revoke_first=False))
+    statements.extend(membership_statements(model))
+    statements.extend(grant_statements(model))
+    statements.extend(default_privilege_statements(model, revoke_first=False))
     return statements
 
 
-def _memberships(model: PrivilegeModel) -> list[str]:
-    return [f"GRANT {_ident(m.role)} TO {_ident(m.member)}" for m in model.memberships]
+def membership_statements(model: PrivilegeModel) -> list[str]:
+    return [f"GRANT {ident(m.role)} TO {ident(m.member)}" for m in model.memberships]
 
 
-def _grants(model: PrivilegeModel) -> list[str]:
+def grant_statements(model: PrivilegeModel) -> list[str]:
     """Each grant is exact: everything else the role had on those objects is revoked."""
     statements: list[str] = []
     for grant in model.grants:
@@ -213,18 +213,18 @@ def _grants(model: PrivilegeModel) -> list[str]:
     return statements
 
 
-def _default_privileges(model: PrivilegeModel, *, revoke_first: bool) -> list[str]:
+def default_privilege_statements(model: PrivilegeModel, *, revoke_first: bool) -> list[str]:
     statements: list[str] = []
     for default in model.default_privileges:
         kind = "TABLES" if default.object_type == "table" else "SEQUENCES"
         prefix = (
-            f"ALTER DEFAULT PRIVILEGES FOR ROLE {_ident(default.owner)} "
-            f"IN SCHEMA {_ident(model.schema)}"
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {ident(default.owner)} "
+            f"IN SCHEMA {ident(model.schema)}"
         )
         if revoke_first:
-            statements.append(f"{prefix} REVOKE ALL ON {kind} FROM {_ident(default.role)}")
+            statements.append(f"{prefix} REVOKE ALL ON {kind} FROM {ident(default.role)}")
         statements.append(
-            f"{prefix} GRANT {', '.join(default.privileges)} ON {kind} TO {_ident(default.role)}"
+            f"{prefix} GRANT {', '.join(default.privileges)} ON {kind} TO {ident(default.role)}"
         )
     return statements
 
@@ -262,11 +262,13 @@ def in_cluster_sql(
         lines.extend(_create_roles(model, password_env))
     else:
         lines.append(_wait_for_roles(model, wait_seconds))
-    lines.extend(f"{statement};" for statement in _grants(model))
-    lines.extend(f"{statement};" for statement in _default_privileges(model, revoke_first=True))
+    lines.extend(f"{statement};" for statement in grant_statements(model))
+    lines.extend(
+        f"{statement};" for statement in default_privilege_statements(model, revoke_first=True)
+    )
     lines.append(
-        f"SELECT {_literal(_history_revoke(model))} "
-        f"WHERE pg_catalog.to_regclass({_literal(_history_table(model))}) IS NOT NULL \\gexec"
+        f"SELECT {literal(history_revoke(model))} "
+        f"WHERE pg_catalog.to_regclass({literal(history_table(model))}) IS NOT NULL \\gexec"
     )
     return "\n".join(lines) + "\n"
 
@@ -289,19 +291,19 @@ def _create_roles(model: PrivilegeModel, password_env: Mapping[Purpose, str]) ->
                 "\\else",
                 f"DO $$BEGIN RAISE EXCEPTION 'environment variable {env} is not set'; END$$;",
                 "\\endif",
-                f"SELECT {_literal('CREATE ROLE ' + _ident(role.name))} WHERE NOT EXISTS "  # noqa: S608
-                f"(SELECT FROM pg_catalog.pg_roles WHERE rolname = {_literal(role.name)}) \\gexec",
-                f"ALTER ROLE {_ident(role.name)} WITH {ROLE_ATTRIBUTES} CONNECTION LIMIT -1 "
+                f"SELECT {literal('CREATE ROLE ' + ident(role.name))} WHERE NOT EXISTS "  # noqa: S608
+                f"(SELECT FROM pg_catalog.pg_roles WHERE rolname = {literal(role.name)}) \\gexec",
+                f"ALTER ROLE {ident(role.name)} WITH {ROLE_ATTRIBUTES} CONNECTION LIMIT -1 "
                 f"PASSWORD :'{variable}';",
             ]
         )
-    lines.extend(f"{statement};" for statement in _memberships(model))
+    lines.extend(f"{statement};" for statement in membership_statements(model))
     return lines
 
 
 def _wait_for_roles(model: PrivilegeModel, wait_seconds: int) -> str:
-    names = ", ".join(f"({_literal(role.name)})" for role in model.roles)
-    pairs = ", ".join(f"({_literal(m.member)}, {_literal(m.role)})" for m in model.memberships)
+    names = ", ".join(f"({literal(role.name)})" for role in model.roles)
+    pairs = ", ".join(f"({literal(m.member)}, {literal(m.role)})" for m in model.memberships)
     memberships = (
         f"SELECT string_agg(w.member || ' in ' || w.parent, ', ') INTO missing "  # noqa: S608
         f"FROM (VALUES {pairs}) AS w(member, parent) WHERE NOT EXISTS ("

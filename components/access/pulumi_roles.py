@@ -28,6 +28,9 @@ class DatabaseRolesArgs:
     namespace: pulumi.Input[str]
     database: pulumi.Resource
     """The database these roles live in; nothing here is attempted before it is ready."""
+    keep_migrator: bool = False
+    """Protect the migrator's role whatever the stack's protection: the database outlives
+    any destroy (an external one), and the migrator owns everything Flyway created there."""
 
 
 class DatabaseRoles(pulumi.ComponentResource):
@@ -61,6 +64,11 @@ class DatabaseRoles(pulumi.ComponentResource):
         logins = role_logins(name, self, model, args.address, args.namespace)
         roles: dict[Purpose, postgresql.Role] = {}
         for spec in model.roles:
+            # Dropping the migrator would hand its tables to the admin (REASSIGN OWNED), and
+            # the migrator created by the next `up` could neither migrate nor back them up.
+            # Protected, `destroy --exclude-protected` (make destroy) keeps it with its
+            # password, its provider and this component; what depends on it goes and comes back.
+            keep = args.keep_migrator and spec.purpose is Purpose.MIGRATOR
             roles[spec.purpose] = postgresql.Role(
                 f"{name}-{spec.purpose.value}",
                 name=spec.name,
@@ -76,7 +84,9 @@ class DatabaseRoles(pulumi.ComponentResource):
                 # table) is first reassigned to the admin role, and DROP OWNED then only
                 # revokes its privileges: removing a role never drops application tables.
                 skip_reassign_owned=False,
-                opts=on_db,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True)
+                if keep
+                else on_db,
             )
 
         by_name = {spec.name: roles[spec.purpose] for spec in model.roles}

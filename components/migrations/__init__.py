@@ -28,9 +28,7 @@ from components.migrations.model import (
     ScriptSettings,
     Version,
     flyway_checksum,
-    load_migration_set,
     next_version,
-    scan_directory,
 )
 from components.migrations.packing import (
     CONFIGMAP_LIMIT,
@@ -39,6 +37,10 @@ from components.migrations.packing import (
     efficiency,
     pack,
     unpack,
+)
+from components.migrations.scan import (
+    load_migration_set,
+    scan_directory,
 )
 
 __all__ = [

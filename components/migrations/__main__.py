@@ -3,6 +3,7 @@
     python -m components.migrations new "add trade index" [--dir DIR]
     python -m components.migrations lock [DIR] [--out-of-order]
     python -m components.migrations unlock FILE [--dir DIR]
+    python -m components.migrations relock FILE [--dir DIR]
     python -m components.migrations list [DIR]
 
 DIR defaults to database/migrations of this repository (or of the current directory).
@@ -19,17 +20,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.migrations.lock import lock_path, unlock, update_lock
+from components.migrations.lock import lock_path, relock, unlock, update_lock
 from components.migrations.model import (
-    NO_STATEMENT,
     Kind,
     MigrationError,
     MigrationSet,
-    load_migration_set,
     next_version,
-    scan_directory,
 )
 from components.migrations.report import format_problem
+from components.migrations.scan import (
+    NO_STATEMENT,
+    load_migration_set,
+    scan_directory,
+)
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = Path("database") / "migrations"
@@ -109,17 +112,33 @@ def _lock(args: argparse.Namespace) -> int:
 
 def _unlock(args: argparse.Namespace) -> int:
     directory: Path = args.directory
-    script = Path(args.file)
-    if script.is_absolute() or (not (directory / script).exists() and script.exists()):
-        # Given as a path from here (what lint prints) rather than from the directory.
-        script = Path(os.path.relpath(script.resolve(), directory.resolve()))
-    entry = unlock(directory, script.as_posix())
+    entry = unlock(directory, _script_argument(directory, args.file))
     print(
         f"{lock_path(directory).as_posix()}: unlocked {entry.script}. Only do this for a "
         "migration no database has applied (check flyway_schema_history of every stack); "
         "fix it, then run make migrations-lock and commit both."
     )
     return 0
+
+
+def _relock(args: argparse.Namespace) -> int:
+    directory: Path = args.directory
+    entry = relock(directory, _script_argument(directory, args.file))
+    print(
+        f"{lock_path(directory).as_posix()}: {entry.script} released again with checksum "
+        f"{entry.checksum}. Only for a file put back to what a database applied; commit the "
+        "file and the lock together."
+    )
+    return 0
+
+
+def _script_argument(directory: Path, given: str) -> str:
+    """A migration given relative to the directory, or as a path from here (what lint
+    prints)."""
+    script = Path(given)
+    if script.is_absolute() or (not (directory / script).exists() and script.exists()):
+        script = Path(os.path.relpath(script.resolve(), directory.resolve()))
+    return script.as_posix()
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -176,6 +195,14 @@ def _parser() -> argparse.ArgumentParser:
     unlock_command.add_argument("file", help="the migration, e.g. V5__add_fills.sql")
     unlock_command.add_argument("--dir", dest="directory", type=Path, default=None, metavar="DIR")
     unlock_command.set_defaults(run=_unlock)
+
+    relock_command = commands.add_parser(
+        "relock",
+        help="record a released migration again, put back to what a database applied",
+    )
+    relock_command.add_argument("file", help="the migration, e.g. V5__add_fills.sql")
+    relock_command.add_argument("--dir", dest="directory", type=Path, default=None, metavar="DIR")
+    relock_command.set_defaults(run=_relock)
 
     list_command = commands.add_parser("list", help="show migrations in Flyway's order")
     directory_argument(list_command)

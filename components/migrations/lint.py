@@ -1,39 +1,54 @@
 """Every check a migrations directory must pass before it is deployed, in one list.
 
-Naming, encodings and duplicates (model), the lock (lock), the ConfigMap size limit
-(packing) and squawk's PostgreSQL rules for locking and unsafe DDL. Flyway wraps each
-PostgreSQL migration in a transaction, so scripts are linted with
+Naming, encodings and duplicates (model), placeholders (placeholders), the lock (lock) and
+the ConfigMap size limit (packing) cover every file: they predict what Flyway would refuse
+on any database, a new one included, which runs the whole history. Squawk's PostgreSQL rules
+for locking and unsafe DDL judge only what is not released yet: a released migration is
+history (applied somewhere, its checksum fixed), so a finding there could only be fixed by
+an edit Flyway refuses. A script is linted as Flyway sends it, placeholders replaced. Flyway
+wraps each PostgreSQL migration in a transaction, so scripts are linted with
 ``--assume-in-transaction`` unless their ``.sql.conf`` says ``executeInTransaction=false``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from components.migrations.lock import check_lock, read_lock, unreleased
+from components.migrations.lock import Lock, check_lock, not_rejudged, read_lock, unreleased
 from components.migrations.model import (
     Kind,
     MigrationError,
     MigrationFile,
     MigrationSet,
     Problem,
-    scan_directory,
 )
 from components.migrations.packing import pack
-from components.migrations.placeholders import StackPlaceholders, unresolved_placeholders
+from components.migrations.placeholders import (
+    StackPlaceholders,
+    as_sent,
+    unresolved_placeholders,
+)
+from components.migrations.scan import (
+    scan_directory,
+)
 from components.migrations.statements import pending_refusals
 
 SQUAWK_CONFIG = ".squawk.toml"
 _INSTALL_FIX = "Install the development tools: pip install -r requirements-dev.txt."
 _GLOB_CHARACTERS = frozenset("*?[]{}!")
 _BATCH = 200
+_NO_FILES = "Failed to find files"
+"""squawk's error when its config's excluded_paths leave none of the files it was given."""
+_LINTED = (Kind.VERSIONED, Kind.REPEATABLE)
 
 
 def lint(
@@ -44,6 +59,7 @@ def lint(
     require_released: bool = False,
     squawk_config: Path | None = None,
     placeholders: Sequence[StackPlaceholders] = (StackPlaceholders(),),
+    released: Lock | None = None,
 ) -> list[Problem]:
     """All problems of a migrations directory; empty means ready to deploy.
 
@@ -52,30 +68,39 @@ def lint(
     ``squawk_config`` defaults to the ``.squawk.toml`` of the repository holding the
     directory (found by walking up to the folder with Pulumi.yaml or .git).
     ``placeholders``: what each stack gives Flyway; a placeholder without a value in any of
-    them is a problem (the default: replacement on, no values).
+    them is a problem (the default: replacement on, no values). Their plain values replace
+    the placeholders in what squawk reads.
+    ``released``: the lock whose content squawk does not judge again: None (the default) for
+    the directory's own, or another (the lock of the change's base, say; ``Lock()`` judges
+    every script).
     """
     files, found = scan_directory(directory)
-    problems = list(found)
+    try:
+        lock = read_lock(directory)
+    except MigrationError as error:
+        lock, found = None, (*found, *error.problems)
+    problems = not_rejudged(found, files, lock)
     problems.extend(unresolved_placeholders(files, placeholders))
     if not problems:
         migration_set = MigrationSet(files)
-        try:
-            lock = read_lock(directory)
-            problems.extend(check_lock(migration_set, lock, out_of_order, directory))
-            problems.extend(pending_refusals(migration_set, lock))
-            if require_released:
-                problems.extend(unreleased(migration_set, lock))
-        except MigrationError as error:
-            problems.extend(error.problems)
+        problems.extend(check_lock(migration_set, lock, out_of_order, directory))
+        problems.extend(pending_refusals(migration_set, lock))
+        if require_released:
+            problems.extend(unreleased(migration_set, lock))
         try:
             pack(migration_set)
         except MigrationError as error:
             problems.extend(error.problems)
     if squawk:
-        scripts = [file for file in files if file.kind in (Kind.VERSIONED, Kind.REPEATABLE)]
+        scripts = not_released(files, released if released is not None else lock or Lock())
         config = squawk_config if squawk_config is not None else find_squawk_config(directory)
-        problems.extend(run_squawk(directory, scripts, config))
+        problems.extend(run_squawk(directory, scripts, config, placeholders))
     return problems
+
+
+def not_released(files: Iterable[MigrationFile], released: Lock) -> list[MigrationFile]:
+    """The scripts squawk reads: versioned and repeatable migrations not released."""
+    return [file for file in files if file.kind in _LINTED and not released.released(file)]
 
 
 def find_squawk_config(directory: Path) -> Path | None:
@@ -98,13 +123,18 @@ def find_squawk() -> Path | None:
 
 
 def run_squawk(
-    directory: Path, scripts: Sequence[MigrationFile], config: Path | None
+    directory: Path,
+    scripts: Sequence[MigrationFile],
+    config: Path | None,
+    placeholders: Sequence[StackPlaceholders] = (),
 ) -> list[Problem]:
     """squawk's violations as Problems (one per file, line and rule), sorted by file and line.
 
     squawk runs from the config's folder (the repository root), as it would by hand, so the
-    config's excluded_paths mean the same. Files squawk cannot take as a path argument (not
-    UTF-8, or glob characters in the name) are fed on stdin, decoded with their encoding.
+    config's excluded_paths mean the same. A script is read as Flyway sends it: where
+    `placeholders` replace in it, the replaced text is fed on stdin (and squawk's lines are
+    mapped back to the file's), as are files squawk cannot take as a path argument (not
+    UTF-8, or glob characters in the name), decoded with their encoding.
     """
     if not scripts:
         return []
@@ -113,6 +143,8 @@ def run_squawk(
         return [Problem(".", "squawk is not installed, so the SQL was not linted", _INSTALL_FIX)]
     cwd = config.parent if config is not None else directory
     shown = {Path(os.path.relpath(directory / file.path, cwd)).as_posix(): file for file in scripts}
+    sent = {name: as_sent(file, placeholders) for name, file in shown.items()}
+    excluded = _excluded_paths(config)
     problems: list[Problem] = []
     for in_transaction in (True, False):
         group = {
@@ -126,13 +158,20 @@ def run_squawk(
         ]
         if config is not None:
             base += ["--config", str(config)]
-        by_path = [name for name, file in group.items() if _path_safe(name, file)]
+        by_path = [
+            name for name, file in group.items() if _path_safe(name, file) and sent[name] is None
+        ]
         for start in range(0, len(by_path), _BATCH):
             problems.extend(_run(base + by_path[start : start + _BATCH], cwd, None))
         for name, file in group.items():
-            if not _path_safe(name, file):
-                text = file.content.decode(file.encoding).encode("utf-8")
-                problems.extend(_run([*base, "--stdin-filepath", name], cwd, text))
+            if name in by_path or any(fnmatch.fnmatchcase(name, p) for p in excluded):
+                continue
+            replaced = sent[name]
+            text = replaced[0] if replaced else file.content.decode(file.encoding)
+            found = _run([*base, "--stdin-filepath", name], cwd, text.encode("utf-8"))
+            problems.extend(
+                _origin(problem, replaced[1]) if replaced else problem for problem in found
+            )
     relative = [
         dataclasses.replace(problem, path=shown[problem.path].path)
         if problem.path in shown
@@ -140,6 +179,24 @@ def run_squawk(
         for problem in problems
     ]
     return sorted(relative, key=lambda problem: (problem.path, problem.line or 0))
+
+
+def _origin(problem: Problem, origins: Sequence[int]) -> Problem:
+    """A problem found in the replaced text, at the line of the file it comes from."""
+    if problem.line is None or not 0 < problem.line <= len(origins):
+        return problem
+    return dataclasses.replace(problem, line=origins[problem.line - 1])
+
+
+def _excluded_paths(config: Path | None) -> list[str]:
+    """The config's excluded_paths, which squawk does not apply to a file read on stdin."""
+    if config is None:
+        return []
+    try:
+        paths = tomllib.loads(config.read_text(encoding="utf-8")).get("excluded_paths", [])
+    except (OSError, ValueError):
+        return []  # squawk itself reports a config it cannot read
+    return [str(p) for p in paths] if isinstance(paths, list) else []
 
 
 def _in_transaction(file: MigrationFile) -> bool:
@@ -160,6 +217,8 @@ def _run(command: list[str], directory: Path, stdin: bytes | None) -> list[Probl
         violations = None
     if not isinstance(violations, list):
         detail = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+        if detail.startswith(_NO_FILES):  # every file given is excluded by the config
+            return []
         first_line = detail.splitlines()[0] if detail else f"exit code {result.returncode}"
         return [
             Problem(

@@ -5,14 +5,17 @@ or description changed or its file is gone, and it refuses (or, with outOfOrder,
 inserts) a new migration older than the newest applied one. It only finds out against a live
 database. ``migrations.lock.json`` records each released versioned and baseline migration so
 the same mistakes fail in review instead. Repeatables are not locked: re-running them when
-they change is their purpose.
+they change is their purpose. The lock keeps their released content apart (``repeatables``)
+only so that the lint does not judge released SQL again: one whose content differs is new.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,10 @@ from components.migrations.model import (
     MigrationSet,
     Problem,
     Version,
-    load_migration_set,
+)
+from components.migrations.scan import (
+    NO_STATEMENT,
+    scan_directory,
 )
 
 LOCK_FORMAT = 1
@@ -44,13 +50,41 @@ class LockEntry:
 
 
 @dataclass(frozen=True)
+class RepeatableEntry:
+    """A repeatable migration as it was last released: its path and checksum."""
+
+    script: str
+    checksum: int
+
+
+@dataclass(frozen=True)
 class Lock:
-    """The released migrations, sorted by version, kind and path."""
+    """The released migrations, sorted by version, kind and path; and the released content of
+    the repeatables, sorted by path."""
 
     entries: tuple[LockEntry, ...] = ()
+    repeatables: tuple[RepeatableEntry, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entries", tuple(sorted(self.entries, key=_entry_order)))
+        repeatables = tuple(sorted(self.repeatables, key=lambda entry: entry.script))
+        object.__setattr__(self, "repeatables", repeatables)
+
+    def released(self, file: MigrationFile) -> bool:
+        """Whether this file, as it is now, was released: a versioned or baseline migration
+        in the lock (a changed one is reported by check_lock), or a repeatable whose content
+        is the released one."""
+        if file.kind in _LOCKED_KINDS.values():
+            return file.path in self._scripts
+        return (file.path, file.checksum) in self._repeatable_content
+
+    @cached_property
+    def _scripts(self) -> frozenset[str]:
+        return frozenset(entry.script for entry in self.entries)
+
+    @cached_property
+    def _repeatable_content(self) -> frozenset[tuple[str, int]]:
+        return frozenset((entry.script, entry.checksum) for entry in self.repeatables)
 
 
 def _entry_order(entry: LockEntry) -> tuple[tuple[int, ...], str, str]:
@@ -85,6 +119,10 @@ def render_lock(lock: Lock) -> str:
             for entry in lock.entries
         ],
     }
+    if lock.repeatables:
+        document["repeatables"] = [
+            {"script": entry.script, "checksum": entry.checksum} for entry in lock.repeatables
+        ]
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -98,6 +136,10 @@ def parse_lock(text: str) -> Lock:
         if not isinstance(raw_entries, list):
             raise ValueError("'migrations' must be a list")
         entries = tuple(_parse_entry(raw) for raw in raw_entries)
+        raw_repeatables = document.get("repeatables", [])
+        if not isinstance(raw_repeatables, list):
+            raise ValueError("'repeatables' must be a list")
+        repeatables = tuple(_parse_repeatable(raw) for raw in raw_repeatables)
     except (ValueError, KeyError, TypeError) as error:
         raise MigrationError(
             [
@@ -119,7 +161,18 @@ def parse_lock(text: str) -> Lock:
                 )
             ]
         )
-    return Lock(entries)
+    return Lock(entries, repeatables)
+
+
+def _parse_repeatable(raw: Any) -> RepeatableEntry:  # noqa: ANN401 - checked here
+    if not isinstance(raw, dict):
+        raise TypeError("each repeatable must be an object")
+    script, checksum = raw["script"], raw["checksum"]
+    if not isinstance(script, str):
+        raise TypeError(f"script must be a string in {raw}")
+    if not isinstance(checksum, int) or isinstance(checksum, bool):
+        raise TypeError(f"checksum must be an integer in {raw}")
+    return RepeatableEntry(script, checksum)
 
 
 def _parse_entry(raw: Any) -> LockEntry:  # noqa: ANN401 - untrusted JSON is checked here
@@ -264,7 +317,8 @@ def _too_old(
 
 
 def extend_lock(migration_set: MigrationSet, lock: Lock | None) -> Lock:
-    """The lock plus every unlocked versioned and baseline migration; entries never change."""
+    """The lock plus every unlocked versioned and baseline migration (entries never change),
+    with the repeatables' content as it is now."""
     existing = lock.entries if lock is not None else ()
     locked = {entry.script for entry in existing}
     added = [
@@ -272,24 +326,41 @@ def extend_lock(migration_set: MigrationSet, lock: Lock | None) -> Lock:
         for file in (*migration_set.versioned, *migration_set.baseline)
         if file.path not in locked
     ]
-    return Lock((*existing, *added))
+    return Lock((*existing, *added), repeatable_entries(migration_set))
 
 
-def update_lock(directory: Path, out_of_order: bool = False) -> tuple[LockEntry, ...]:
+def repeatable_entries(migration_set: MigrationSet) -> tuple[RepeatableEntry, ...]:
+    """The repeatables of a set as released now."""
+    return tuple(
+        RepeatableEntry(file.path, file.checksum)
+        for file in migration_set.repeatable
+        if file.checksum is not None
+    )
+
+
+def update_lock(
+    directory: Path, out_of_order: bool = False, *, history: bool = False
+) -> tuple[LockEntry, ...]:
     """Lock the new migrations of a directory and write the file; return what was added.
 
     Refuses (MigrationError) while the directory or the existing lock has problems, so a
-    changed release can never be locked in.
+    changed release can never be locked in. `history`: every file present is already applied
+    somewhere (an adopted history), so a file of comments alone is released as it is.
     """
-    migration_set = load_migration_set(directory)
+    files, found = scan_directory(directory)
     lock = read_lock(directory)
-    problems = check_lock(migration_set, lock, out_of_order, directory)
+    problems = [p for p in found if not (history and p.rule == NO_STATEMENT)]
+    problems = not_rejudged(problems, files, lock)
+    if problems:
+        raise MigrationError(problems)
+    migration_set = MigrationSet(files)
+    problems = list(check_lock(migration_set, lock, out_of_order, directory))
     if problems:
         raise MigrationError(problems)
     updated = extend_lock(migration_set, lock)
     before = set(lock.entries) if lock is not None else set()
     added = tuple(entry for entry in updated.entries if entry not in before)
-    if added or lock is None:
+    if lock is None or updated != lock:
         lock_path(directory).write_text(render_lock(updated), encoding="utf-8")
     return added
 
@@ -300,11 +371,27 @@ def load_released_set(directory: Path, out_of_order: bool) -> MigrationSet:
     The program calls this at preview time, so an edited or vanished released migration
     stops the preview instead of failing Flyway's validation in the middle of a deploy.
     """
-    migration_set = load_migration_set(directory)
-    problems = check_lock(migration_set, read_lock(directory), out_of_order, directory)
+    files, found = scan_directory(directory)
+    lock = read_lock(directory)
+    problems = not_rejudged(found, files, lock)
+    if problems:
+        raise MigrationError(problems)
+    migration_set = MigrationSet(files)
+    problems = list(check_lock(migration_set, lock, out_of_order, directory))
     if problems:
         raise MigrationError(problems)
     return migration_set
+
+
+def not_rejudged(
+    problems: Iterable[Problem], files: Iterable[MigrationFile], lock: Lock | None
+) -> list[Problem]:
+    """The problems that still count once released files are history: a released file of
+    comments alone is applied already (Flyway records it), so only a new one is refused."""
+    if lock is None:
+        return list(problems)
+    released = {file.path for file in files if lock.released(file)}
+    return [p for p in problems if not (p.rule == NO_STATEMENT and p.path in released)]
 
 
 def unreleased(migration_set: MigrationSet, lock: Lock | None) -> tuple[Problem, ...]:
@@ -357,6 +444,54 @@ def unlock(directory: Path, script: str) -> LockEntry:
                 )
             ]
         )
-    remaining = Lock(tuple(other for other in entries if other is not entry))
+    repeatables = lock.repeatables if lock is not None else ()
+    remaining = Lock(tuple(other for other in entries if other is not entry), repeatables)
     lock_path(directory).write_text(render_lock(remaining), encoding="utf-8")
     return entry
+
+
+def relock(directory: Path, script: str) -> LockEntry:
+    """Record a released migration's content again, as it is now in the directory.
+
+    For one case only: a database applied another copy of the file than the lock recorded (a
+    history taken over from another runner), and the file was put back to what the database
+    applied, so the lock must follow the database. Refuses a file that is not in the lock or
+    whose version changed: that is a new migration.
+    """
+    lock = read_lock(directory)
+    entries = lock.entries if lock is not None else ()
+    found = [entry for entry in entries if entry.script == script]
+    files, problems = scan_directory(directory)
+    current = next((file for file in files if file.path == script), None)
+    if not found or current is None:
+        raise MigrationError(
+            [
+                Problem(
+                    script,
+                    f"is not a released migration in {LOCK_FILE_NAME} and the directory",
+                    "Pass the path relative to the migrations directory, as "
+                    "`make migrations-list` shows it.",
+                )
+            ]
+        )
+    mine = [problem for problem in problems if problem.path == script]
+    if mine:
+        raise MigrationError(mine)
+    [entry] = found
+    replaced = entry_for(current)
+    if replaced.version != entry.version or replaced.kind is not entry.kind:
+        raise MigrationError(
+            [
+                Problem(
+                    script,
+                    f"now has version {replaced.version}, released as {entry.version}",
+                    "Give it back its released name: relock records content, not a new migration.",
+                )
+            ]
+        )
+    others = tuple(other for other in entries if other is not entry)
+    repeatables = lock.repeatables if lock is not None else ()
+    lock_path(directory).write_text(
+        render_lock(Lock((*others, replaced), repeatables)), encoding="utf-8"
+    )
+    return replaced

@@ -44,7 +44,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from components.migrations.model import MigrationError, MigrationSet, Problem
+from components.migrations.model import (
+    MigrationError,
+    MigrationSet,
+    Problem,
+)
 
 CONFIGMAP_LIMIT = 1_048_576
 DEFAULT_BUDGET = CONFIGMAP_LIMIT - 16 * 1024

@@ -26,10 +26,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-from components.migrations.model import Kind, MigrationFile, Problem, flyway_checksum
+from components.migrations.model import (
+    Kind,
+    MigrationFile,
+    MigrationSet,
+    Problem,
+    Version,
+    flyway_checksum,
+)
 
 PREFIX: Final = "${"
 SUFFIX: Final = "}"
@@ -153,32 +160,83 @@ def _shown(name: str) -> str:
 
 @dataclass(frozen=True)
 class StackPlaceholders:
-    """What one stack gives Flyway: replacement on or off, and the placeholder names it gives
-    values to (plain or secret). `stack` names it in messages and commands."""
+    """What one stack gives Flyway: replacement on or off, the placeholder names it gives
+    values to (plain or secret), and the plain values (secret ones are never read).
+    `stack` names it in messages and commands."""
 
     replacement: bool = True
     names: Collection[str] = ()
     stack: str | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+    baseline: Version | None = None
+    """Set when the stack baselines (flywayBaselineOnMigrate): its database holds the schema
+    of this version already, so Flyway never runs the versioned scripts up to it there, and
+    never reads their placeholders (checked with Flyway 11.20.3)."""
+
+    def runs(self, file: MigrationFile) -> bool:
+        """Whether Flyway may run `file` on this stack's database."""
+        if self.baseline is None or file.version is None:
+            return True
+        return file.kind not in (Kind.VERSIONED, Kind.BASELINE) or file.version > self.baseline
+
+
+MORE_SHOWN: Final = 3
+"""How many places a placeholder's line names before "and N more"."""
 
 
 def unresolved_placeholders(
     files: Iterable[MigrationFile], stacks: Sequence[StackPlaceholders]
 ) -> list[Problem]:
-    """Every placeholder Flyway would fail on in some stack: no value, not a built-in, or
-    never closed. One problem per place, naming the stacks it fails in."""
+    """Every placeholder Flyway would fail on in some stack, in the scripts it runs there, as
+    a report to act on.
+
+    One problem per placeholder without a value (the stacks it lacks one in, its uses counted
+    with the first few places, the command that gives it one), located at its first use in
+    Flyway's order; one per place Flyway cannot read at all (never closed, an unknown
+    ``flyway:`` name, a name no value can reach); and, when any has no value, a last line
+    summing them up (path ".") with the ways to turn replacement off.
+    """
     given = [{name.lower() for name in s.names} for s in stacks]
-    problems: list[Problem] = []
-    for file in files:
+    missing: dict[tuple[str, tuple[int, ...]], list[tuple[MigrationFile, Occurrence]]] = {}
+    report: list[Problem | tuple[str, tuple[int, ...]]] = []
+    for file in MigrationSet(tuple(files)):
         if file.kind not in _SCRIPTS or not _may_use_placeholders(file):
             continue
-        replacing = [i for i, s in enumerate(stacks) if replaces(file, s.replacement)]
+        replacing = [
+            i for i, s in enumerate(stacks) if s.runs(file) and replaces(file, s.replacement)
+        ]
         if not replacing:
             continue
         for found in find_placeholders(_text(file)):
-            failing = [stacks[i] for i in replacing if _fails(found, given[i])]
-            if failing:
-                problems.append(_problem(file, found, failing))
+            failing = tuple(i for i in replacing if _fails(found, given[i]))
+            if not failing:
+                continue
+            if not _wants_a_value(found):
+                report.append(_problem(file, found, [stacks[i] for i in failing]))
+                continue
+            key = (found.name.lower(), failing)
+            if key not in missing:
+                report.append(key)  # its place: the first use, in Flyway's order
+            missing.setdefault(key, []).append((file, found))
+    problems = [
+        entry
+        if isinstance(entry, Problem)
+        else _missing_problem(missing[entry], [stacks[i] for i in entry[1]])
+        for entry in report
+    ]
+    if missing:
+        problems.append(_summary(missing))
     return problems
+
+
+def _wants_a_value(found: Occurrence) -> bool:
+    """A placeholder that a value would satisfy (the others need a fix in the script)."""
+    name = found.name
+    return (
+        found.closed
+        and not name.lower().startswith("flyway" + SEPARATOR)
+        and name_problem(name) is None
+    )
 
 
 def _fails(found: Occurrence, given: Collection[str]) -> bool:
@@ -188,12 +246,59 @@ def _fails(found: Occurrence, given: Collection[str]) -> bool:
     return name not in given and not is_built_in(name)
 
 
+def _place(file: MigrationFile, found: Occurrence) -> str:
+    return f"{file.path}:{found.line}"
+
+
+def _missing_problem(
+    uses: Sequence[tuple[MigrationFile, Occurrence]], failing: Sequence[StackPlaceholders]
+) -> Problem:
+    first_file, first = uses[0]
+    name, shown = first.name, _shown(first.name)
+    names = [s.stack for s in failing if s.stack]
+    where = f" in stack {', '.join(names)}" if names else ""
+    message = f"uses the placeholder {shown}, which has no value{where}; Flyway would fail here"
+    if first_file.kind is Kind.VERSIONED:
+        message += ", after applying the migrations before it"
+    if len(uses) > 1:
+        files = len({file.path for file, _ in uses})
+        places = ", ".join(_place(file, found) for file, found in uses[1 : 1 + MORE_SHOWN])
+        more = len(uses) - 1 - MORE_SHOWN
+        places += f" and {more} more" if more > 0 else ""
+        message += f" ({len(uses)} uses in {files} file{'s' * (files != 1)}; also {places})"
+    fix = f"Give it a value: {_set_command(name, names)}"
+    by_conf = sorted({file.name for file, _ in uses if not any(s.replacement for s in failing)})
+    if by_conf:
+        fix += "; or remove placeholderReplacement=true from " + ", ".join(
+            f"{script}.conf" for script in by_conf
+        )
+    return Problem(first_file.path, message, fix + ".", line=first.line, rule=RULE)
+
+
+def _summary(
+    missing: Mapping[tuple[str, tuple[int, ...]], Sequence[tuple[MigrationFile, Occurrence]]],
+) -> Problem:
+    names = len({name for name, _ in missing})
+    files = len({file.path for uses in missing.values() for file, _ in uses})
+    return Problem(
+        ".",
+        f"{names} placeholder{'s' * (names != 1)} without a value in {files} "
+        f"file{'s' * (files != 1)}",
+        "Give each a value with the command on its line, or turn replacement off, so that "
+        f"${{...}} text is applied as written: for a stack with `pulumi config set "
+        f"{REPLACEMENT_KEY} false --stack <stack>`, for one script with "
+        "placeholderReplacement=false in its .sql.conf.",
+        rule=RULE,
+    )
+
+
 def _problem(
     file: MigrationFile, found: Occurrence, failing: Sequence[StackPlaceholders]
 ) -> Problem:
+    """A placeholder no value can fix: never closed, an unknown flyway: name, or a name that
+    cannot reach Flyway."""
     name, shown = found.name, _shown(found.name)
     names = [s.stack for s in failing if s.stack]
-    where = f" in stack {', '.join(names)}" if names else ""
     off = _turn_off(file, any(s.replacement for s in failing), names)
     if not found.closed:
         return Problem(
@@ -212,17 +317,14 @@ def _problem(
             line=found.line,
             rule=RULE,
         )
-    message = f"uses the placeholder {shown}, which has no value{where}; Flyway would fail here"
-    if file.kind is Kind.VERSIONED:
-        message += ", after applying the migrations before it"
-    if name_problem(name) is not None:
-        fix = (
-            f"Rename it to ASCII letters, digits and '_' (a name like {shown} cannot be given "
-            f"a value through the Job), or {off}."
-        )
-    else:
-        fix = f"Give it a value: {_set_command(name, names)}; or {off}."
-    return Problem(file.path, message, fix, line=found.line, rule=RULE)
+    return Problem(
+        file.path,
+        f"uses the placeholder {shown}, which no value can reach; Flyway would fail here",
+        f"Rename it to ASCII letters, digits and '_' (a name like {shown} cannot be given "
+        f"a value through the Job), or {off}.",
+        line=found.line,
+        rule=RULE,
+    )
 
 
 def _stack_flag(stacks: Sequence[str]) -> str:
@@ -230,9 +332,12 @@ def _stack_flag(stacks: Sequence[str]) -> str:
 
 
 def _set_command(name: str, stacks: Sequence[str]) -> str:
+    """The command that gives a placeholder a value. The value is not known here, and one
+    that reads as a number or true/false is stored typed (and refused) without
+    `--type string`, which a string is unharmed by: so it is always there."""
     flag = _stack_flag(stacks)
     return (
-        f"`pulumi config set --path '{PLAIN_KEY}.{name}' <value>{flag}` "
+        f"`pulumi config set --type string --path '{PLAIN_KEY}.{name}' <value>{flag}` "
         f"(a secret one: `pulumi config set --secret --path '{SECRET_KEY}.{name}' "
         f"<value>{flag}`)"
     )
@@ -247,6 +352,51 @@ def _turn_off(file: MigrationFile, replacement: bool, stacks: Sequence[str]) -> 
         f"(`pulumi config set {REPLACEMENT_KEY} false{_stack_flag(stacks)}`), or for this "
         f"script alone with placeholderReplacement=false in {script}.conf"
     )
+
+
+def as_sent(
+    file: MigrationFile, stacks: Sequence[StackPlaceholders]
+) -> tuple[str, list[int]] | None:
+    """The script as Flyway sends it to PostgreSQL, for a linter, with the line of the file
+    each of its lines comes from; None when Flyway sends the file as written.
+
+    Replaced when any of `stacks` replaces in it, with the first plain value a stack gives;
+    a placeholder without one (a secret, a built-in, a missing value) becomes a neutral
+    identifier, ``placeholder_<name>``, which reads as SQL wherever a value could stand.
+    """
+    text = _text(file)
+    if not any(replaces(file, s.replacement) for s in stacks) or not _may_use_placeholders(file):
+        return None
+    values: dict[str, str] = {}
+    for stack in stacks:
+        if replaces(file, stack.replacement):
+            for name, value in stack.values.items():
+                values.setdefault(name.lower(), value)
+    pieces: list[str] = []
+    origins = [1]
+    line, position = 1, 0
+    for found in find_placeholders(text):
+        if found.empty:
+            break
+        before = text[position : found.start]
+        for _ in _LINE_BREAK.finditer(before):
+            line += 1
+            origins.append(line)
+        value = values.get(found.name.lower(), _stand_in(found.name))
+        origins.extend(found.line for _ in _LINE_BREAK.finditer(value))
+        line += len(_LINE_BREAK.findall(text, found.start, found.end))
+        pieces += [before, value]
+        position = found.end
+    rest = text[position:]
+    for _ in _LINE_BREAK.finditer(rest):
+        line += 1
+        origins.append(line)
+    pieces.append(rest)
+    return "".join(pieces), origins
+
+
+def _stand_in(name: str) -> str:
+    return "placeholder_" + re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
 
 
 def replace_placeholders(text: str, values: Mapping[str, str]) -> str:

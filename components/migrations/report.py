@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from components.migrations.model import MigrationSet, Problem
+from components.migrations.model import (
+    MigrationSet,
+    Problem,
+)
 
 
 def _located(problem: Problem, directory: Path) -> Problem:

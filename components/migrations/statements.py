@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from components.migrations.lock import Lock
-from components.migrations.model import Kind, MigrationFile, MigrationSet, Problem
+from components.migrations.model import (
+    Kind,
+    MigrationFile,
+    MigrationSet,
+    Problem,
+)
 
 _NON_TRANSACTIONAL: Final = tuple(
     re.compile(pattern)

@@ -227,6 +227,21 @@ def check_cluster_name(value: str) -> str | None:
     return None
 
 
+_CNPG_IMAGE = re.compile(r"^[^\s@]+:(\d+)(\.\d+)*([-_+][^\s@/:]*)?(@sha256:[0-9a-f]{64})?$")
+
+
+def check_cnpg_image(value: str) -> str | None:
+    """The operator reads the PostgreSQL major version from the image's tag, so a tag that
+    does not start with it (`latest`, a digest alone) leaves the Cluster unreconciled."""
+    if _CNPG_IMAGE.match(value):
+        return None
+    return (
+        "has no tag that starts with the PostgreSQL major version, which the CloudNativePG "
+        "operator reads from it: name the version in the tag, e.g. "
+        "ghcr.io/cloudnative-pg/postgresql:17.6 or ...:17.6-bookworm@sha256:<digest>"
+    )
+
+
 def check_not_superuser(value: str) -> str | None:
     """Migrations must not run as the superuser the chart creates."""
     if value == "postgres":

@@ -13,6 +13,7 @@ from components.settings.declarations import (
     Architecture,
     Flavor,
     check_cluster_name,
+    check_cnpg_image,
     check_release_name,
     setting,
 )
@@ -63,8 +64,9 @@ class CnpgSettings:
     image: str = setting(
         "cnpgImage",
         "ghcr.io/cloudnative-pg/postgresql:17.6",
-        "PostgreSQL operand image.",
+        "PostgreSQL operand image; its tag starts with the major version (17.6, 17.6-bookworm).",
         flavors=[Flavor.CLOUDNATIVE_PG],
+        check=check_cnpg_image,
     )
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.migrations.model import (
+    Version,
+)
 from components.migrations.placeholders import StackPlaceholders
 from components.settings.declarations import (
     DUMPED,
@@ -140,7 +143,9 @@ class FlywaySettings:
         """What this stack gives Flyway's placeholders: the one reading the preview, the
         rehearsal and the lint share."""
         names = [name for name, _ in (*self.placeholders, *self.secret_placeholders)]
-        return StackPlaceholders(self.placeholder_replacement, names, stack)
+        baseline = Version.parse(self.baseline_version) if self.baseline_on_migrate else None
+        values = dict(self.placeholders)
+        return StackPlaceholders(self.placeholder_replacement, names, stack, values, baseline)
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,9 @@ class BackupSettings:
     image: str = setting(
         "backupImage",
         "postgres:17.6",
-        "bitnami, external: image whose pg_dump takes the backup (its major version must be at "
-        "least the server's).",
+        "bitnami, external: PostgreSQL client image whose pg_dump takes the backup (its major "
+        "version must be at least the server's) and, external with databaseRolesManagedBy "
+        "cluster, whose psql (15 or later) applies the roles.",
         flavors=DUMPED,
     )
     retain_count: int = setting(

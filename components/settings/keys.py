@@ -69,13 +69,14 @@ class DatabaseSettings:
     ssl_mode: SslMode = setting(
         "databaseSslMode",
         SslMode.REQUIRE,
-        "sslmode of Pulumi's role-management connection (databaseRolesManagedBy pulumi), and "
-        "of Flyway's for external.",
+        "sslmode of Pulumi's role-management connection (databaseRolesManagedBy pulumi), and, "
+        "for external, of Flyway's, the backup's and the grants Job's.",
     )
     admin_user: str = setting(
         "databaseAdminUser",
         "postgres",
-        "Role Pulumi manages roles as (needs CREATEROLE); its password is adminPassword.",
+        "Role the roles are managed as (needs CREATEROLE; external: the managed service's "
+        "admin, no superuser needed); its password is adminPassword.",
         pattern=PG_IDENTIFIER,
         pattern_hint="a lower-case PostgreSQL identifier",
         flavors=[Flavor.EXTERNAL],
@@ -91,10 +92,10 @@ class DatabaseSettings:
         "databaseRolesManagedBy",
         RolesManager.NONE,
         "Who creates the migrator, app and read-only roles and their grants: none (in-cluster: "
-        "no roles, Flyway runs as databaseOwner), cluster (in-cluster: from inside the cluster, "
-        "no network path from `pulumi up` needed), pulumi (pulumi-postgresql at "
-        "databaseAccessHost as databaseAdminUser) or dba (external: a DBA did; Flyway logs in "
-        "as <databaseName>_migrator with migratorPassword).",
+        "no roles, Flyway runs as databaseOwner), cluster (a Job from inside the cluster, no "
+        "network path from `pulumi up` needed; external: as databaseAdminUser), pulumi "
+        "(pulumi-postgresql at databaseAccessHost as databaseAdminUser) or dba (external: a DBA "
+        "did; Flyway logs in as <databaseName>_migrator with migratorPassword).",
     )
 
     @property

@@ -71,7 +71,10 @@ def _parse_map(key: str, raw: str, *, secret: bool) -> tuple[Any, list[str]]:
         if not isinstance(value, str):
             # `config set --path` stores 3 or true typed unless told `--type string`.
             command = example.replace("<name>", name)
-            command = command if secret else command.replace("--path", "--type string --path")
+            if not secret:
+                command = command.replace("--path", "--type string --path")
+                if isinstance(value, (bool, int, float)):
+                    command = command.replace("<value>", json.dumps(value))
             problems.append(
                 f"{fq}.{name}{shown}: must be a string: quote it in the stack file, or set it "
                 f"with `{command}`"

@@ -251,14 +251,16 @@ def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (on
         if manager is RolesManager.NONE:
             return [
                 f"{key}: is none but databaseFlavor is external: the program creates no owner "
-                "there for Flyway to log in as. Set databaseRolesManagedBy pulumi (Pulumi "
-                "creates the roles at databaseAccessHost) or dba (a DBA created them)"
+                "there for Flyway to log in as. Set databaseRolesManagedBy cluster (the grants "
+                "Job creates the roles from inside the cluster, as databaseAdminUser), pulumi "
+                "(Pulumi creates them at databaseAccessHost) or dba (a DBA created them)"
             ]
-        if manager is RolesManager.CLUSTER:
+        managed = {f"{database.name}_{p}" for p in ("migrator", "app", "readonly")}
+        if database.manages_roles and database.admin_user in managed:
             return [
-                f"{key}: is cluster but databaseFlavor is external: the in-cluster step "
-                "manages the roles of an in-cluster database only. Set databaseRolesManagedBy "
-                "pulumi (reachable from where `pulumi up` runs) or dba"
+                f"{fqkey('databaseAdminUser')}: is {database.admin_user!r}, one of the roles "
+                f"the program manages (databaseRolesManagedBy {manager.value}), which it would "
+                "strip of CREATEROLE; set it to the managed service's admin role"
             ]
         return []
     if manager is RolesManager.DBA:
@@ -285,24 +287,38 @@ def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (on
 
 
 PSQL_MIN_MAJOR: Final = 15
-"""Where the in-cluster grants Job creates the roles (Bitnami) it reads their passwords with
-psql's \\getenv, new in PostgreSQL 15."""
+"""Where the in-cluster grants Job creates the roles (Bitnami, external) it reads their
+passwords with psql's \\getenv, new in PostgreSQL 15."""
 
 
 def _psql_checks(s: Settings) -> list[str]:
-    """The grants Job runs psql from the release's own image, so its version must do."""
-    if not (s.database.roles_in_cluster and s.database.flavor is Flavor.BITNAMI):
+    """The grants Job runs psql from the release's own image (Bitnami) or from backupImage
+    (external), so its version must do."""
+    if not s.database.roles_in_cluster or s.database.flavor is Flavor.CLOUDNATIVE_PG:
         return []
-    tag = s.postgres.image_tag
+    external = s.database.flavor is Flavor.EXTERNAL
+    key, tag = (
+        ("backupImage", _image_tag(s.backup.image))
+        if external
+        else ("postgresImageTag", s.postgres.image_tag)
+    )
     major = re.match(r"^(\d+)[.-]", tag + "-")
     if major is None or int(major.group(1)) >= PSQL_MIN_MAJOR:
         return []
+    value = s.backup.image if external else tag
     return [
-        f"{fqkey('postgresImageTag')}: {tag!r} is PostgreSQL {major.group(1)}, but "
+        f"{fqkey(key)}: {value!r} is PostgreSQL {major.group(1)}, but "
         "databaseRolesManagedBy cluster runs that image's psql to create the roles, which "
         f"needs PostgreSQL {PSQL_MIN_MAJOR} or later: use a {PSQL_MIN_MAJOR}+ image, or set "
-        "databaseRolesManagedBy none"
+        f"databaseRolesManagedBy {'pulumi or dba' if external else 'none'}"
     ]
+
+
+def _image_tag(image: str) -> str:
+    """`17.6` of `postgres:17.6`, `registry:5000/postgres:17.6@sha256:...`; "" without one."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rpartition(":")[2] if ":" in last else ""
 
 
 def required_secret_keys(s: Settings) -> tuple[set[str], str]:

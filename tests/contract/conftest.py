@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from components.settings import FLYWAY_VERSION
 from standins.flyway_cli import FlywayNotInstalledError, FlywayRunner, flyway_lib
 from standins.postgres import (
+    BUNDLED_HINT,
     INSTALL_HINT,
     MIN_MAJOR,
     OS_USER_WHEN_ROOT,
@@ -25,6 +26,11 @@ from standins.postgres import (
     PostgresServer,
     find_bindir,
 )
+
+ROLE_MAJORS = (15, 17)
+"""The majors the role contract tests run on: Debian's (the local stack's, the grants Job's
+psql here) and the one production runs (cnpgImage and backupImage are 17), where
+CREATEROLE means something else (ADMIN OPTION rules since 16)."""
 
 
 def _missing_prerequisites() -> list[str]:
@@ -34,6 +40,12 @@ def _missing_prerequisites() -> list[str]:
             f"PostgreSQL >= {MIN_MAJOR} binaries ({', '.join(TOOLS)}) not found "
             f"under /usr/lib/postgresql/*/bin; {INSTALL_HINT}"
         )
+    for major in ROLE_MAJORS:
+        if find_bindir(major=major) is None:
+            problems.append(
+                f"PostgreSQL {major} binaries not found (the role tests run on {ROLE_MAJORS}); "
+                f"{INSTALL_HINT}, or {BUNDLED_HINT}"
+            )
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(OS_USER_WHEN_ROOT)
@@ -89,3 +101,24 @@ def shared_postgres(contract_prerequisites: str) -> Iterator[PostgresServer]:
 def flyway(contract_prerequisites: str) -> FlywayRunner:
     """Runs the Flyway command line of the pinned version: `flyway(["migrate"], env, cwd)`."""
     return FlywayRunner(contract_prerequisites)
+
+
+ServerOf = Callable[[int], PostgresServer]
+
+
+@pytest.fixture(scope="module")
+def postgres_of(contract_prerequisites: str) -> Iterator[ServerOf]:
+    """One started server per major for a whole test module, started when first asked for."""
+    started: dict[int, PostgresServer] = {}
+
+    def server(major: int) -> PostgresServer:
+        if major not in started:
+            started[major] = PostgresServer(major=major)
+            started[major].start()
+        return started[major]
+
+    try:
+        yield server
+    finally:
+        for running in started.values():
+            running.close()

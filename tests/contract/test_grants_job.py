@@ -16,6 +16,7 @@ from tests.contract.harness import (
     role_passwords,
     run_grants_job,
 )
+from tests.program import names_for
 
 pytestmark = pytest.mark.contract
 
@@ -24,7 +25,7 @@ def test_without_the_operators_roles_the_job_fails_naming_them_and_grants_nothin
     postgres: PostgresServer,
 ) -> None:
     # The shortest wait the Job allows: the outcome, not its timing, is under test.
-    job = declared_job("staging", {"postgresReleaseTimeoutSeconds": "1"})
+    job = declared_job("staging", {**names_for("staging"), "postgresReleaseTimeoutSeconds": "1"})
     assert job.setup.grants is not None
     prepared = role_passwords(job, initialise_database(postgres, job))
     acl = "SELECT datacl::text FROM pg_database WHERE datname = %s"
@@ -41,7 +42,7 @@ def test_without_the_operators_roles_the_job_fails_naming_them_and_grants_nothin
 def test_with_the_roles_but_not_the_membership_the_job_waits_for_the_membership(
     postgres: PostgresServer,
 ) -> None:
-    job = declared_job("staging", {"postgresReleaseTimeoutSeconds": "1"})
+    job = declared_job("staging", {**names_for("staging"), "postgresReleaseTimeoutSeconds": "1"})
     prepared = role_passwords(job, initialise_database(postgres, job))
     assert job.setup.model is not None
     for role in job.setup.model.roles:

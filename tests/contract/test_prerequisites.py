@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from standins import postgres as postgres_module
 from standins.flyway_cli import FlywayRunner
-from standins.postgres import PostgresServer
+from standins.postgres import (
+    OS_USER_WHEN_ROOT,
+    TOOLS,
+    PostgresServer,
+    find_bindir,
+    runnable_by,
+    system_bindirs,
+)
+from tests.contract.conftest import ROLE_MAJORS
 
 pytestmark = pytest.mark.contract
 
@@ -103,3 +114,57 @@ def test_flyway_needs_no_writable_working_directory(
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
     assert postgres.query("select count(*) from t") == [(0,)]
     assert sorted(p.name for p in read_only_dir.rglob("*")) == ["V1__create_t.sql", "sql"]
+
+
+@pytest.mark.parametrize("major", ROLE_MAJORS, ids=lambda major: f"pg{major}")
+def test_a_server_of_each_major_the_role_tests_run_on_starts(major: int) -> None:
+    """Debian's 15 and the bundled 17: asked for by major, each answers as that major."""
+    with PostgresServer(major=major) as server:
+        assert server.major == major
+        [(number,)] = server.query("SHOW server_version_num")
+        assert int(number) // 10000 == major
+        # Its client programs are the same major's: psql runs the grants Job's script.
+        assert (
+            f"(PostgreSQL) {major}."
+            in subprocess.run(
+                [str(server.bindir / "psql"), "--version"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+
+
+def test_without_a_major_the_systems_server_is_the_default() -> None:
+    system = system_bindirs()
+    assert system, "Debian's PostgreSQL is installed"
+    assert find_bindir() == system[max(system)]
+    assert find_bindir(major=12) is None
+
+
+def test_as_root_bundled_binaries_the_server_user_cannot_reach_are_copied_where_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = tmp_path / "home"  # pytest's directories are root's and 0700
+    private.mkdir(mode=0o700)
+    (private / "pginstall" / "bin").mkdir(parents=True)
+    for tool in TOOLS:
+        script = private / "pginstall" / "bin" / tool
+        script.write_text("#!/bin/sh\n", encoding="utf-8")
+        script.chmod(0o755)
+    copies = Path(tempfile.mkdtemp(prefix="copies-", dir="/tmp")) / "postgresql"
+    monkeypatch.setattr(postgres_module, "RUNNABLE_COPIES", copies)
+    try:
+        user = pwd.getpwnam(OS_USER_WHEN_ROOT)
+        found = runnable_by(private / "pginstall" / "bin", user)
+        assert found.parent.parent == copies
+        assert sorted(p.name for p in found.iterdir()) == sorted(TOOLS)
+        assert runnable_by(private / "pginstall" / "bin", user) == found  # copied once
+        if os.geteuid() == 0:  # only root can run it as the server's user
+            reached = subprocess.run(
+                ["runuser", "-u", user.pw_name, "--", str(found / "psql")], check=False
+            )
+            assert reached.returncode == 0
+        assert runnable_by(private / "pginstall" / "bin", None) == private / "pginstall" / "bin"
+    finally:
+        shutil.rmtree(copies.parent, ignore_errors=True)

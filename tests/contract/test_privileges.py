@@ -1,11 +1,16 @@
 """The roles the program manages, proven with real connections as each of them.
 
-For staging (CloudNativePG with managed roles, as committed) and for the external flavor (a
-managed database owned by its admin role), the harness sets the database up as declared,
-applies the privilege model the program's pulumi-postgresql resources declare (checked to be
-`privilege_model`) with its SQL, and runs the declared Flyway Job as the migrator. The migration
-set is the project's plus one migration that creates a table with an identity column, so that a
-table and a sequence exist that only default privileges can cover.
+For every flavor and roles mode that manages roles (CloudNativePG with managed roles, as
+staging is committed, or with pulumi-postgresql; Bitnami with the grants Job; an external
+database owned by a managed service's admin, with pulumi-postgresql or the grants Job) the
+harness sets the database up as declared, applies the roles as declared (pulumi-postgresql's
+own statements as its provider's user, checked to be `privilege_model`; or the operator's
+managed roles and the grants Job's exact command) and runs the declared Flyway Job as the
+migrator, on PostgreSQL 15 and 17. The `-after-destroy` cases then run `make destroy` and
+`make up` as the database sees them (`harness/lifecycle.py`), the backup before Flyway and
+one more migration, and every promise below is checked again. The migration set is the
+project's plus one migration that creates a table with an identity column, so that a table
+and a sequence exist that only default privileges can cover.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from components.contract import Purpose
 from components.migrations import load_migration_set
 from components.settings import Flavor
 from standins.postgres import PostgresServer
+from tests.contract.conftest import ROLE_MAJORS, ServerOf
 from tests.contract.harness import (
     DeclaredJob,
+    DumpJob,
     PreparedDatabase,
     declared_job,
     job_environment,
@@ -36,11 +43,13 @@ from tests.contract.harness import (
     run_job,
     schema_history,
 )
-from tests.program import ROOT
+from tests.contract.harness.lifecycle import Destroyed, destroy, up_again
+from tests.contract.harness.model import ROLE_TYPE
 
 pytestmark = pytest.mark.contract
 
-MIGRATIONS = ROOT / "database" / "migrations"
+MIGRATIONS = Path(__file__).parent / "history"
+"""A history of these tests' own, whatever database/migrations holds."""
 PROJECT = load_migration_set(MIGRATIONS)
 NEXT = str(PROJECT.highest_version.parts[0] + 1 if PROJECT.highest_version else 1)
 IDENTITY_MIGRATION = """\
@@ -60,61 +69,104 @@ COMMENT ON TABLE trade_fills IS 'Executed quantities, numbered in execution orde
 SEQUENCE = "trade_fills_id_seq"
 
 
+AFTER_DESTROY_MIGRATION = """\
+-- A migration after destroy -> up: the migrator must still be able to change what it
+-- created before, and what it creates now must be covered like the rest.
+ALTER TABLE trade_fills ADD COLUMN venue text;
+CREATE TABLE trade_venues (code text PRIMARY KEY, name text NOT NULL);
+"""
+
+
 @dataclass(frozen=True)
 class Case:
     stack: str
     config: dict[str, str]
     secrets: dict[str, str] | None = None
+    after_destroy: bool = False
+    """Deployed, then `make destroy`, then `make up` again (with one more migration) before
+    the promises are checked."""
 
 
+def _external(name: str, roles: str, **extra: str) -> dict[str, str]:
+    """An external database of its own (and so role names) on the shared server, with an
+    admin role that is not the local superuser, as on a managed service."""
+    return {
+        "databaseFlavor": "external",
+        "databaseRolesManagedBy": roles,
+        "databaseAccessHost": "db.example",
+        "databaseSslMode": "require",
+        "databaseName": name,
+        "databaseAdminUser": f"{name}_admin",
+        **extra,
+    }
+
+
+def _own(name: str) -> dict[str, str]:
+    return {"databaseName": name, "databaseOwner": f"{name}_owner"}
+
+
+ADMIN_SECRET = {"adminPassword": "contract-admin-Pa55word"}
+PROTECTED = {"protectDatabase": "true"}
+BITNAMI_CLUSTER = {"databaseRolesManagedBy": "cluster", "databaseSslMode": "disable"}
+STAGING_PULUMI = {"databaseRolesManagedBy": "pulumi", "databaseAccessHost": "pg.example"}
 CASES = {
     # As committed: the roles are named after the stack's database, managed from inside the
     # cluster (CloudNativePG's managed roles and the grants Job).
     "staging": Case("staging", {}),
     # The same flavor where Pulumi reaches the database: pulumi-postgresql's way.
-    "staging-pulumi": Case(
-        "staging",
-        {
-            "databaseRolesManagedBy": "pulumi",
-            "databaseAccessHost": "pg.example",
-            "databaseName": "tradestream_pulumi",
-            "databaseOwner": "tradestream_pulumi_owner",
-        },
-    ),
+    "staging-pulumi": Case("staging", {**STAGING_PULUMI, **_own("tradestream_pulumi")}),
     # Bitnami with roles managed in-cluster: the grants Job creates the roles too.
-    "bitnami-cluster": Case(
+    "bitnami-cluster": Case("dev", {**BITNAMI_CLUSTER, **_own("tradestream_bitnami")}),
+    # A managed database, roles by pulumi-postgresql as its admin (no superuser).
+    "external": Case("dev", _external("tradestream_external", "pulumi"), ADMIN_SECRET),
+    # A managed database, roles by the grants Job as its admin (no superuser).
+    "external-cluster": Case("dev", _external("tradestream_excluster", "cluster"), ADMIN_SECRET),
+    # destroy -> up. Unprotected (dev): what an external database's destroy leaves.
+    "external-after-destroy": Case(
         "dev",
-        {
-            "databaseRolesManagedBy": "cluster",
-            "databaseName": "tradestream_bitnami",
-            "databaseOwner": "tradestream_bitnami_owner",
-        },
+        _external("tradestream_exdestroy", "pulumi", protectDatabase="false"),
+        ADMIN_SECRET,
+        after_destroy=True,
     ),
-    "external": Case(
+    "external-cluster-after-destroy": Case(
         "dev",
-        {
-            "databaseFlavor": "external",
-            "databaseRolesManagedBy": "pulumi",
-            "databaseAccessHost": "db.example",
-            "databaseSslMode": "require",
-            # Its own database (and so role names) on the shared server, and an admin role
-            # that is not the local superuser, as on a managed service.
-            "databaseName": "tradestream_external",
-            "databaseAdminUser": "tradestream_admin",
-        },
-        {"adminPassword": "contract-admin-Pa55word"},
+        _external("tradestream_exclu_destroy", "cluster", protectDatabase="false"),
+        ADMIN_SECRET,
+        after_destroy=True,
+    ),
+    # In-cluster data survives a destroy only where it is protected.
+    "staging-after-destroy": Case(
+        "staging", {**_own("tradestream_stdestroy"), **PROTECTED}, after_destroy=True
+    ),
+    "staging-pulumi-after-destroy": Case(
+        "staging",
+        {**STAGING_PULUMI, **_own("tradestream_stpudestroy"), **PROTECTED},
+        after_destroy=True,
+    ),
+    "bitnami-cluster-after-destroy": Case(
+        "dev",
+        {**BITNAMI_CLUSTER, **_own("tradestream_bidestroy"), **PROTECTED},
+        after_destroy=True,
     ),
 }
+PARAMS = [f"{name}-pg{major}" for name in sorted(CASES) for major in ROLE_MAJORS]
+IN_CLUSTER_GRANTS = [
+    p for p in PARAMS if p.startswith(("bitnami-cluster", "staging-pg", "external-cluster"))
+]
 
 
 @dataclass(frozen=True)
 class Deployed:
-    """A database set up as declared, migrated by the declared Job as the migrator."""
+    """A database set up as declared, migrated by the declared Job as the migrator (and, after
+    destroy, migrated again)."""
 
     case: str
     server: PostgresServer
     job: DeclaredJob
     prepared: PreparedDatabase
+    before_destroy: list[Any] | None = None
+    """The privilege state before `make destroy`, where the case destroys."""
+    gone: Destroyed | None = None
 
     def role(self, purpose: Purpose) -> str:
         assert self.job.setup.model is not None
@@ -128,25 +180,59 @@ class Deployed:
         return self.server.query(statement, params, dbname=self.job.database)
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+def split(param: str) -> tuple[Case, int]:
+    name, _, major = param.rpartition("-pg")
+    return CASES[name], int(major)
+
+
+def migrate(
+    job: DeclaredJob, server: PostgresServer, prepared: PreparedDatabase, root: Path
+) -> None:
+    mount = Path(tempfile.mkdtemp(prefix="sql-", dir=root))
+    lay_out_volume(job, mount)
+    proc = run_job(job, server, mount, password=prepared.password)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module", params=PARAMS)
 def deployed(
     request: pytest.FixtureRequest,
-    shared_postgres: PostgresServer,
+    postgres_of: ServerOf,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Deployed:
-    case = CASES[request.param]
-    directory = tmp_path_factory.mktemp(f"migrations-{request.param}") / "migrations"
+    case, major = split(request.param)
+    server = postgres_of(major)
+    root = tmp_path_factory.mktemp(f"deployed-{request.param}")
+    directory = root / "migrations"
     shutil.copytree(MIGRATIONS, directory)
     (directory / f"V{NEXT}__add_trade_fills.sql").write_text(IDENTITY_MIGRATION, encoding="utf-8")
     job = declared_job(case.stack, {**case.config, "migrationsDir": str(directory)}, case.secrets)
-    prepared = prepare_database(shared_postgres, job)
-    mount = Path(tempfile.mkdtemp(prefix="sql-", dir=tmp_path_factory.getbasetemp()))
-    lay_out_volume(job, mount)
+    prepared = prepare_database(server, job)
+    migrate(job, server, prepared, root)
+    if not case.after_destroy:
+        return Deployed(request.param, server, job, prepared)
 
-    proc = run_job(job, shared_postgres, mount, password=prepared.password)
-
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return Deployed(request.param, shared_postgres, job, prepared)
+    deployed = Deployed(request.param, server, job, prepared)
+    before = privilege_state(deployed)
+    gone = destroy(server, job, prepared)
+    prepared = up_again(server, job, prepared, gone)
+    later = root / "migrations-later"
+    shutil.copytree(directory, later)
+    (later / f"V{int(NEXT) + 1}__add_trade_venues.sql").write_text(
+        AFTER_DESTROY_MIGRATION, encoding="utf-8"
+    )
+    job = declared_job(case.stack, {**case.config, "migrationsDir": str(later)}, case.secrets)
+    assert job.run is not None
+    if job.run.of_type("kubernetes:batch/v1:Job") and any(
+        r.name == "tradestream-dump" for r in job.run.resources
+    ):
+        # The backup runs before Flyway, as Flyway's login: it must read every table.
+        backups = root / "backups"
+        backups.mkdir()
+        dump = DumpJob.of(job.run).run(server, prepared, backups)
+        assert dump.returncode == 0, dump.stdout + dump.stderr
+    migrate(job, server, prepared, root)
+    return Deployed(request.param, server, job, prepared, before, gone)
 
 
 def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migrator(
@@ -154,24 +240,24 @@ def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migr
 ) -> None:
     setup, job = deployed.job.setup, deployed.job
     migrator = deployed.role(Purpose.MIGRATOR)
-    if deployed.case == "external":
-        assert setup.flavor is Flavor.EXTERNAL
+    if setup.flavor is Flavor.EXTERNAL:
         assert setup.owner is None
         assert setup.model == privilege_model(setup.database, owner=None)
         assert setup.model.memberships == ()
+        assert (setup.grants is not None) is ("external-cluster" in deployed.case)
         database_owner = setup.admin
         assert job.env_value("FLYWAY_URL").endswith("?sslmode=require")
     else:
-        bitnami = deployed.case == "bitnami-cluster"
+        bitnami = deployed.case.startswith("bitnami-cluster")
         assert setup.flavor is (Flavor.BITNAMI if bitnami else Flavor.CLOUDNATIVE_PG)
-        assert (setup.grants is not None) is (deployed.case != "staging-pulumi")
+        assert (setup.grants is not None) is ("pulumi" not in deployed.case)
         assert setup.owner is not None
         assert setup.model == privilege_model(setup.database, owner=setup.owner)
         assert [(m.member, m.role) for m in setup.model.memberships] == [(migrator, setup.owner)]
         database_owner = setup.owner
         # CloudNativePG serves TLS with its own CA; Flyway verifies the server against it.
         assert job.env_value("FLYWAY_URL").endswith(
-            "/tradestream_bitnami"
+            f"/{setup.database}"
             if bitnami
             else "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
         )
@@ -182,9 +268,8 @@ def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migr
     )
     local_url = f"jdbc:postgresql://{deployed.server.host}:{deployed.server.port}/{job.database}"
     # The local server serves no TLS: every declared sslmode becomes `disable` here.
-    assert env["FLYWAY_URL"] == (
-        local_url if deployed.case == "bitnami-cluster" else f"{local_url}?sslmode=disable"
-    )
+    plain = deployed.case.startswith("bitnami-cluster")
+    assert env["FLYWAY_URL"] == (local_url if plain else f"{local_url}?sslmode=disable")
 
     assert deployed.query(
         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
@@ -199,6 +284,7 @@ def test_the_program_declares_the_privilege_model_and_flyway_logs_in_as_its_migr
         ([role.name for role in setup.model.roles] if setup.model else [],),
     )
     assert memberships == ([] if setup.owner is None else [(migrator, setup.owner)])
+    assert deployed.server.major == split(deployed.case)[1]
 
 
 def test_flyway_ran_as_the_migrator_which_owns_everything_migrations_create(
@@ -207,7 +293,12 @@ def test_flyway_ran_as_the_migrator_which_owns_everything_migrations_create(
     migrator = deployed.role(Purpose.MIGRATOR)
     history = schema_history(deployed.server, deployed.job.database)
     assert history is not None
-    assert [r["version"] for r in history] == [*(str(f.version) for f in PROJECT.versioned), NEXT]
+    later = [str(int(NEXT) + 1)] if split(deployed.case)[0].after_destroy else []
+    assert [r["version"] for r in history] == [
+        *(str(f.version) for f in PROJECT.versioned),
+        NEXT,
+        *later,
+    ]
     assert {(r["installed_by"], r["success"]) for r in history} == {(migrator, True)}
     owners = deployed.query(
         "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c"
@@ -423,7 +514,7 @@ def privilege_state(deployed: Deployed) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("deployed", ["bitnami-cluster", "staging"], indirect=True)
+@pytest.mark.parametrize("deployed", IN_CLUSTER_GRANTS, indirect=True)
 def test_the_grants_job_run_again_after_flyway_changes_nothing(deployed: Deployed) -> None:
     """The Job reruns whenever its script or spec changes, now on a migrated schema: grants,
     default privileges, role attributes and memberships come out exactly as they were, and
@@ -442,3 +533,59 @@ def test_the_grants_job_run_again_after_flyway_changes_nothing(deployed: Deploye
         " has_table_privilege(%s, 'flyway_schema_history', 'SELECT')",
         (app, app),
     ) == [(False, True)]
+
+
+DESTROYED = [p for p in PARAMS if split(p)[0].after_destroy]
+
+
+@pytest.mark.parametrize("deployed", DESTROYED, indirect=True)
+def test_destroy_then_up_restores_the_privilege_model_exactly(deployed: Deployed) -> None:
+    """Every role attribute, membership, grant and default privilege is as it was before the
+    destroy, on every table and sequence, including those of the migration applied after.
+    (An ACL is a set: the order of its items follows the order of the grants, not meaning.)"""
+    assert deployed.before_destroy is not None
+    before, after = acls(deployed.before_destroy), acls(privilege_state(deployed))
+    for index in (0, 1, 2, 3, 5):  # roles, memberships, database, schema, default ACLs
+        assert after[index] == before[index]
+    tables = dict(after[4])
+    for name, acl in before[4]:
+        assert tables[name] == acl, name
+    assert {"trade_venues"} <= set(tables) - {n for n, _ in before[4]}
+
+
+def acls(state: list[Any]) -> list[Any]:
+    """`privilege_state` with each ACL's items as a set."""
+
+    def items(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("{") and "=" in value:
+            return frozenset(value.strip("{}").split(","))
+        if isinstance(value, tuple):
+            return tuple(items(v) for v in value)
+        return value
+
+    return [[items(row) for row in rows] for rows in state]
+
+
+@pytest.mark.parametrize(
+    "deployed", [p for p in DESTROYED if p.startswith("external-after")], indirect=True
+)
+def test_an_external_databases_destroy_keeps_the_migrator_that_owns_the_data(
+    deployed: Deployed,
+) -> None:
+    """pulumi-postgresql drops what `make destroy` deletes: the app and read-only roles (their
+    grants and default privileges first), never the migrator, which stays protected with its
+    password. Nothing was handed to the admin."""
+    assert deployed.gone is not None
+    migrator, app, readonly = (deployed.role(p) for p in Purpose)
+    dropped = {r.inputs["name"] for r in deployed.gone.deleted(ROLE_TYPE)}
+    assert dropped == {app, readonly}
+    statements = "\n".join(deployed.gone.statements)
+    assert f'REASSIGN OWNED BY "{app}" TO "{deployed.job.setup.admin}"' in statements
+    assert f'DROP ROLE "{readonly}"' in statements
+    assert f'DROP ROLE "{migrator}"' not in statements
+    assert f'REASSIGN OWNED BY "{migrator}"' not in statements
+    assert deployed.query(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> %s",
+        (migrator,),
+    ) == [(0,)]

@@ -135,6 +135,59 @@ def test_lint_refuses_a_secret_placeholder_in_plain_text(
     assert "pulumi config set --secret --path 'flywaySecretPlaceholders.api_key'" in out
 
 
+def test_a_stack_file_that_cannot_be_read_is_named_from_the_project_and_adds_no_guess(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number = (
+        "config:\n  tradestream-database:namespace: dev\n"
+        "  tradestream-database:flywayPlaceholders:\n    region: 20\n"
+    )
+    directory = project(tmp_path, {"dev": number})
+    monkeypatch.chdir(tmp_path)
+    assert lint_main(["migrations", "--no-squawk", "--stack", "dev"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    # One problem, the stack file's, at its path from here; no guess at the placeholders
+    # of a stack whose values could not be read.
+    assert lines == [
+        "stacks/Pulumi.dev.yaml: tradestream-database:flywayPlaceholders.region = 20: must be "
+        "a string: quote it in the stack file, or set it with `pulumi config set --type string "
+        "--path 'flywayPlaceholders.region' 20`."
+    ]
+    assert directory.name == "migrations"
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_since_squawks_what_a_change_adds_to_the_lock_of_its_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: tradestream-database\n", encoding="utf-8")
+    directory = write_tree(tmp_path / "migrations", {"V1__idx.sql": INDEX})
+    assert main(["lock", str(directory)]) == 0
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    # The change adds V2 and locks it: released in its own lock, new to its base.
+    write_tree(directory, {"V2__idx.sql": INDEX.replace("idx", "idx2")})
+    assert main(["lock", str(directory)]) == 0
+    capsys.readouterr()
+    assert lint_main([str(directory), "--released"]) == 0
+    assert "squawk read the 0 not yet released" in capsys.readouterr().out
+    assert lint_main([str(directory), "--released", "--since", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert "V2__idx.sql:2: require-concurrent-index-creation" in out
+    assert "V1__idx.sql" not in out
+    assert lint_main([str(directory), "--since", "no-such-ref"]) == 2
+    assert "--since no-such-ref: git" in capsys.readouterr().err
+
+
 def test_a_deleted_lock_does_not_let_an_edited_release_through(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

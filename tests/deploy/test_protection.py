@@ -20,7 +20,7 @@ JOB = "kubernetes:batch/v1:Job"
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_the_database_its_namespace_and_its_roles_are_protected(stack: str) -> None:
-    run = run_program(stack)
+    run = run_program(stack, config={"protectDatabase": "true"})
     for kind in (CLUSTER, NAMESPACE):
         [resource] = run.of_type(kind)
         assert resource.protect, f"{kind} is not protected"
@@ -39,7 +39,7 @@ def test_the_bitnami_release_is_protected_when_asked() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "local"])
 def test_disposable_stacks_protect_nothing(stack: str) -> None:
-    run: ProgramRun = run_program(stack)
+    run: ProgramRun = run_program(stack, config={"protectDatabase": "false"})
     assert not [r.name for r in run.resources if r.protect or r.retain_on_delete]
 
 
@@ -49,6 +49,8 @@ def settings_of(stack: str, **config: str) -> Settings:
     return parse_settings(values, frozenset())
 
 
+PROTECTED = {"staging": "true", "dev": "false"}
+"""Whether each stack protects its database in these cases, unless a case says otherwise."""
 DEPLOYED = {
     "staging": {
         "namespace": "tradestream-staging",
@@ -82,9 +84,18 @@ DEPLOYED = {
 def test_protected_changes_name_the_key(
     stack: str, config: dict[str, str], keys: list[str]
 ) -> None:
-    settings = settings_of(stack, **config)
-    assert protected_changes(DEPLOYED[stack], settings) == keys
+    deployed = DEPLOYED[stack]
+    flavor = config.get("databaseFlavor", deployed["databaseFlavor"])
+    name_key = "cnpgClusterName" if flavor == "cloudnative-pg" else "postgresReleaseName"
+    given = {
+        "namespace": deployed["namespace"],
+        name_key: deployed["databaseResourceName"],
+        "protectDatabase": PROTECTED[stack],
+        **config,
+    }
+    assert protected_changes(deployed, settings_of(stack, **given)) == keys
 
 
 def test_a_first_deploy_has_nothing_to_protect() -> None:
-    assert protected_changes({}, settings_of("staging", namespace="elsewhere")) == []
+    settings = settings_of("staging", namespace="elsewhere", protectDatabase="true")
+    assert protected_changes({}, settings) == []

@@ -11,7 +11,7 @@ from pulumi import automation as auto
 
 from components.settings import parse_settings
 from deploy.__main__ import Target, main, refuse_protected_changes
-from tests.program import stack_config
+from tests.program import stack_config, stack_settings
 
 DEPLOYED = {
     "namespace": "tradestream-staging",
@@ -40,7 +40,13 @@ class RecordedStack:
 
 def refusal(**changes: str) -> str | None:
     config = stack_config("staging")
-    config.update({f"tradestream-database:{key}": value for key, value in changes.items()})
+    deployed = {
+        "namespace": DEPLOYED["namespace"],
+        "cnpgClusterName": DEPLOYED["databaseResourceName"],
+        "protectDatabase": "true",
+        **changes,
+    }
+    config.update({f"tradestream-database:{key}": value for key, value in deployed.items()})
     target = Target("staging", RecordedStack(config), is_local=False)  # type: ignore[arg-type]
     return refuse_protected_changes(target, parse_settings(config))
 
@@ -62,7 +68,6 @@ def test_unchanged_or_unprotected_stacks_go_ahead() -> None:
 
 
 def test_the_namespace_command_reads_the_stack_file(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["namespace", "prod"]) == 0
-    assert capsys.readouterr().out == "tradestream\n"
-    assert main(["namespace", "staging"]) == 0
-    assert capsys.readouterr().out == "tradestream-staging\n"
+    for stack in ("prod", "staging"):
+        assert main(["namespace", stack]) == 0
+        assert capsys.readouterr().out == f"{stack_settings(stack).namespace}\n"

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.migrations import load_migration_set
+from components.migrations import load_released_set
 from deploy.__main__ import newest_job
 from deploy.engine import ROOT
 from deploy.review import (
@@ -20,6 +20,7 @@ from deploy.review import (
     review,
     script_names,
 )
+from tests.program import stack_settings
 
 OLD = {MIGRATIONS_DIGEST: "a" * 64, CONFIG_DIGEST: "c" * 64}
 
@@ -81,15 +82,20 @@ def test_the_review_command_compares_the_repository_with_the_deployed_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """What the pull-request workflow runs for each stack, on the stack's real files."""
-    planned = load_migration_set(ROOT / "database" / "migrations")
+    settings = stack_settings("staging")
+    planned = load_released_set(ROOT / settings.migrations_dir, settings.flyway.out_of_order)
     scripts = [f.path for f in planned.files if f.checksum is not None]
     deployed = tmp_path / "deployed.json"
     deployed.write_text(json.dumps([{"script": s} for s in scripts[:-1]]))
     assert main(["--stack", "staging", "--deployed", str(deployed)]) == 0
     out = capsys.readouterr().out.splitlines()
+    backup = [
+        f"- `staging`: before Flyway runs, a CloudNativePG Backup "
+        f"({settings.backup.cnpg_method.value}) is taken"
+    ]
     assert out == [
         f"- `staging`: migrations this change adds: `{scripts[-1]}`",
-        "- `staging`: before Flyway runs, a CloudNativePG Backup (barman-cloud) is taken",
+        *(backup if settings.backup.before_migrate else []),
     ]
     deployed.write_text("null\n")
     assert main(["--stack", "dev", "--deployed", str(deployed)]) == 0

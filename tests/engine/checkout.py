@@ -64,8 +64,12 @@ class Checkout:
 
     def make(self, *args: str) -> tuple[int, str]:
         """The README's command, as typed in the checkout: exit code and what it printed."""
+        return self.run("make", "--no-print-directory", *args)
+
+    def run(self, *command: str) -> tuple[int, str]:
+        """A command typed in the checkout: exit code and what it printed."""
         proc = subprocess.run(
-            ["make", "--no-print-directory", *args],
+            list(command),
             cwd=self.root,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -77,9 +81,12 @@ class Checkout:
         return proc.returncode, proc.stdout
 
 
-def make_checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+def make_checkout(
+    kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, namespace: str = "messages"
+) -> Iterator[Checkout]:
     """The repository copied file by file (timestamps kept, so `make deps` has nothing to do),
-    sharing the tests' cluster and with a local stack of its own (state, database port)."""
+    sharing the tests' cluster and with a local stack of its own (state, database port,
+    namespace)."""
     root = tmp_path_factory.mktemp("checkout")
     for relative in _tracked(ROOT):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +105,7 @@ def make_checkout(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) ->
     }
     document = yaml.safe_load((root / LOCAL).read_text(encoding="utf-8"))
     document["config"][PREFIX + "databaseAccessPort"] = _free_port()
-    document["config"][PREFIX + "namespace"] = "messages"
+    document["config"][PREFIX + "namespace"] = namespace
     found = Checkout(root, env, document)
     found.set()
     yield found

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from components.migrations import MigrationSet, scan_directory
 from deploy.__main__ import Target, flyway_log
 from deploy.engine import ROOT, Backend, Engine, EngineError, find_engine, open_stack
 from deploy.engine import prepare_workspace as prepare
@@ -120,6 +121,12 @@ def install_crd(kube: Client, module: str, version: str, path: str) -> dict[str,
         f"CRD {name} established",
     )
     return crd
+
+
+def migration_set(directory: Path) -> MigrationSet:
+    """What a migrations directory holds, as Flyway lists it, whatever the lint would say of
+    it (an adopted history's file of comments alone, a migration a test broke on purpose)."""
+    return MigrationSet(scan_directory(directory)[0])
 
 
 def copy_migrations(target: Path) -> Path:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from components.migrations import load_migration_set, next_version
+from components.migrations import next_version
 from deploy.hints import hints
 from standins.cluster.api import Client
-from tests.engine.conftest import Deployment, NewDeployment
+from tests.engine.conftest import Deployment, NewDeployment, migration_set
 
 pytestmark = pytest.mark.engine
 
@@ -70,7 +70,7 @@ def test_the_backup_runs_before_each_migration_and_its_failure_stops_it(
     # before Flyway, `up` fails at the backup, and the migration is not applied.
     deployment.query(f"CREATE TABLE {BLOCKER} (id int)")
     history = deployment.history()
-    version = next_version(load_migration_set(deployment.migrations))
+    version = next_version(migration_set(deployment.migrations))
     (deployment.migrations / f"V{version}__add_orders.sql").write_text(
         f"CREATE TABLE {ADDED} (id bigint PRIMARY KEY);\n", encoding="utf-8"
     )

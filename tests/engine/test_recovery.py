@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from pulumi import automation as auto
 
-from components.migrations import load_migration_set, next_version
+from components.migrations import next_version
 from components.migrations.lock import unlock, update_lock
 from standins.cluster.api import Client
-from tests.engine.conftest import Deployment, NewDeployment
+from tests.engine.conftest import Deployment, NewDeployment, migration_set
 
 pytestmark = pytest.mark.engine
 
@@ -58,7 +58,7 @@ def assert_consistent(deployment: Deployment, kube: Client) -> None:
 
 
 def add_migration(deployment: Deployment, sql: str, description: str) -> str:
-    version = next_version(load_migration_set(deployment.migrations))
+    version = next_version(migration_set(deployment.migrations))
     name = f"V{version}__{description}.sql"
     (deployment.migrations / name).write_text(sql, encoding="utf-8")
     return name

@@ -75,7 +75,7 @@ def _configurations() -> dict[str, dict[str, str]]:
                 **CNPG_SNAPSHOTS,
                 **on,
             }
-        for roles in ("pulumi", "dba"):
+        for roles in ("pulumi", "dba", "cluster"):
             found[f"external-{roles}-{tag}"] = {**EXTERNAL, "databaseRolesManagedBy": roles, **on}
     found["cnpg-cluster-barman-operator-metrics"] = {
         "databaseFlavor": "cloudnative-pg",
@@ -106,6 +106,14 @@ def _configurations() -> dict[str, dict[str, str]]:
         "disposable": "true",
         "createNamespace": "false",
     }
+    # Unprotected external stacks: what a destroy leaves of their roles.
+    for roles in ("pulumi", "cluster"):
+        found[f"external-{roles}-unprotected"] = {
+            **EXTERNAL,
+            "databaseRolesManagedBy": roles,
+            "protectDatabase": "false",
+            "disposable": "true",
+        }
     return found
 
 

@@ -22,7 +22,7 @@ from components.access.privileges import (
 )
 from components.contract import HISTORY_CALLBACK, InClusterAdmin, Purpose, ServerAddress
 from components.jobs.pod import CA_KEY, RUN_AS, TMP_PATH
-from tests.program import ProgramRun, is_secret, plain_strings, run_program
+from tests.program import ProgramRun, is_secret, names_for, plain_strings, run_program
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 SECRET = "kubernetes:core/v1:Secret"
@@ -66,7 +66,7 @@ def test_creating_roles_is_guarded_and_passwords_come_from_the_environment() -> 
         variable = f"{role.purpose.value}_password"
         assert f"\\getenv {variable} {ENV[role.purpose]}" in script
         assert (
-            f"SELECT 'CREATE ROLE \"{role.name}\"' WHERE NOT EXISTS "  # noqa: S608
+            f"SELECT 'CREATE ROLE \"{role.name}\"' WHERE NOT EXISTS "
             f"(SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role.name}') \\gexec"
         ) in script
         assert (
@@ -202,10 +202,11 @@ def test_the_pod_is_locked_down_and_writes_only_to_its_scratch_volume() -> None:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, ProgramRun]:
+    protected = {"protectDatabase": "true"}
     result = {
-        "staging": run_program("staging"),
-        "prod": run_program("prod"),
-        "bitnami": run_program("dev", config=BITNAMI_CLUSTER),
+        "staging": run_program("staging", config={**names_for("staging"), **protected}),
+        "prod": run_program("prod", config={**names_for("prod"), **protected}),
+        "bitnami": run_program("dev", config={**names_for("dev", "bitnami"), **BITNAMI_CLUSTER}),
     }
     for name, run in result.items():
         assert run.error is None, f"{name}: {run.error}"
@@ -380,8 +381,10 @@ def test_a_flyway_setting_leaves_the_grants_job_alone_and_a_model_change_reruns_
                 "databaseFlavor": "external",
                 "databaseAccessHost": "db.example",
                 "databaseRolesManagedBy": "cluster",
+                "databaseAdminUser": "tradestream_migrator",
+                "databaseName": "tradestream",
             },
-            "databaseRolesManagedBy: is cluster but databaseFlavor is external",
+            "databaseAdminUser: is 'tradestream_migrator', one of the roles the program manages",
         ),
         (
             "dev",
@@ -418,8 +421,9 @@ def test_contradictory_role_settings_are_refused_before_any_resource(
     run = run_program(stack, config=config, secrets={"adminPassword": "a-Pa55word"})
     assert run.error is not None
     assert words in str(run.error)
-    assert "Set databaseRolesManagedBy" in str(run.error) or "Remove databaseAccessHost" in str(
-        run.error
+    assert any(
+        fix in str(run.error)
+        for fix in ("Set databaseRolesManagedBy", "Remove databaseAccessHost", "set it to")
     )
     assert run.resources == []
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.program import CLOUDNATIVE_PG, ProgramRun, is_secret, plain_strings, run_program
+from tests.program import (
+    CLOUDNATIVE_PG,
+    ProgramRun,
+    is_secret,
+    names_for,
+    plain_strings,
+    run_program,
+)
 
 JOB = "kubernetes:batch/v1:Job"
 ROLE = "postgresql:index/role:Role"
@@ -32,27 +39,37 @@ def env_of(run: ProgramRun) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
+def dev(flavor: str) -> dict[str, str]:
+    """What these tests spell out, over whatever the dev stack file holds, for `flavor`."""
+    spelled = {**names_for("dev", flavor), "namespace": "tradestream-dev"}
+    return {**spelled, "cnpgInstances": "3"} if flavor == "cloudnative-pg" else spelled
+
+
 def flavor_runs() -> dict[str, ProgramRun]:
     return {
-        "bitnami": run_program("dev"),
+        "bitnami": run_program("dev", config=dev("bitnami")),
         "bitnami+roles": run_program(
             "dev",
             config={
+                **dev("bitnami"),
                 "databaseRolesManagedBy": "pulumi",
                 "databaseAccessHost": "127.0.0.1",
                 "databaseSslMode": "disable",
             },
         ),
-        "cloudnative-pg": run_program("dev", config=CLOUDNATIVE_PG),
+        "cloudnative-pg": run_program("dev", config={**dev("cloudnative-pg"), **CLOUDNATIVE_PG}),
         "cloudnative-pg+roles": run_program(
             "dev",
             config={
+                **dev("cloudnative-pg"),
                 **CLOUDNATIVE_PG,
                 "databaseRolesManagedBy": "pulumi",
                 "databaseAccessHost": "127.0.0.1",
             },
         ),
-        "external": run_program("dev", config=EXTERNAL, secrets=EXTERNAL_SECRETS),
+        "external": run_program(
+            "dev", config={**dev("external"), **EXTERNAL}, secrets=EXTERNAL_SECRETS
+        ),
     }
 
 
@@ -290,7 +307,7 @@ def test_grants_and_default_privileges_run_one_at_a_time(
 
 
 def test_cloudnative_pg_metrics_use_a_pod_monitor_not_the_deprecated_flag() -> None:
-    run = run_program("prod")
+    run = run_program("prod", config={**names_for("prod"), "postgresMetricsEnabled": "true"})
     cluster = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
     assert "monitoring" not in cluster
     monitor = run.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").inputs
@@ -299,7 +316,12 @@ def test_cloudnative_pg_metrics_use_a_pod_monitor_not_the_deprecated_flag() -> N
 
 
 def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
-    run = run_program("staging")
+    config = {
+        **names_for("staging"),
+        "postgresNetworkPolicyEnabled": "true",
+        "cnpgOperatorNamespace": "cnpg-system",
+    }
+    run = run_program("staging", config=config)
     policy = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "tradestream-pg"}}
     peers = [rule["from"][0] for rule in policy["ingress"]]
@@ -310,9 +332,9 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     }
     job = run.flyway_job().inputs
     assert job["spec"]["template"]["metadata"]["labels"]["tradestream-pg-client"] == "true"
-    assert not run_program("staging", config={"postgresNetworkPolicyEnabled": "false"}).of_type(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-    )
+    assert not run_program(
+        "staging", config={**config, "postgresNetworkPolicyEnabled": "false"}
+    ).of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
 
 
 def test_a_verified_external_server_needs_its_ca_and_the_pod_mounts_it(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.program import ProgramRun, is_secret, run_program
+from tests.program import ProgramRun, is_secret, run_program, stack_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
@@ -51,13 +51,14 @@ def test_chart_version_and_storage_come_from_each_stack_file(
     replicated = run_stack("dev", config=REPLICATED)
     values = replicated.one(RELEASE).inputs["values"]
     assert replicated.one(RELEASE).inputs["version"] == "16.7.26"
-    assert run_stack("dev").one(RELEASE).inputs["version"] == "16.7.27"
     assert values["architecture"] == "replication"
     assert values["readReplicas"]["replicaCount"] == 1
     assert values["primary"]["persistence"]["size"] == "100Gi"
-    dev = run_stack("dev").one(RELEASE).inputs["values"]
-    assert dev["primary"]["persistence"]["size"] == "2Gi"
-    assert "readReplicas" not in dev
+    committed = stack_settings("dev").postgres
+    dev = run_stack("dev").one(RELEASE).inputs
+    assert dev["version"] == committed.chart_version
+    assert dev["values"]["primary"]["persistence"]["size"] == committed.storage_size
+    assert ("readReplicas" in dev["values"]) is (committed.read_replicas > 0)
 
 
 def test_secret_holds_every_key_the_chart_reads_and_only_as_secrets(bitnami: ProgramRun) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.program import MOCK_CONFIG_SECRETS, ProgramRun, plain_strings, run_program
+from tests.program import (
+    MOCK_CONFIG_SECRETS,
+    ProgramRun,
+    plain_strings,
+    run_program,
+    stack_settings,
+)
 
 SECRET = "kubernetes:core/v1:Secret"
 JOB = "kubernetes:batch/v1:Job"
@@ -28,14 +34,19 @@ def test_flyway_logs_in_as_the_migrator_from_a_secret_of_the_program(
 ) -> None:
     [secret] = local_run.of_type(SECRET)
     name = secret.inputs["metadata"]["name"]
-    assert secret.inputs["stringData"]["username"] == "tradestream_migrator"
+    database = stack_settings("local").database
+    migrator = f"{database.name}_migrator"
+    assert secret.inputs["stringData"]["username"] == migrator
     assert secret.inputs["stringData"]["password"] == MOCK_CONFIG_SECRETS["migratorPassword"]
     for text in plain_strings(secret.wire):
         assert MOCK_CONFIG_SECRETS["migratorPassword"] not in text
     [container] = local_run.flyway_job().inputs["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-    assert env["FLYWAY_URL"] == "jdbc:postgresql://127.0.0.1:55432/tradestream?sslmode=disable"
-    assert env["FLYWAY_USER"] == "tradestream_migrator"
+    assert env["FLYWAY_URL"] == (
+        f"jdbc:postgresql://{database.access_host}:{database.access_port}/{database.name}"
+        f"?sslmode={database.ssl_mode.value}"
+    )
+    assert env["FLYWAY_USER"] == migrator
     assert env["FLYWAY_PASSWORD"] == {"secretKeyRef": {"name": name, "key": "password"}}
     # The Job waits for the login it reads.
     assert secret.urn in local_run.flyway_job().dependencies

@@ -94,6 +94,18 @@ def test_the_dump_pod_is_locked_down_and_writes_only_its_volume() -> None:
 
 # -- the program --------------------------------------------------------------------------------
 
+BACKUP_ON = {"backupBeforeMigrate": "true"}
+
+
+@pytest.fixture
+def run_stack(run_stack: Callable[..., ProgramRun]) -> Callable[..., ProgramRun]:
+    """A stack with the backup on, as these tests need it, whatever its file says."""
+
+    def run(stack: str, config: dict[str, str | None] | None = None, **kwargs: Any) -> ProgramRun:
+        return run_stack(stack, config={**BACKUP_ON, **(config or {})}, **kwargs)
+
+    return run
+
 
 def test_flyway_waits_for_the_dump_which_waits_for_the_database(
     run_stack: Callable[..., ProgramRun],
@@ -148,7 +160,16 @@ def triggers(run: ProgramRun) -> tuple[Any, Any]:
 def test_the_backup_runs_exactly_when_flyway_runs(
     run_stack: Callable[..., ProgramRun], key: str, value: str, runs: bool
 ) -> None:
-    before, after = triggers(run_stack("dev")), triggers(run_stack("dev", config={key: value}))
+    base = {
+        "flywayConnectRetries": "30",
+        "flywayMemoryLimit": "512Mi",
+        "backupRetainCount": "3",
+        "backupImage": "postgres:17.6",
+        "postgresCpuLimit": "500m",
+        "postgresMetricsEnabled": "false",
+    }
+    before = triggers(run_stack("dev", config=base))
+    after = triggers(run_stack("dev", config={**base, key: value}))
     assert (before[0] != after[0]) is runs
     assert (before[1] != after[1]) is runs
 
@@ -169,9 +190,9 @@ def test_the_backup_volume_is_kept_like_the_database(run_stack: Callable[..., Pr
     protected = run_stack("dev", config={"protectDatabase": "true"}).one(CLAIM)
     assert protected.protect
     assert protected.retain_on_delete
-    disposable = run_stack("dev").one(CLAIM)
-    assert not disposable.protect
-    assert disposable.inputs["metadata"]["name"] == "tradestream-migration-backups"
+    disposable = run_stack("dev", config={"protectDatabase": "false", "databaseName": "ledger"})
+    assert not disposable.one(CLAIM).protect
+    assert disposable.one(CLAIM).inputs["metadata"]["name"] == "ledger-migration-backups"
 
 
 def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRun]) -> None:
@@ -199,7 +220,7 @@ def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRu
 def test_a_backup_that_could_not_run_is_refused_at_preview(
     config: dict[str, str], words: str
 ) -> None:
-    run = run_program("dev", config=config)
+    run = run_program("dev", config={**BACKUP_ON, **config})
     assert run.error is not None
     assert words in str(run.error)
     assert run.resources == []

@@ -13,14 +13,13 @@ import pytest
 from components.jobs.flyway import CALLBACKS_FOLDER
 from components.jobs.migration import MigrationJob
 from components.migrations import LOCK_FILE_NAME
-from tests.program import ROOT, ProgramRun
+from tests.program import ROOT, ProgramRun, names_for, stack_settings
 
 JOB = "kubernetes:batch/v1:Job"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
-MIGRATIONS = ROOT / "database" / "migrations"
 CALLBACKS = CALLBACKS_FOLDER
 
 VERIFY_CNPG = "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
@@ -28,50 +27,81 @@ VERIFY_CNPG = "?sslmode=verify-full&sslrootcert=/flyway/tls/ca.crt"
 MIGRATOR_PASSWORD = {
     "secretKeyRef": {"name": "tradestream-migrator-credentials", "key": "password"}
 }
-EXPECTED_ENV = {
-    # What each committed stack file asks for, written out by hand: the test fails if the
-    # program drops, renames or rewrites any value on the way to the container.
-    "dev": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream-dev.svc.cluster.local:5432/tradestream",
-        "FLYWAY_USER": "tradestream_owner",
-        "FLYWAY_PASSWORD": {
-            "secretKeyRef": {"name": "tradestream-postgresql-credentials", "key": "password"}
+EXACT = {
+    # Each case's inputs and the environment they must give, both written out by hand: the
+    # test fails if the program drops, renames or rewrites any value on the way to the
+    # container. The stack file gives the flavor and who manages the roles.
+    "dev": (
+        {
+            "namespace": "tradestream-dev",
+            "flywayConnectRetries": "30",
+            "flywayConnectRetriesInterval": "5",
+            "flywayBaselineOnMigrate": "false",
+            "flywayBaselineVersion": "1",
+            "flywayOutOfOrder": "true",
         },
-        "FLYWAY_CONNECT_RETRIES": "30",
-        "FLYWAY_CONNECT_RETRIES_INTERVAL": "5",
-        "FLYWAY_BASELINE_ON_MIGRATE": "false",
-        "FLYWAY_BASELINE_VERSION": "1",
-        "FLYWAY_OUT_OF_ORDER": "true",
-    },
-    "staging": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream-staging.svc.cluster.local:5432/tradestream"
-        + VERIFY_CNPG,
-        "FLYWAY_USER": "tradestream_migrator",
-        "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
-        "FLYWAY_CONNECT_RETRIES": "60",
-        "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
-        "FLYWAY_BASELINE_ON_MIGRATE": "false",
-        "FLYWAY_BASELINE_VERSION": "1",
-        "FLYWAY_OUT_OF_ORDER": "false",
-    },
-    "prod": {
-        "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream.svc.cluster.local:5432/tradestream"
-        + VERIFY_CNPG,
-        "FLYWAY_USER": "tradestream_migrator",
-        "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
-        "FLYWAY_CONNECT_RETRIES": "60",
-        "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
-        "FLYWAY_BASELINE_ON_MIGRATE": "false",
-        "FLYWAY_BASELINE_VERSION": "1",
-        "FLYWAY_OUT_OF_ORDER": "false",
-    },
+        {
+            "FLYWAY_URL": "jdbc:postgresql://tradestream-postgresql.tradestream-dev.svc.cluster.local:5432/tradestream",
+            "FLYWAY_USER": "tradestream_owner",
+            "FLYWAY_PASSWORD": {
+                "secretKeyRef": {"name": "tradestream-postgresql-credentials", "key": "password"}
+            },
+            "FLYWAY_CONNECT_RETRIES": "30",
+            "FLYWAY_CONNECT_RETRIES_INTERVAL": "5",
+            "FLYWAY_BASELINE_ON_MIGRATE": "false",
+            "FLYWAY_BASELINE_VERSION": "1",
+            "FLYWAY_OUT_OF_ORDER": "true",
+        },
+    ),
+    "staging": (
+        {
+            "namespace": "tradestream-staging",
+            "flywayConnectRetries": "60",
+            "flywayConnectRetriesInterval": "10",
+            "flywayBaselineOnMigrate": "true",
+            "flywayBaselineVersion": "4.1",
+            "flywayOutOfOrder": "false",
+        },
+        {
+            "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream-staging.svc.cluster.local:5432/tradestream"
+            + VERIFY_CNPG,
+            "FLYWAY_USER": "tradestream_migrator",
+            "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
+            "FLYWAY_CONNECT_RETRIES": "60",
+            "FLYWAY_CONNECT_RETRIES_INTERVAL": "10",
+            "FLYWAY_BASELINE_ON_MIGRATE": "true",
+            "FLYWAY_BASELINE_VERSION": "4.1",
+            "FLYWAY_OUT_OF_ORDER": "false",
+        },
+    ),
+    "prod": (
+        {
+            "namespace": "tradestream",
+            "flywayConnectRetries": "0",
+            "flywayConnectRetriesInterval": "1",
+            "flywayBaselineOnMigrate": "false",
+            "flywayBaselineVersion": "1",
+            "flywayOutOfOrder": "false",
+        },
+        {
+            "FLYWAY_URL": "jdbc:postgresql://tradestream-pg-rw.tradestream.svc.cluster.local:5432/tradestream"
+            + VERIFY_CNPG,
+            "FLYWAY_USER": "tradestream_migrator",
+            "FLYWAY_PASSWORD": MIGRATOR_PASSWORD,
+            "FLYWAY_CONNECT_RETRIES": "0",
+            "FLYWAY_CONNECT_RETRIES_INTERVAL": "1",
+            "FLYWAY_BASELINE_ON_MIGRATE": "false",
+            "FLYWAY_BASELINE_VERSION": "1",
+            "FLYWAY_OUT_OF_ORDER": "false",
+        },
+    ),
 }
 COMMON_ENV = {
     "FLYWAY_LOCATIONS": "filesystem:/flyway/sql",
     "FLYWAY_VALIDATE_MIGRATION_NAMING": "true",
     "FLYWAY_VALIDATE_ON_MIGRATE": "true",
     "FLYWAY_CLEAN_DISABLED": "true",
-    "FLYWAY_LOCK_RETRY_COUNT": "50",
+    "FLYWAY_LOCK_RETRY_COUNT": "17",
     "FLYWAY_POSTGRESQL_TRANSACTIONAL_LOCK": "false",
     "REDGATE_DISABLE_TELEMETRY": "true",
     "HOME": "/tmp",
@@ -114,8 +144,20 @@ def disk_files(directory: Path) -> dict[str, bytes]:
     }
 
 
-def test_exact_flyway_environment_for_each_stack(stack_run: ProgramRun) -> None:
-    assert env_of(stack_run) == {**COMMON_ENV, **EXPECTED_ENV[stack_run.stack]}
+@pytest.mark.parametrize("stack", list(EXACT))
+def test_exact_flyway_environment(
+    run_stack: Callable[..., ProgramRun], tmp_path: Path, stack: str
+) -> None:
+    given, expected = EXACT[stack]
+    config = {
+        **names_for(stack),
+        **given,
+        "flywayLockRetryCount": "17",
+        "flywayPlaceholderReplacement": "true",
+        "flywayPlaceholders": None,
+        "migrationsDir": str(write_set(tmp_path / "migrations", SMALL_SET)),
+    }
+    assert env_of(run_stack(stack, config=config)) == {**COMMON_ENV, **expected}
 
 
 def test_job_runs_flyway_migrate_from_the_pinned_image(stack_run: ProgramRun) -> None:
@@ -143,7 +185,22 @@ def test_pod_security(stack_run: ProgramRun) -> None:
 def test_job_limits_retries_and_await_timeout_come_from_settings(
     run_stack: Callable[..., ProgramRun],
 ) -> None:
-    dev, prod = run_stack("dev"), run_stack("prod")  # prod: 1 retry, 30 min, on CloudNativePG
+    dev = run_stack(
+        "dev",
+        config={
+            "flywayBackoffLimit": "0",
+            "flywayActiveDeadlineSeconds": "600",
+            "flywayJobTimeoutSeconds": "900",
+        },
+    )
+    prod = run_stack(  # on CloudNativePG
+        "prod",
+        config={
+            "flywayBackoffLimit": "1",
+            "flywayActiveDeadlineSeconds": "1800",
+            "flywayJobTimeoutSeconds": "2400",
+        },
+    )
     assert dev.flyway_job().inputs["spec"]["backoffLimit"] == 0
     assert prod.flyway_job().inputs["spec"]["backoffLimit"] == 1
     assert prod.flyway_job().inputs["spec"]["activeDeadlineSeconds"] == 1800
@@ -197,20 +254,22 @@ def test_config_maps_are_immutable_labelled_and_hold_the_files_byte_for_byte(
         assert labels["app.kubernetes.io/component"] == "migrations"
     files = volume_files(stack_run)
     callbacks = {path: files.pop(path) for path in list(files) if path.startswith(CALLBACKS)}
-    assert files == disk_files(MIGRATIONS)
+    settings = stack_settings(stack_run.stack)
+    assert files == disk_files(ROOT / settings.migrations_dir)
     # The program's own callback sits apart, where roles exist that it protects history from.
-    assert bool(callbacks) == (stack_run.stack != "dev")
+    assert bool(callbacks) == settings.database.manages_roles
 
 
 def test_flyways_history_is_protected_by_a_callback_of_the_programs(stack_run: ProgramRun) -> None:
     files = volume_files(stack_run)
     path = f"{CALLBACKS}/afterMigrate__protect_schema_history.sql"
-    if stack_run.stack == "dev":  # Flyway runs as the owner; there is no app role
+    database = stack_settings(stack_run.stack).database
+    if not database.manages_roles:  # Flyway runs as the owner; there is no app role
         assert path not in files
         return
     text = files[path].decode()
     assert 'ON TABLE "public"."flyway_schema_history" FROM' in text
-    assert '"tradestream_app", "tradestream_readonly"' in text
+    assert f'"{database.name}_app", "{database.name}_readonly"' in text
 
 
 def test_awkward_files_reach_the_container_unchanged(
@@ -282,6 +341,22 @@ def test_stack_outputs_list_the_packaged_migrations(
 
 # Re-run semantics: compare two programs the way the engine would diff them.
 
+DEV = {
+    "backupBeforeMigrate": "true",
+    "flywayBackoffLimit": "0",
+    "flywayActiveDeadlineSeconds": "600",
+    "flywayJobTimeoutSeconds": "900",
+    "flywayCpuLimit": "1",
+    "flywayMemoryRequest": "256Mi",
+    "flywayConnectRetries": "30",
+    "postgresStorageSize": "2Gi",
+    "postgresMetricsEnabled": "false",
+    "postgresChartVersion": "16.7.27",
+    "postgresCpuLimit": "500m",
+}
+"""The dev stack these comparisons start from, whatever its file says: each change below is
+then a change, and the backup runs with Flyway."""
+
 
 def snapshot(run: ProgramRun) -> dict[str, dict[str, Any]]:
     return {
@@ -303,16 +378,17 @@ def replaced(before: ProgramRun, after: ProgramRun) -> set[str]:
 
 
 def test_an_unchanged_program_has_no_diff(run_stack: Callable[..., ProgramRun]) -> None:
-    assert snapshot(run_stack("dev")) == snapshot(run_stack("dev"))
+    assert snapshot(run_stack("dev", config=DEV)) == snapshot(run_stack("dev", config=DEV))
 
 
 def test_a_new_migration_replaces_the_job_and_only_the_changed_config_map(
     run_stack: Callable[..., ProgramRun], tmp_path: Path
 ) -> None:
     directory = write_set(tmp_path / "migrations", SMALL_SET)
-    before = run_stack("dev", config={"migrationsDir": str(directory)})
+    config = {**DEV, "migrationsDir": str(directory)}
+    before = run_stack("dev", config=config)
     write_set(directory, {"V3__add_fills.sql": "CREATE TABLE fills (id bigint);\n"})
-    after = run_stack("dev", config={"migrationsDir": str(directory)})
+    after = run_stack("dev", config=config)
     assert replaced(before, after) == {"tradestream-dump", "tradestream-job", "tradestream-sql-0"}
     assert before.flyway_job().replacement_trigger != after.flyway_job().replacement_trigger
     old_annotations = before.flyway_job().inputs["metadata"]["annotations"]
@@ -331,8 +407,8 @@ def test_a_new_migration_replaces_the_job_and_only_the_changed_config_map(
 def test_a_changed_flyway_setting_replaces_the_job_but_not_the_files(
     run_stack: Callable[..., ProgramRun],
 ) -> None:
-    before = run_stack("dev")
-    after = run_stack("dev", config={"flywayConnectRetries": "0"})
+    before = run_stack("dev", config=DEV)
+    after = run_stack("dev", config={**DEV, "flywayConnectRetries": "0"})
     # The backup runs exactly when Flyway does.
     assert replaced(before, after) == {"tradestream-dump", "tradestream-job"}
     assert env_of(after)["FLYWAY_CONNECT_RETRIES"] == "0"
@@ -353,8 +429,8 @@ def test_a_changed_job_setting_replaces_the_job_too(
 ) -> None:
     """A Job's template cannot change in place, and a finished Job updated in place would show
     settings it never ran with: every Job setting runs Flyway again in a new Job."""
-    before = run_stack("dev")
-    after = run_stack("dev", config={key: value})
+    before = run_stack("dev", config=DEV)
+    after = run_stack("dev", config={**DEV, key: value})
     # The backup runs exactly when Flyway does.
     assert replaced(before, after) == {"tradestream-dump", "tradestream-job"}
     assert before.flyway_job().replacement_trigger != after.flyway_job().replacement_trigger
@@ -372,6 +448,6 @@ def test_a_changed_job_setting_replaces_the_job_too(
 def test_postgres_chart_changes_do_not_rerun_flyway(
     run_stack: Callable[..., ProgramRun], config: dict[str, str]
 ) -> None:
-    before, after = run_stack("dev"), run_stack("dev", config=config)
+    before, after = run_stack("dev", config=DEV), run_stack("dev", config={**DEV, **config})
     assert before.one(RELEASE).inputs != after.one(RELEASE).inputs
     assert replaced(before, after) == set()

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from components.migrations.__main__ import default_directory, main
-from components.migrations.model import LOCK_FILE_NAME, MigrationError, load_migration_set
+from components.migrations.model import (
+    LOCK_FILE_NAME,
+    MigrationError,
+)
+from components.migrations.scan import (
+    load_migration_set,
+)
 from deploy.lint import main as lint_main
 from tests.components.migrations import write_tree
 

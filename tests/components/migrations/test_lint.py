@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 
 from components.migrations.lint import find_squawk, find_squawk_config, lint
-from components.migrations.lock import update_lock
-from components.migrations.model import Problem
+from components.migrations.lock import Lock, update_lock
+from components.migrations.model import (
+    Problem,
+)
 from components.migrations.packing import DEFAULT_BUDGET
+from components.migrations.placeholders import StackPlaceholders
 from tests.components.migrations import write_tree
 
 TABLE = "CREATE TABLE t (id bigint);\n"
@@ -147,3 +150,55 @@ def test_config_paths_are_relative_to_the_repository_root(repo: Path) -> None:
     problems = lint(repo)
     assert rules(problems, "V1__idx.sql") == set()
     assert "require-concurrent-index-creation" in rules(problems, "V2__idx.sql")
+
+
+# -- what squawk judges: only what is not released, as Flyway sends it ---------------------------
+
+
+def test_released_migrations_are_history_and_not_judged_again(repo: Path) -> None:
+    write_tree(repo, {"V1__idx.sql": INDEX, "R__view.sql": "CREATE VIEW v AS SELECT 1;\n"})
+    update_lock(repo)  # released as they are, findings and all (an adopted history)
+    assert lint(repo) == []
+    write_tree(repo, {"V2__idx.sql": INDEX.replace("idx", "idx2")})
+    assert {p.path for p in lint(repo)} == {"V2__idx.sql"}
+    # A changed repeatable is new SQL: Flyway runs it again, so squawk reads it again.
+    (repo / "R__view.sql").write_text("CREATE VIEW v AS SELECT 2;\nCREATE INDEX i ON t (c);\n")
+    assert {p.path for p in lint(repo)} == {"V2__idx.sql", "R__view.sql"}
+    # Another lock (the base of a change, say) decides what counts as released.
+    assert {p.path for p in lint(repo, released=Lock())} == {
+        "V1__idx.sql",
+        "V2__idx.sql",
+        "R__view.sql",
+    }
+
+
+def test_every_file_released_and_excluded_by_the_config_is_a_normal_state(repo: Path) -> None:
+    (repo.parent.parent / ".squawk.toml").write_text(
+        'excluded_paths = ["database/migrations/*.sql"]\n'
+    )
+    write_tree(repo, {"V1__idx.sql": INDEX, "V2__x.sql": "SELECT '${x}';\n"})
+    stack = StackPlaceholders(True, ["x"], "dev", {"x": "1"})
+    assert lint(repo, placeholders=[stack]) == []
+    update_lock(repo)
+    assert lint(repo, placeholders=[stack]) == []
+
+
+def test_scripts_are_linted_as_flyway_sends_them(repo: Path) -> None:
+    fills = (
+        "/* ${note} */\n"
+        "SET LOCAL lock_timeout = '${timeout}';\n"
+        "CREATE TABLE ${prefix}_fills (id bigint, key text DEFAULT '${api_key}');\n"
+        "CREATE INDEX idx_fills ON ${prefix}_orders (id);\n"
+    )
+    write_tree(repo, {"V1__fills.sql": fills})
+    stack = StackPlaceholders(
+        True, ["prefix", "api_key", "note", "timeout"], "dev", {"prefix": "t", "note": "a\nb\nc"}
+    )
+    problems = lint(repo, placeholders=[stack])
+    assert "syntax-error" not in rules(problems, "V1__fills.sql"), problems
+    # The multi-line value moved the SQL down two lines; the finding is on the file's line.
+    index = next(p for p in problems if p.rule == "require-concurrent-index-creation")
+    assert index.line == 4
+    # As written, squawk could not read it: with replacement off, that is what Flyway sends.
+    off = StackPlaceholders(False, (), "dev")
+    assert "syntax-error" in rules(lint(repo, placeholders=[off]), "V1__fills.sql")

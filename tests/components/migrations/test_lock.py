@@ -9,9 +9,11 @@ from components.migrations.lock import (
     Lock,
     check_lock,
     extend_lock,
+    load_released_set,
     lock_path,
     parse_lock,
     read_lock,
+    relock,
     render_lock,
     unlock,
     unreleased,
@@ -21,6 +23,8 @@ from components.migrations.model import (
     LOCK_FILE_NAME,
     Kind,
     MigrationError,
+)
+from components.migrations.scan import (
     load_migration_set,
 )
 from tests.components.migrations import write_tree
@@ -238,3 +242,66 @@ def test_only_the_newest_release_can_be_unlocked(released: Path) -> None:
     assert "put the change in a new migration" in str(caught.value)
     with pytest.raises(MigrationError, match=r"is not in migrations\.lock\.json"):
         unlock(released, "V404__missing.sql")
+
+
+def test_the_repeatables_released_content_is_kept_apart(released: Path) -> None:
+    document = json.loads(lock_path(released).read_text())
+    checksum = load_migration_set(released).by_path["R__views.sql"].checksum
+    assert document["repeatables"] == [{"script": "R__views.sql", "checksum": checksum}]
+    lock = read_lock(released)
+    assert lock is not None
+    assert render_lock(lock) == lock_path(released).read_text()
+    files = load_migration_set(released).by_path
+    assert lock.released(files["R__views.sql"])
+    # A repeatable may change (Flyway re-runs it): the lock does not refuse it, it only no
+    # longer counts as released until the next lock records it.
+    (released / "R__views.sql").write_text("SELECT 'w';\n")
+    changed = load_migration_set(released)
+    assert check_lock(changed, lock, out_of_order=False) == ()
+    assert not lock.released(changed.by_path["R__views.sql"])
+    assert update_lock(released) == ()
+    relocked = read_lock(released)
+    assert relocked is not None
+    assert relocked.released(load_migration_set(released).by_path["R__views.sql"])
+
+
+def test_a_lock_without_repeatables_reads_and_writes_as_before(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"V1__one.sql": SQL})
+    update_lock(tmp_path)
+    assert "repeatables" not in json.loads(lock_path(tmp_path).read_text())
+
+
+def test_a_released_file_of_comments_alone_is_history_a_new_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    write_tree(tmp_path, {"V1__one.sql": SQL, "V2__noop.sql": "-- nothing to do\n"})
+    with pytest.raises(MigrationError, match=r"V2__noop\.sql: holds no SQL statement"):
+        update_lock(tmp_path)
+    # Adopted as history: applied somewhere already, so it is released as it is.
+    assert [entry.script for entry in update_lock(tmp_path, history=True)] == [
+        "V1__one.sql",
+        "V2__noop.sql",
+    ]
+    assert [f.path for f in load_released_set(tmp_path, out_of_order=False)] == [
+        "V1__one.sql",
+        "V2__noop.sql",
+    ]
+    write_tree(tmp_path, {"V3__later.sql": "-- still empty\n"})
+    with pytest.raises(MigrationError, match=r"V3__later\.sql: holds no SQL statement"):
+        load_released_set(tmp_path, out_of_order=False)
+
+
+def test_relock_records_a_released_file_put_back_to_what_a_database_applied(
+    released: Path,
+) -> None:
+    (released / "V1__one.sql").write_text("SELECT 1; -- as the old runner applied it\n")
+    assert "V1__one.sql: changed after it was released" in problems_of(released)[0]
+    entry = relock(released, "V1__one.sql")
+    assert entry.checksum == load_migration_set(released).by_path["V1__one.sql"].checksum
+    assert problems_of(released) == []
+    lock = read_lock(released)
+    assert lock is not None
+    assert [e.script for e in lock.entries][:2] == ["V1__one.sql", "V2__two.sql"]
+    assert lock.repeatables  # kept
+    with pytest.raises(MigrationError, match="is not a released migration"):
+        relock(released, "V9__nine.sql")

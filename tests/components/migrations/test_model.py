@@ -14,14 +14,18 @@ from components.migrations.model import (
     MigrationError,
     MigrationSet,
     Version,
-    _is_blank,
-    _utf8_checksum,
     flyway_checksum,
-    has_statement,
-    load_migration_set,
     next_version,
+)
+from components.migrations.names import (
     parse_name,
     parse_settings,
+)
+from components.migrations.scan import (
+    _is_blank,
+    _utf8_checksum,
+    has_statement,
+    load_migration_set,
 )
 from tests.components.migrations import write_tree
 

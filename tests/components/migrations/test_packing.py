@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.migrations.model import MigrationError, load_migration_set
+from components.migrations.model import (
+    MigrationError,
+)
 from components.migrations.packing import (
     CONFIGMAP_LIMIT,
     DEFAULT_BUDGET,
@@ -21,6 +23,9 @@ from components.migrations.packing import (
     is_valid_key,
     pack,
     unpack,
+)
+from components.migrations.scan import (
+    load_migration_set,
 )
 from tests.components.migrations import write_tree
 
@@ -221,7 +226,7 @@ def test_shard_digest_follows_content() -> None:
 
 def test_realistic_mix_is_at_least_ninety_percent_efficient() -> None:
     """Thousands of small DDL files with a few files of several hundred KB among them."""
-    rng = random.Random(20240101)  # noqa: S311 - reproducible test data, not security
+    rng = random.Random(20240101)
     sizes = [int(min(20_000, max(100, rng.lognormvariate(7.3, 0.9)))) for _ in range(4000)]
     for _ in range(8):
         sizes.insert(rng.randrange(len(sizes)), rng.randint(100_000, 800_000))

@@ -27,9 +27,19 @@ def migrations(tmp_path: Path, files: dict[str, str]) -> dict[str, MigrationFile
     return {f.path: f for f in load_migration_set(directory)}
 
 
-def problems_of(tmp_path: Path, files: dict[str, str], *stacks: StackPlaceholders) -> list[str]:
+def report_of(tmp_path: Path, files: dict[str, str], *stacks: StackPlaceholders) -> list[str]:
+    """Every line of the report, the summary included."""
     found = migrations(tmp_path, files).values()
     return [str(p) for p in unresolved_placeholders(found, stacks or (StackPlaceholders(),))]
+
+
+def problems_of(tmp_path: Path, files: dict[str, str], *stacks: StackPlaceholders) -> list[str]:
+    """The report's lines without its summary."""
+    return [
+        line
+        for line in report_of(tmp_path, files, *stacks)
+        if " without a value in " not in line.partition(".")[0]
+    ]
 
 
 # -- Flyway's reader --------------------------------------------------------------------------
@@ -92,9 +102,10 @@ def test_a_placeholder_without_a_value_is_named_with_file_line_and_both_fixes(
     assert problem.startswith("V1__a.sql:2: uses the placeholder ${region}")
     assert "in stack prod" in problem
     assert "after applying the migrations before it" in problem
-    assert "pulumi config set --path 'flywayPlaceholders.region' <value> --stack prod" in problem
+    assert (
+        "pulumi config set --type string --path 'flywayPlaceholders.region' <value> --stack prod"
+    ) in problem
     assert "pulumi config set --secret --path 'flywaySecretPlaceholders.region'" in problem
-    assert "flywayPlaceholderReplacement: false" in problem
 
 
 def test_a_placeholder_in_a_comment_counts_too(tmp_path: Path) -> None:
@@ -136,7 +147,7 @@ def test_scripts_in_a_declared_encoding_are_read_in_it(tmp_path: Path) -> None:
     (directory / "V1__a.sql").write_bytes("SELECT 'é', '${x}';\n".encode("latin-1"))
     (directory / "V1__a.sql.conf").write_text("encoding=ISO-8859-1\n", encoding="utf-8")
     found = unresolved_placeholders(load_migration_set(directory), [StackPlaceholders()])
-    assert [(p.path, p.line) for p in found] == [("V1__a.sql", 1)]
+    assert [(p.path, p.line) for p in found] == [("V1__a.sql", 1), (".", None)]
 
 
 def test_an_unclosed_placeholder_and_an_inexpressible_name_get_their_own_fix(
@@ -161,6 +172,40 @@ def test_a_problem_names_every_stack_it_fails_in(tmp_path: Path) -> None:
     )
     assert "in stack staging, prod" in problem
     assert "--stack <stack>" in problem
+
+
+def test_one_line_per_placeholder_with_its_uses_and_a_summary(tmp_path: Path) -> None:
+    files = {
+        f"V{n}__uses.sql": "SELECT 1;\n"
+        + "".join(f"-- ${{p{k}}}\n" for k in range(n))
+        + "-- ${P0}\n"
+        for n in range(1, 8)
+    }
+    files["R__view.sql"] = "CREATE OR REPLACE VIEW v AS SELECT ${p0} AS a;\n"
+    lines = report_of(tmp_path, files, StackPlaceholders(True, ["p6"], "prod"))
+    assert len(lines) == 7  # p0 to p5, and the summary
+    first = lines[0]
+    assert first.startswith("V1__uses.sql:2: uses the placeholder ${p0}, which has no value in")
+    # Uses in Flyway's order, ${P0} the same placeholder as ${p0}: 2 per versioned file, 1 in
+    # the repeatable; the first few places are named, the rest counted.
+    assert (
+        "(15 uses in 8 files; also V1__uses.sql:3, V2__uses.sql:2, V2__uses.sql:4 and 11 more)"
+        in first
+    )
+    assert "--type string --path 'flywayPlaceholders.p0' <value> --stack prod" in first
+    assert lines[1].startswith("V2__uses.sql:3: uses the placeholder ${p1}")
+    assert (
+        "(6 uses in 6 files; also V3__uses.sql:3, V4__uses.sql:3, V5__uses.sql:3 and 2 more)"
+        in lines[1]
+    )
+    assert lines[-1].startswith("6 placeholders without a value in 8 files.")
+    assert "pulumi config set flywayPlaceholderReplacement false --stack <stack>" in lines[-1]
+    assert "placeholderReplacement=false in its .sql.conf" in lines[-1]
+
+
+def test_no_summary_when_every_placeholder_has_a_value(tmp_path: Path) -> None:
+    files = {"V1__a.sql": "SELECT '${x}', '${Y}';\n"}
+    assert report_of(tmp_path, files, StackPlaceholders(True, ["x", "y"])) == []
 
 
 # -- checksums ----------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.migrations.model import Version
+from components.migrations.model import (
+    Version,
+)
 
 numbers = st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=6)
 

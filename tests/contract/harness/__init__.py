@@ -4,9 +4,11 @@ Everything comes from the resources the program registers under mocks: the conta
 command and environment, the projected volume and the ConfigMaps behind it, and how the
 database comes to exist, per flavor: the Bitnami image's first start and the release's init
 scripts (run as the user the image would run them as), the CloudNativePG operator's initdb, or
-an external database owned by the admin role Pulumi manages roles as. Where the program manages
-roles, the privilege model its pulumi-postgresql resources declare is applied with the same
-SQL (`components.privileges.to_sql`), after checking that those resources are that model.
+an external database owned by the admin role its roles are managed as. Where pulumi-postgresql
+manages the roles, its resources are checked to be the privilege model and created with the
+statements the provider runs (`provider.py`), as its user; from inside the cluster, the
+operator's managed roles and the declared grants Job's exact command do it. `lifecycle.py`
+runs `make destroy` and the next `make up` as the database sees them.
 
 Only what cannot exist outside a cluster is substituted: the database host and port (and TLS:
 the local server has none, so `sslmode` becomes `disable`), the passwords pods read from
@@ -23,6 +25,9 @@ means the Job as declared works against the database as declared, not against a 
     bitnami.py, cloudnative_pg.py, external.py
                        how each flavor creates its database and roles, as declared
     database.py        the declared database made real, and the in-cluster grants Job run
+    provider.py        what pulumi-postgresql 3.18.2 runs to create and delete its resources
+    lifecycle.py       what `make destroy` deletes and the next `make up` creates
+    backup.py          the pg_dump Job before Flyway
     flyway.py          the Job's volume, command line and outcome
 
 Also a command line, to try any migration set the same way:
@@ -33,6 +38,7 @@ Also a command line, to try any migration set the same way:
 from tests.contract.harness.__main__ import (
     main,
 )
+from tests.contract.harness.backup import DumpJob
 from tests.contract.harness.database import (
     apply_roles,
     initialise_database,
@@ -65,6 +71,7 @@ __all__ = [
     "INITSCRIPTS_USER_ENV",
     "RELEASE_TYPE",
     "DeclaredJob",
+    "DumpJob",
     "PreparedDatabase",
     "apply_roles",
     "declared_job",

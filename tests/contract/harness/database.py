@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from psycopg import sql
 
-from components.access.privileges import to_sql
-from components.contract import credentials_secret_name
+from components.access.scram import verifier
+from components.contract import PASSWORD_KEY, VERIFIER_KEY, credentials_secret_name
 from components.settings import Flavor
 from standins.flyway_cli import DEFAULT_TIMEOUT
 from standins.postgres import PostgresServer
@@ -22,7 +21,9 @@ from tests.contract.harness.model import (
     HarnessError,
     PreparedDatabase,
     _password,
+    role_passwords,
 )
+from tests.contract.harness.provider import Provider, postgresql_resources
 
 
 def initialise_database(server: PostgresServer, job: DeclaredJob) -> PreparedDatabase:
@@ -101,34 +102,35 @@ def psql_errors(stderr: str) -> list[str]:
 def apply_roles(
     server: PostgresServer, job: DeclaredJob, prepared: PreparedDatabase
 ) -> PreparedDatabase:
-    """Apply the declared privilege model as the superuser, as pulumi-postgresql would.
+    """The roles as the stack declares them managed: from inside the cluster by the operator's
+    managed roles and the declared grants Job, run twice (it must be idempotent); or by every
+    pulumi-postgresql resource the program declares, in its order, with the statements
+    pulumi-postgresql runs, as the user its provider logs in as.
 
     Returns `prepared` with the roles' local passwords; unchanged when roles are not managed.
     """
     model = job.setup.model
     if model is None:
         return prepared
-    passwords = {role.purpose: _password() for role in model.roles}
-    with server.connect(prepared.database) as conn:
-        for statement in to_sql(model, passwords):
-            conn.execute(statement)
-    by_name = {role.name: passwords[role.purpose] for role in model.roles}
-    return replace(prepared, passwords={**prepared.passwords, **by_name})
+    if job.setup.grants is not None:
+        prepared = create_managed_roles(server, job, prepared)
+        for attempt in ("first", "second"):
+            proc = run_grants_job(job, server, prepared)
+            if proc.returncode != 0:
+                raise HarnessError(f"the grants Job's {attempt} run failed: {proc.stderr}")
+        return prepared
+    if job.run is None:
+        raise HarnessError("the job was not read from a program run")
+    prepared = role_passwords(job, prepared)
+    provider = Provider.declared(job.run, server, prepared.passwords[job.setup.admin])
+    for resource in postgresql_resources(job.run.resources):
+        provider.create(resource, prepared.passwords)
+    return prepared
 
 
 def prepare_database(server: PostgresServer, job: DeclaredJob) -> PreparedDatabase:
-    """The database as declared: created as its flavor does, then its roles where managed:
-    with the model's SQL as pulumi-postgresql would, or, in-cluster, by the operator's
-    managed roles and the declared grants Job, run twice (it must be idempotent)."""
-    prepared = initialise_database(server, job)
-    if job.setup.grants is None:
-        return apply_roles(server, job, prepared)
-    prepared = create_managed_roles(server, job, prepared)
-    for attempt in ("first", "second"):
-        proc = run_grants_job(job, server, prepared)
-        if proc.returncode != 0:
-            raise HarnessError(f"the grants Job's {attempt} run failed: {proc.stderr}")
-    return prepared
+    """The database as declared: created as its flavor does, then its roles where managed."""
+    return apply_roles(server, job, initialise_database(server, job))
 
 
 # -- the in-cluster grants Job ------------------------------------------------------------------
@@ -143,8 +145,9 @@ def grants_environment(  # noqa: PLR0912 (one branch per substituted variable)
 ) -> dict[str, str]:
     """The grants container's environment with only the cluster-specific parts substituted:
     the local server for PGHOST/PGPORT, `disable` for PGSSLMODE (the CA file is then unread),
-    local passwords for every secretKeyRef (the superuser's, and each role's from its
-    credentials Secret), the scratch directory for HOME. Anything else passes unchanged."""
+    local passwords for every secretKeyRef (the admin's, and each role's from its credentials
+    Secret, or its SCRAM verifier, made from the local password as the program makes it), the
+    scratch directory for HOME. Anything else passes unchanged."""
     grants, setup = job.setup.grants, job.setup
     assert grants is not None
     assert setup.model is not None
@@ -157,10 +160,13 @@ def grants_environment(  # noqa: PLR0912 (one branch per substituted variable)
         name = entry["name"]
         ref = entry.get("valueFrom", {}).get("secretKeyRef")
         if ref is not None:
+            role = by_secret.get(ref["name"])
             if name == "PGPASSWORD":
-                env[name] = prepared.passwords[server.superuser]
-            elif ref["name"] in by_secret and ref["key"] == "password":
-                env[name] = prepared.passwords[by_secret[ref["name"]]]
+                env[name] = prepared.passwords[setup.admin]
+            elif role is not None and ref["key"] == PASSWORD_KEY:
+                env[name] = prepared.passwords[role]
+            elif role is not None and ref["key"] == VERIFIER_KEY:
+                env[name] = verifier(role, prepared.passwords[role])
             else:
                 raise HarnessError(f"{name} reads {ref}, which the harness cannot stand in for")
         elif "value" not in entry:
@@ -181,8 +187,8 @@ def grants_environment(  # noqa: PLR0912 (one branch per substituted variable)
             env[name] = str(scratch)
         else:
             env[name] = str(entry["value"])
-    if env.get("PGUSER") != server.superuser:
-        raise HarnessError(f"the grants Job logs in as {env.get('PGUSER')}, not the superuser")
+    if env.get("PGUSER") != setup.admin:
+        raise HarnessError(f"the grants Job logs in as {env.get('PGUSER')}, not {setup.admin}")
     return env
 
 

@@ -135,6 +135,7 @@ def job_from_run(run: ProgramRun) -> DeclaredJob:
             for name, data in _secrets(run).items()
             for key, value in data.items()
         },
+        run=run,
     )
     check_login(declared, run)
     return declared

@@ -147,6 +147,8 @@ class DeclaredJob:
     secret_values: dict[tuple[str, str], str] = field(default_factory=dict)
     """(Secret name, key) -> value of every Secret the program declares, for the env vars
     other than FLYWAY_PASSWORD that a pod reads by secretKeyRef (secret placeholders)."""
+    run: ProgramRun | None = field(default=None, compare=False, repr=False)
+    """The program's run this was read from: every resource, for what runs beside the Job."""
 
     @property
     def database(self) -> str:

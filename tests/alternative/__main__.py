@@ -1,0 +1,5 @@
+import sys
+
+from tests.alternative import main
+
+sys.exit(main())

@@ -12,6 +12,7 @@ database back to the migrations as a hint (`hints.py`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -99,6 +100,68 @@ def _flat(text: object) -> str:
     return " ".join(str(text).split()) if text is not None else ""
 
 
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_SINGLE_FROM = re.compile(rf"\bFROM\s+(?:{_NAME}\.)?({_NAME})(?:\s+({_NAME}))?", re.IGNORECASE)
+_NOT_ALIAS = frozenset({"where", "group", "order", "limit", "offset", "having", "window", "for"})
+
+
+def view_definition(text: object) -> str:
+    """A view's deparsed query, spacing collapsed, and without the qualification of columns
+    by the one relation of a query level that sees only that one: PostgreSQL 16 and later
+    leave it out there (15: `SELECT orders.id FROM orders`, 17: `SELECT id FROM orders`).
+    A subquery sees its own relations and the outer one's, so it keeps its qualification on
+    every version, as does a join."""
+    flat = _flat(text)
+    subqueries = _subqueries(flat)
+    outer, kept = _cut(flat, subqueries)
+    arms = re.split(r"(\s(?:UNION|INTERSECT|EXCEPT)(?:\s+ALL)?\s)", outer)
+    return _paste("".join(_unqualified(arm) for arm in arms), kept)
+
+
+def _subqueries(flat: str) -> list[tuple[int, int]]:
+    """Spans of the outermost `( SELECT ... )` subqueries."""
+    spans: list[tuple[int, int]] = []
+    for match in re.finditer(r"\(\s*SELECT\b", flat, re.IGNORECASE):
+        if spans and match.start() < spans[-1][1]:
+            continue
+        depth = 0
+        for index in range(match.start(), len(flat)):
+            depth += {"(": 1, ")": -1}.get(flat[index], 0)
+            if depth == 0:
+                spans.append((match.start(), index + 1))
+                break
+    return spans
+
+
+def _cut(flat: str, spans: list[tuple[int, int]]) -> tuple[str, list[str]]:
+    parts: list[str] = []
+    kept: list[str] = []
+    last = 0
+    for start, end in spans:
+        parts.append(flat[last:start] + f"\x00{len(kept)}\x00")
+        kept.append(flat[start:end])
+        last = end
+    return "".join(parts) + flat[last:], kept
+
+
+def _paste(outer: str, kept: list[str]) -> str:
+    return re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], outer)
+
+
+def _unqualified(query: str) -> str:
+    froms = list(_SINGLE_FROM.finditer(query))
+    if len(froms) != 1 or re.search(r"\bJOIN\b|\bFROM\s+[^()]*?,", query, re.IGNORECASE):
+        return query
+    names = {froms[0].group(1)}
+    alias = froms[0].group(2)
+    if alias and alias.lower() not in _NOT_ALIAS:
+        names.add(alias)
+    for name in names:
+        qualifier = re.compile(rf"(?<![\w.\"]){re.escape(name)}\.(?={_NAME})")
+        query = qualifier.sub("", query)
+    return query
+
+
 def _table_key(row: Mapping[str, Any]) -> Key:
     return ("table", qualified(row["schema"], row["table"]))
 
@@ -118,7 +181,7 @@ def snapshot(catalog: Mapping[str, Any]) -> Snapshot:
             "unlogged": str(r["unlogged"]).lower(),
         }
         if r["definition"] is not None:
-            attributes = {"definition": _flat(r["definition"])}
+            attributes = {"definition": view_definition(r["definition"])}
         made.append(SchemaObject(kind, qualified(r["schema"], r["name"]), attributes, spec=r))
     for r in catalog["columns"]:
         attributes = {

@@ -91,3 +91,27 @@ def test_changes_by_hand_are_found_and_the_hints_undo_them(server: PostgresServe
         for statement in hints:
             conn.execute(statement.encode())
     assert schema.compare(expected, _read(server, "live")) == []
+
+
+def test_the_same_migrations_on_15_and_17_read_the_same(server: PostgresServer) -> None:
+    """Production runs 17, a throwaway server here may run 15: what only the major version
+    changes (MAINTAIN in GRANT ALL, the deparsed SQL) is no drift."""
+    statements = [
+        *TABLES,
+        "GRANT ALL ON orders TO app",
+        "CREATE VIEW aliased AS SELECT o.id FROM public.orders o WHERE o.qty > 1",
+        "CREATE VIEW joined AS SELECT o.id, v.name FROM orders o JOIN venues v ON v.id = o.venue",
+        "CREATE VIEW nested AS SELECT id FROM orders WHERE venue IN (SELECT id FROM venues)",
+        "CREATE VIEW ids AS SELECT id FROM orders UNION SELECT id FROM venues",
+        "CREATE MATERIALIZED VIEW totals AS SELECT venue, sum(qty) AS qty FROM orders "
+        "GROUP BY venue",
+    ]
+    _make(server, "on_15", "owner_a", statements)
+    with PostgresServer(major=17) as newer:
+        newer.query(ROLES)
+        _make(newer, "on_17", "owner_a", statements)
+        on_17 = _read(newer, "on_17")
+    on_15 = _read(server, "on_15")
+    assert on_17.server_version.startswith("17"), on_17.server_version
+    assert on_15.server_version.startswith("15"), on_15.server_version
+    assert schema.compare(on_15, on_17) == []

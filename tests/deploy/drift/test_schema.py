@@ -165,3 +165,17 @@ def test_names_are_quoted_as_postgresql_quotes_them() -> None:
 def test_output_without_a_document_is_a_failed_check() -> None:
     with pytest.raises(schema.CatalogError, match="connection to server failed"):
         schema.parse("psql: error: connection to server failed\n")
+
+
+def test_a_views_one_relation_qualifier_is_version_noise_and_nothing_else() -> None:
+    on_15 = " SELECT orders.id,\n    orders.venue\n   FROM orders\n  WHERE (orders.qty > 0);"
+    assert schema.view_definition(on_15) == "SELECT id, venue FROM orders WHERE (qty > 0);"
+    nested = "SELECT orders.id FROM orders WHERE (orders.venue IN ( SELECT venues.id FROM venues));"
+    assert schema.view_definition(nested) == (
+        "SELECT id FROM orders WHERE (venue IN ( SELECT venues.id FROM venues));"
+    )
+    joined = "SELECT a.id, b.x FROM (a JOIN b ON ((a.id = b.id)));"
+    assert schema.view_definition(joined) == joined
+    assert schema.view_definition("SELECT id FROM orders WHERE (qty > 1);") != (
+        schema.view_definition(on_15)
+    )

@@ -121,6 +121,17 @@ def _config_maps(kube: Kube) -> list[dict[str, Any]]:
     return [kube.api.sanitize_for_serialization(item) for item in listed.items]
 
 
+def test_a_stack_never_deployed_is_a_failed_check(checkout: Checkout) -> None:
+    """Before the first `make up` (this runs before the module's deploy): nothing to compare,
+    so the check fails (exit 2), naming why, instead of reporting no drift."""
+    code, output = checkout.make("drift", "STACK=local")
+    assert code != 0, output
+    assert "local has deployed nothing yet" in output, output
+    assert "drift: local: could not check infrastructure (exit 2)" in output, output
+    assert output.rstrip().endswith("drift] Error 2"), output
+    assert "Traceback" not in output, output
+
+
 def test_a_stack_as_deployed_has_no_drift(deployed: Checkout) -> None:
     code, report = _drift(deployed)
     assert code == 0, report

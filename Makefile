@@ -17,7 +17,7 @@ DIR ?= database/migrations
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         config-reference migrations-lint migrations-check migrations-new migrations-lock \
         migrations-unlock migrations-relock migrations-adopt migrations-repair restore \
-        migrations-rehearse migrations-list bench bench-engine corpus
+        migrations-rehearse migrations-list bench bench-engine corpus drift
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -50,11 +50,11 @@ typecheck: deps ## mypy --strict
 test: test-deps lint typecheck migrations-check ## Everything CI runs: lint, types, migrations, all tests
 	$(VENV)/bin/pytest
 
-up: ## Deploy STACK (default local: this machine) with the real engine; prints Flyway's log
-	bash scripts/pulumi.sh up $(STACK)
+up: ## Deploy STACK (default local: this machine) with the real engine; prints Flyway's log. REFRESH=1: read the cluster first, put back what was changed by hand
+	bash scripts/pulumi.sh up $(STACK) $(if $(REFRESH),--refresh)
 
-preview: ## Show what `make up` would change for STACK, with the diff
-	bash scripts/pulumi.sh preview $(STACK)
+preview: ## Show what `make up` would change for STACK, with the diff (REFRESH=1: after reading the cluster)
+	bash scripts/pulumi.sh preview $(STACK) $(if $(REFRESH),--refresh)
 
 logs: ## Print Flyway's log of the last migration Job of STACK
 	bash scripts/pulumi.sh logs $(STACK)
@@ -73,6 +73,11 @@ migrations-repair: ## After a failed migration: flyway repair in the migration J
 
 restore: ## Restore a dump of STACK taken before a migration (BACKUP=name; default: the newest)
 	RESTORE_BACKUP="$(BACKUP)" bash scripts/pulumi.sh restore $(STACK)
+
+drift: deps ## Has STACK's cluster, Flyway history or live schema moved away from its last deploy? Report in .pulumi-state/logs/
+	bash scripts/install-system-deps.sh
+	bash scripts/fetch-flyway.sh $(FLYWAY_VERSION)
+	bash scripts/pulumi.sh drift $(STACK)
 
 migrations-lint: deps ## Check the migrations (naming, lock, squawk); DIR=database/migrations
 	$(PY) -m deploy.lint $(DIR)

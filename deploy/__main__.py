@@ -1,6 +1,6 @@
 """Run the program with the real Pulumi engine for one stack.
 
-    python -m deploy {preview|up|refresh|destroy|outputs|logs|repair|restore} STACK [--yes]
+    python -m deploy {preview|up|refresh|destroy|outputs|logs|repair|restore|drift} STACK [--yes]
     python -m deploy {check|timeout|namespace|check-secrets|down} STACK
 
 Every stack runs from a workspace copy of its committed stack file, so nothing is written
@@ -33,7 +33,7 @@ from components.migrations import MigrationError
 from components.migrations.report import summary
 from components.settings import Settings, SettingsError
 from components.settings.stackfile import StackFile, read_stack_file
-from deploy import restore, review
+from deploy import drift, restore, review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
 from deploy.engine import (
     ROOT,
@@ -217,6 +217,8 @@ class Operation:
     whose diagnostics are printed once if it fails."""
 
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    refresh: bool = False
+    """Read the cluster first (`--refresh`): what was changed there by hand is put back."""
     events: list[auto.EngineEvent] = field(default_factory=list)
     output: ProgressFilter = field(default_factory=lambda: ProgressFilter(print))
 
@@ -228,7 +230,12 @@ class Operation:
 def preview(target: Target, operation: Operation) -> None:
     """`pulumi preview --diff`, then the review lines: whether Flyway runs, why, and what."""
     deployed = review.script_names(getattr(target.stack.outputs().get("migrations"), "value", None))
-    target.stack.preview(on_output=operation.output, diff=True, on_event=operation.on_event)
+    target.stack.preview(
+        on_output=operation.output,
+        diff=True,
+        on_event=operation.on_event,
+        refresh=operation.refresh,
+    )
     job, planned = review.collect(operation.events)
     lines = review.review(target.name, job, deployed, planned)
     print("--- review ---", *lines, sep="\n")
@@ -277,14 +284,24 @@ def run_up(target: Target, yes: bool, operation: Operation) -> int:
         if not confirm(f"Deploy these changes to {target.name}?"):
             print("Nothing deployed.")
             return 1
-        operation = Operation()
+        operation = Operation(refresh=operation.refresh)
     before = newest_job(target.stack)
+    if operation.refresh:
+        # The stack's declared fields win over another field manager's (server-side apply):
+        # what was changed by hand is put back instead of failing with a conflict.
+        workspace = target.stack.workspace
+        workspace.env_vars = {**workspace.env_vars, PATCH_FORCE: "true"}
     try:
-        target.stack.up(on_output=operation.output, on_event=operation.on_event)
+        target.stack.up(
+            on_output=operation.output, on_event=operation.on_event, refresh=operation.refresh
+        )
     finally:
         show_flyway_log(target, before)
     show_outputs(target.stack)
     return 0
+
+
+PATCH_FORCE: Final = "PULUMI_K8S_ENABLE_PATCH_FORCE"
 
 
 def run_refresh(target: Target, _yes: bool, operation: Operation) -> int:
@@ -369,6 +386,13 @@ def run_restore(target: Target, yes: bool, _operation: Operation) -> int:
     )
 
 
+def run_drift(target: Target, _yes: bool, _operation: Operation) -> int:
+    """Whether the cluster or the live database moved away from the last deploy
+    (deploy/drift): 0 no drift, 1 drift, 2 the check itself failed."""
+    stack = drift.Stack(target.name, target.stack, target.kube)
+    return drift.check(stack, read_stack_file(ROOT, target.name).settings, STATE / "logs")
+
+
 COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "preview": run_preview,
     "up": run_up,
@@ -378,7 +402,10 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "logs": run_logs,
     "repair": run_repair,
     "restore": run_restore,
+    "drift": run_drift,
 }
+CHECKS: Final = frozenset({"drift"})
+"""Commands whose exit code 1 means what they found: failing to run at all is 2."""
 
 
 def check(name: str) -> int:
@@ -435,10 +462,11 @@ def check_secrets(name: str) -> int:
     return 0
 
 
-def run(command: str, name: str, *, yes: bool) -> int:
+def run(command: str, name: str, *, yes: bool, refresh: bool = False) -> int:
     """One command for one stack; bad input is refused before anything starts."""
     if command in OFFLINE:
         return OFFLINE[command](name)
+    failed = 2 if command in CHECKS else 1
     try:
         # Read as every tool reads it, before anything starts: the program refuses the same
         # things, but the CLI chokes on bad YAML with a trace of its own, and the local
@@ -446,12 +474,12 @@ def run(command: str, name: str, *, yes: bool) -> int:
         stack_file = read_stack_file(ROOT, name)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    operation = Operation()
+        return failed
+    operation = Operation(refresh=refresh)
     try:
         target = open_target(
             name,
-            start=command in {"preview", "up", "refresh", "destroy", "repair", "restore"},
+            start=command in {"preview", "up", "refresh", "destroy", "repair", "restore", "drift"},
             stack_file=stack_file,
         )
         return _run(command, target, stack_file.settings, yes=yes, operation=operation)
@@ -461,7 +489,7 @@ def run(command: str, name: str, *, yes: bool) -> int:
         if (hint := passphrase_hint(name, str(error))) is not None:
             print(f"hint: {hint}", file=sys.stderr)
         print(f"error: `pulumi {command}` failed for {name}", file=sys.stderr)
-        return 1
+        return failed
 
 
 def _run(
@@ -511,6 +539,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=[*COMMANDS, *OFFLINE])
     parser.add_argument("stack")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing anything")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="preview, up: read the cluster first and put back what was changed there by hand",
+    )
     args = parser.parse_args(argv)
     if not (ROOT / STACK_DIR / f"Pulumi.{args.stack}.yaml").is_file():
         known = " ".join(
@@ -522,19 +555,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        return run(args.command, args.stack, yes=args.yes)
+        return run(args.command, args.stack, yes=args.yes, refresh=args.refresh)
     except (EngineError, SecretsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KubeError as error:
         print(f"error: the cluster refused or is out of reach: {error}", file=sys.stderr)
-        return 1
+        return 2 if args.command in CHECKS else 1
     except Exception as error:
         if not _local_set_up_failed(error):
             raise
         # What failed has printed its own account above; this names the step.
         print(f"error: setting up the local stack failed: {error}", file=sys.stderr)
-        return 1
+        return 2 if args.command in CHECKS else 1
 
 
 def _local_set_up_failed(error: Exception) -> bool:

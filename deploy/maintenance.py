@@ -8,7 +8,7 @@ the command is typed.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,13 +40,20 @@ def maintenance_job(
     command: Sequence[str],
     *,
     deadline_seconds: int,
-    env: Mapping[str, str] | None = None,
+    image: str | None = None,
+    env: Sequence[Mapping[str, Any]] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    drop_volumes: Collection[str] = (),
 ) -> dict[str, Any]:
     """A Job running `command` in the deployed Job's pod (pure): its image, env (plus `env`),
     volumes and security context as they are; no retry, a deadline, no annotations that
-    would tie it to the deployed Job."""
+    would tie it to the deployed Job. Another program of the program's own (the backup's
+    PostgreSQL client image) runs in the same pod with `image`, its `env` instead of the
+    container's, and without the volumes it does not read (`drop_volumes`); `extra_env` is
+    added to (or overrides in) the container's."""
     metadata = deployed["metadata"]
     template = copy.deepcopy(deployed["spec"]["template"])
+    _drop_volumes(template["spec"], drop_volumes)
     labels = {
         k: v
         for k, v in (template["metadata"].get("labels") or {}).items()
@@ -59,10 +66,14 @@ def maintenance_job(
     (container,) = template["spec"]["containers"]
     container["command"] = list(command)
     container.pop("args", None)
-    if env:
+    if image is not None:
+        container["image"] = image
+    if env is not None:
+        container["env"] = [dict(var) for var in env]
+    if extra_env:
         container["env"] = [
-            *(e for e in container.get("env") or [] if e.get("name") not in env),
-            *({"name": k, "value": v} for k, v in env.items()),
+            *(e for e in container.get("env") or [] if e.get("name") not in extra_env),
+            *({"name": k, "value": v} for k, v in extra_env.items()),
         ]
     return {
         "apiVersion": "batch/v1",
@@ -84,6 +95,15 @@ def maintenance_job(
     }
 
 
+def _drop_volumes(pod: dict[str, Any], names: Collection[str]) -> None:
+    if not names:
+        return
+    pod["volumes"] = [v for v in pod.get("volumes") or [] if v["name"] not in names]
+    for container in pod["containers"]:
+        mounts = container.get("volumeMounts") or []
+        container["volumeMounts"] = [m for m in mounts if m["name"] not in names]
+
+
 def running(job: Mapping[str, Any]) -> bool:
     status = job.get("status") or {}
     return bool(status.get("active")) and not status.get("completionTime")
@@ -96,10 +116,23 @@ def run_pod(
     command: Sequence[str],
     *,
     deadline_seconds: int = 900,
-    env: Mapping[str, str] | None = None,
+    image: str | None = None,
+    env: Sequence[Mapping[str, Any]] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    drop_volumes: Collection[str] = (),
 ) -> Finished:
-    """Run `command` once in a deployed Job's pod, wait for it, read its log, delete it."""
-    body = maintenance_job(deployed, purpose, command, deadline_seconds=deadline_seconds, env=env)
+    """Run `command` once in a deployed Job's pod, wait for it, read its log, delete it.
+    `image`, `env`, `extra_env` and `drop_volumes`: as `maintenance_job`."""
+    body = maintenance_job(
+        deployed,
+        purpose,
+        command,
+        deadline_seconds=deadline_seconds,
+        image=image,
+        env=env,
+        extra_env=extra_env,
+        drop_volumes=drop_volumes,
+    )
     namespace = body["metadata"]["namespace"]
     made = kube.create_job(namespace, body)
     name = str(made["metadata"]["name"])

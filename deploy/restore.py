@@ -69,7 +69,7 @@ def restore(
         backup_job,
         "restore",
         ("sh", "-c", restore_spec.RESTORE_SCRIPT),
-        env={restore_spec.DUMP_ENV: chosen.name},
+        extra_env={restore_spec.DUMP_ENV: chosen.name},
     )
     print(f"--- restore: job {namespace}/{finished.job} (deleted) ---")
     print(finished.log.rstrip())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a stack with the real Pulumi engine, with everything it needs installed first:
-#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|restore|down} STACK
+#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|restore|drift|down} STACK [--refresh]
 # `local` installs and starts its own Kubernetes cluster with a real node and a PostgreSQL in
 # it; other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
 # kubectl context.
@@ -9,9 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|restore|down STACK"
+usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|restore|drift|down STACK [--refresh]"
 command=${1:?$usage}
 stack=${2:?$usage}
+shift 2
 
 if [[ ! -f "stacks/Pulumi.${stack}.yaml" ]]; then
   known=()
@@ -37,8 +38,9 @@ MSG
 fi
 
 # Bad input is refused first, in a second, before any cluster or engine is looked for: the
-# same checks the program runs at every preview.
-if [[ "$command" != down ]]; then
+# same checks the program runs at every preview. (The drift check compares the cluster with
+# the last deploy, not with the working copy, so the working copy's migrations do not stop it.)
+if [[ "$command" != down && "$command" != drift ]]; then
   make --no-print-directory deps >/dev/null
   .venv/bin/python -m deploy check "$stack"
 fi
@@ -80,4 +82,4 @@ MSG
 fi
 
 step "pulumi ${command} ${stack}"
-exec .venv/bin/python -m deploy "$command" "$stack" ${PULUMI_YES:+--yes}
+exec .venv/bin/python -m deploy "$command" "$stack" ${PULUMI_YES:+--yes} "$@"

@@ -79,7 +79,7 @@ def test_the_restore_pod_is_the_backup_jobs_pod_with_the_dump_named() -> None:
         },
     }
     job = maintenance_job(
-        deployed, "restore", ["sh"], deadline_seconds=60, env={"RESTORE_DUMP": NEW}
+        deployed, "restore", ["sh"], deadline_seconds=60, extra_env={"RESTORE_DUMP": NEW}
     )
     pod = job["spec"]["template"]
     assert pod["metadata"]["labels"]["db-client"] == "true"

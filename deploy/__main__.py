@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pulumi import automation as auto
 
@@ -32,176 +30,21 @@ from components.jobs.flyway import flyway_command
 from components.migrations import MigrationError
 from components.migrations.report import summary
 from components.settings import Settings, SettingsError
-from components.settings.stackfile import StackFile, read_stack_file
+from components.settings.stackfile import read_stack_file
 from deploy import drift, restore, review
 from deploy.diagnostics import Diagnostics, ProgressFilter, explain
 from deploy.engine import (
     ROOT,
     STACK_DIR,
-    Backend,
-    Engine,
     EngineError,
-    find_engine,
-    open_stack,
-    prepare_workspace,
 )
-from deploy.hints import hints, stack_scripts
-from deploy.kube import Kube, KubeError
+from deploy.joblogs import flyway_log, newest_job, show_flyway_log
+from deploy.kube import KubeError
 from deploy.maintenance import refuse_while_migrating, run_pod
-from deploy.passphrase import BACKEND_VARIABLE, SecretsError, decide, passphrase_hint
+from deploy.passphrase import SecretsError, decide, passphrase_hint
 from deploy.protection import deployed_value, edited_migrations, protected_changes
+from deploy.target import LOCAL, STATE, Target, local_setup, open_target
 from deploy.waits import too_long, waits
-
-if TYPE_CHECKING:
-    from types import ModuleType
-
-STATE = ROOT / ".pulumi-state"
-LOCAL: Final = "local"
-"""The machine-local stack (standins.localstack.STACK). Its set-up is imported only to run it,
-so the commands CI runs for the other stacks need nothing beyond requirements.txt."""
-
-
-def _local() -> ModuleType:
-    """standins.localstack, which needs the stand-ins' own dependencies (psycopg)."""
-    from standins import localstack  # noqa: PLC0415
-
-    return localstack
-
-
-@dataclass(frozen=True)
-class Target:
-    """A stack ready to run, and how to read its Flyway log."""
-
-    name: str
-    stack: auto.Stack
-    is_local: bool
-    kubeconfig: Path | None = None
-    """The local stack's cluster; other stacks use KUBECONFIG and their kubernetes:context."""
-    context: str | None = None
-
-    def kube(self) -> Kube:
-        return Kube.connect(self.kubeconfig, self.context)
-
-
-def open_target(
-    name: str, *, start: bool, stack_file: StackFile, environ: Mapping[str, str] | None = None
-) -> Target:
-    """Select the stack in a workspace copy outside the committed files, with the passphrase
-    and salt `passphrase.decide` chooses (refused before anything is written or started); for
-    `local`, start (or find) its database and cluster when `start`."""
-    environ = os.environ if environ is None else environ
-    is_local = name == LOCAL
-    engine = find_engine(local_provider=is_local)
-    shared_backend = bool(environ.get(BACKEND_VARIABLE)) and not is_local
-    secrets = decide(
-        name,
-        salt=stack_file.salt,
-        encrypted=stack_file.secret_keys,
-        environ=environ,
-        machine_local=is_local,
-        shared_backend=shared_backend,
-        pulumi=_pulumi_command(engine),
-    )
-    if is_local:
-        local = _local()
-        state = local.state_dir()
-        workspace = prepare_workspace(state / "workspace", name)
-        kubeconfig = local.start_cluster() if start else local.kubeconfig()
-        database = local.start_database(stack_file.settings) if start else None
-        stack = open_stack(
-            name,
-            workspace,
-            Backend.local_folder(state / "state", name),
-            engine,
-            kubeconfig=kubeconfig,
-        )
-        if database is not None:
-            stack.set_config(
-                "migratorPassword", auto.ConfigValue(database.migrator_password, secret=True)
-            )
-        if engine.provider_note:
-            print(f"note: {engine.provider_note}")
-        return Target(name, stack, is_local=True, kubeconfig=kubeconfig)
-    if shared_backend:
-        backend = Backend(environ[BACKEND_VARIABLE])
-    else:
-        backend = Backend.local_folder(STATE, name, own_passphrase=secrets.own_passphrase)
-    # One workspace per passphrase: the salt each keeps belongs to it.
-    kind = "own-passphrase" if secrets.own_passphrase else "stack-passphrase"
-    workspace = prepare_workspace(
-        STATE / "workspaces" / name / kind, name, committed_salt=secrets.committed_salt
-    )
-    context = stack_file.provider("kubernetes:context")
-    return Target(
-        name, open_stack(name, workspace, backend, engine), is_local=False, context=context
-    )
-
-
-def _pulumi_command(engine: Engine) -> str:
-    """How to call the CLI in a command shown to the user: `pulumi` when it is on PATH."""
-    return "pulumi" if shutil.which("pulumi") else str(engine.pulumi)
-
-
-JOB_ROLES: Final = {
-    "Grants": review.GRANTS_JOB_URN,
-    "Backup": review.BACKUP_JOB_URN,
-    "Flyway": review.MIGRATION_JOB_URN,
-}
-"""The Jobs whose logs a deployer reads, in the order they run, by what their URNs hold."""
-
-
-def newest_job(stack: auto.Stack, role: str = "Flyway") -> tuple[str, str] | None:
-    """(namespace, name) of the newest Job of `role` the state records, failed ones included."""
-    deployment = stack.export_stack().deployment or {}
-    resources = deployment.get("resources", [])
-    jobs = [
-        r.get("outputs", {}).get("metadata", {})
-        for r in resources
-        if JOB_ROLES[role] in str(r.get("urn", ""))
-    ]
-    jobs = [m for m in jobs if m.get("name")]
-    if not jobs:
-        return None
-    newest = max(jobs, key=lambda m: str(m.get("creationTimestamp", "")))
-    return str(newest.get("namespace", "default")), str(newest["name"])
-
-
-def job_log(target: Target, role: str = "Flyway") -> str | None:
-    """The output of the newest Job of `role`, or None when there is none to read."""
-    job = newest_job(target.stack, role)
-    if job is None:
-        return None
-    namespace, name = job
-    try:
-        # From the API server (pods/log), as `kubectl logs` reads it, on every cluster.
-        text = target.kube().job_log(namespace, name)
-    except KubeError as error:
-        text = f"(the Job's log cannot be read: {error})"
-    return f"--- {role}: job {namespace}/{name} ---\n{text.rstrip()}\n"
-
-
-def flyway_log(target: Target) -> str | None:
-    """The logs of the Jobs that ran before Flyway (grants, backup) where the stack has them,
-    then Flyway's."""
-    parts = [text for role in JOB_ROLES if (text := job_log(target, role)) is not None]
-    return "".join(parts) or None
-
-
-def show_flyway_log(target: Target, before: tuple[str, str] | None) -> None:
-    """The backup's and Flyway's logs after `up`; `before` is the Flyway Job the state held
-    before it, so a run that created no new Job says that the log is of an earlier run."""
-    text = flyway_log(target)
-    if text is None:
-        return
-    if newest_job(target.stack) == before:
-        text = f"(this deploy ran no migration Job; the last run's log follows)\n{text}"
-    text += "".join(
-        f"hint: {line}\n" for line in hints(text, stack_scripts(ROOT, target.name), target.name)
-    )
-    print(text, end="")
-    logs = STATE / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{target.name}-flyway.log").write_text(text, encoding="utf-8")
 
 
 def show_outputs(stack: auto.Stack) -> None:
@@ -519,7 +362,7 @@ def down(name: str) -> int:
     if name != LOCAL:
         print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
         return 2
-    _local().down()
+    local_setup().down()
     print("local stack removed: cluster stopped, database and state deleted")
     return 0
 

@@ -13,6 +13,7 @@ import yaml
 
 from deploy import __main__ as deploy_main
 from deploy import engine
+from deploy import target as deploy_target
 from deploy.engine import Backend, prepare_workspace
 from deploy.passphrase import SecretsError, ci_secret, decide, passphrase_hint, salt_command
 
@@ -200,6 +201,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = project(tmp_path / "repo", {"tradestream-database:namespace": "dev"}, None)
     monkeypatch.setattr(deploy_main, "ROOT", root)
     monkeypatch.setattr(deploy_main, "STATE", root / ".pulumi-state")
+    monkeypatch.setattr(deploy_target, "STATE", root / ".pulumi-state")
     for name in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'shared'}")
@@ -249,4 +251,4 @@ def test_a_wrong_passphrase_gets_a_hint_naming_the_stack_and_the_fix() -> None:
 def test_deploy_names_the_local_stack_as_its_set_up_does() -> None:
     from standins import localstack  # noqa: PLC0415 (deploy imports it only to run it)
 
-    assert deploy_main.LOCAL == localstack.STACK
+    assert deploy_target.LOCAL == localstack.STACK

@@ -10,7 +10,8 @@ import pytest
 from pulumi import automation as auto
 
 from components.settings import parse_settings
-from deploy.__main__ import Target, main, refuse_protected_changes
+from deploy.__main__ import main, refuse_protected_changes
+from deploy.target import Target
 from tests.program import stack_config, stack_settings
 
 DEPLOYED = {

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from components.migrations import load_released_set
-from deploy.__main__ import newest_job
 from deploy.engine import ROOT
+from deploy.joblogs import newest_job
 from deploy.review import (
     CONFIG_DIGEST,
     MIGRATIONS_DIGEST,

@@ -28,9 +28,10 @@ import yaml
 from pulumi import automation as auto
 
 from components.migrations import MigrationSet, scan_directory
-from deploy.__main__ import Target, flyway_log
 from deploy.engine import ROOT, Backend, Engine, EngineError, find_engine, open_stack
 from deploy.engine import prepare_workspace as prepare
+from deploy.joblogs import flyway_log
+from deploy.target import Target
 from standins import localstack as local
 from standins.cluster.api import Client
 from standins.cluster.layout import Layout

@@ -30,9 +30,9 @@ from psycopg import sql
 from pulumi import automation as auto
 
 from components.contract import Purpose, credentials_secret_name, role_name
-from deploy.__main__ import Target
 from deploy.engine import Backend, Engine, open_stack
 from deploy.engine import prepare_workspace as prepare
+from deploy.target import Target
 from standins import localstack as local
 from standins import random_provider
 from standins.cluster.api import Client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -56,56 +56,94 @@ class CloudNativePostgres(pulumi.ComponentResource):
         before_cluster: list[pulumi.Resource] = []
         if cnpg.install_operator:
             before_cluster.append(self._operator(name, args))
-        superuser_password: pulumi.Output[str] | None = None
-        superuser_secret: str | None = None
+        superuser_password = superuser_secret = None
         if db.manages_roles:
-            configured = settings.credentials.admin_password
-            use_config = settings.password_source is PasswordSource.CONFIG
-            superuser_password = password(
-                f"{name}-superuser-password", self, configured if use_config else None
-            )
-            superuser_secret = spec.superuser_secret_name(cnpg)
-            before_cluster.append(
-                k8s.core.v1.Secret(
-                    f"{name}-superuser-credentials",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=superuser_secret, namespace=args.namespace, labels=labels("database")
-                    ),
-                    type="kubernetes.io/basic-auth",
-                    string_data={
-                        "username": spec.SUPERUSER,
-                        spec.SUPERUSER_PASSWORD_KEY: superuser_password,
-                    },
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
+            superuser_password, superuser_secret, secret = self._superuser(name, args)
+            before_cluster.append(secret)
         archive = spec.cluster_backup(settings.backup, cnpg.cluster_name)
         if archive is not None and archive.object_store is not None:
-            before_cluster.append(
-                k8s.apiextensions.CustomResource(
-                    f"{name}-object-store",
-                    api_version=spec.OBJECT_STORE_API,
-                    kind="ObjectStore",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=spec.object_store_name(cnpg.cluster_name),
-                        namespace=args.namespace,
-                        labels=labels("backup"),
-                    ),
-                    spec=archive.object_store,
-                    # Its retention policy is what keeps old backups and WAL; keep it with
-                    # the data it describes.
-                    opts=pulumi.ResourceOptions(
-                        parent=self, retain_on_delete=settings.protect_database
-                    ),
-                )
-            )
+            before_cluster.append(self._object_store(name, args, archive.object_store))
         self.address = spec.address(cnpg, db, settings.namespace)
         if args.roles is not None:
             # Before the Cluster: a role created while its Secret is missing gets no password.
             logins = args.roles.make_logins(self, self.address, operator_reloads=True)
             before_cluster.extend(logins.secrets)
+        self.cluster = self._cluster(name, args, archive, superuser_secret, before_cluster)
+        scheduled = spec.scheduled_backup(settings.backup, cnpg.cluster_name)
+        if archive is not None and scheduled is not None:
+            self._scheduled_backup(name, args, scheduled)
+        self._neighbours(name, args)
+        self.client_labels = spec.client_label(cnpg)
+        self.endpoint = spec.endpoint(cnpg, db, settings.namespace)
+        self.read_only_host = spec.read_only_host(cnpg, settings.namespace)
+        self.admin = (
+            spec.admin_access(db, superuser_password)
+            if superuser_password is not None and db.roles_managed_by is RolesManager.PULUMI
+            else None
+        )
+        self.in_cluster_admin = (
+            spec.in_cluster_admin(cnpg, superuser_secret) if superuser_secret is not None else None
+        )
+        self.host = self.cluster.id.apply(lambda _: self.address.host)
+        self.secret_name = pulumi.Output.from_input(spec.app_secret_name(cnpg))
+        self.register_outputs({"host": self.host, "secretName": self.secret_name})
+
+    def _superuser(
+        self, name: str, args: DatabaseArgs
+    ) -> tuple[pulumi.Output[str], str, pulumi.Resource]:
+        """The superuser's password and the Secret the Cluster reads it from (its name too)."""
+        settings = args.settings
+        configured = settings.credentials.admin_password
+        use_config = settings.password_source is PasswordSource.CONFIG
+        superuser_password = password(
+            f"{name}-superuser-password", self, configured if use_config else None
+        )
+        superuser_secret = spec.superuser_secret_name(settings.cnpg)
+        secret = k8s.core.v1.Secret(
+            f"{name}-superuser-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=superuser_secret, namespace=args.namespace, labels=labels("database")
+            ),
+            type="kubernetes.io/basic-auth",
+            string_data={
+                "username": spec.SUPERUSER,
+                spec.SUPERUSER_PASSWORD_KEY: superuser_password,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return superuser_password, superuser_secret, secret
+
+    def _object_store(
+        self, name: str, args: DatabaseArgs, object_store: dict[str, Any]
+    ) -> pulumi.Resource:
+        settings = args.settings
+        return k8s.apiextensions.CustomResource(
+            f"{name}-object-store",
+            api_version=spec.OBJECT_STORE_API,
+            kind="ObjectStore",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=spec.object_store_name(settings.cnpg.cluster_name),
+                namespace=args.namespace,
+                labels=labels("backup"),
+            ),
+            spec=object_store,
+            # Its retention policy is what keeps old backups and WAL; keep it with the data
+            # it describes.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.protect_database),
+        )
+
+    def _cluster(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        archive: spec.ClusterBackup | None,
+        superuser_secret: str | None,
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.apiextensions.CustomResource:
+        settings = args.settings
+        cnpg = settings.cnpg
         timeout = f"{settings.postgres.release_timeout_seconds}s"
-        self.cluster = k8s.apiextensions.CustomResource(
+        return k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=spec.API_VERSION,
             kind="Cluster",
@@ -119,7 +157,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 **spec.cluster_spec(
                     cnpg,
                     settings.postgres,
-                    db,
+                    settings.database,
                     superuser_secret=superuser_secret,
                     managed_roles=(
                         spec.managed_roles(args.roles.roles) if args.roles is not None else None
@@ -129,56 +167,26 @@ class CloudNativePostgres(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=before_cluster,
+                depends_on=depends_on,
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
                 retain_on_delete=settings.protect_database,
             ),
         )
-        scheduled = spec.scheduled_backup(settings.backup, cnpg.cluster_name)
-        if archive is not None and scheduled is not None:
-            # Base backups between migrations too, so recovery never replays unbounded WAL.
-            k8s.apiextensions.CustomResource(
-                f"{name}-scheduled-backup",
-                api_version=spec.API_VERSION,
-                kind="ScheduledBackup",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=cnpg.cluster_name,
-                    namespace=args.namespace,
-                    labels=labels("backup"),
-                ),
-                spec=scheduled,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
-            )
-        self._neighbours(name, args)
-        self.client_labels = spec.client_label(cnpg)
-        self.endpoint = spec.endpoint(cnpg, db, settings.namespace)
-        self.read_only_host = spec.read_only_host(cnpg, settings.namespace)
-        self.admin = (
-            AdminAccess(
-                host=db.access_host,
-                port=db.access_port,
-                username=spec.SUPERUSER,
-                password=superuser_password,
-                database=db.name,
-                ssl_mode=db.ssl_mode.value,
-            )
-            if superuser_password is not None and db.roles_managed_by is RolesManager.PULUMI
-            else None
+
+    def _scheduled_backup(self, name: str, args: DatabaseArgs, scheduled: dict[str, Any]) -> None:
+        """Base backups between migrations too, so recovery never replays unbounded WAL."""
+        k8s.apiextensions.CustomResource(
+            f"{name}-scheduled-backup",
+            api_version=spec.API_VERSION,
+            kind="ScheduledBackup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.settings.cnpg.cluster_name,
+                namespace=args.namespace,
+                labels=labels("backup"),
+            ),
+            spec=scheduled,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
-        self.in_cluster_admin = (
-            InClusterAdmin(
-                image=cnpg.image,
-                username=spec.SUPERUSER,
-                secret_name=superuser_secret,
-                password_key=spec.SUPERUSER_PASSWORD_KEY,
-                creates_roles=False,
-            )
-            if superuser_secret is not None
-            else None
-        )
-        self.host = self.cluster.id.apply(lambda _: self.address.host)
-        self.secret_name = pulumi.Output.from_input(spec.app_secret_name(cnpg))
-        self.register_outputs({"host": self.host, "secretName": self.secret_name})
 
     def backup_target(self, login: DatabaseEndpoint) -> DumpTarget | ClusterTarget:
         """The operator's own backup, by the method the Cluster archives with."""

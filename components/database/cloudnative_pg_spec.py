@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from components.contract import (
+    AdminAccess,
     ClusterTarget,
     DatabaseEndpoint,
+    InClusterAdmin,
     ManagedRole,
     ServerAddress,
     Traits,
@@ -23,6 +25,9 @@ from components.settings import (
     PostgresSettings,
     Settings,
 )
+
+if TYPE_CHECKING:
+    import pulumi
 
 OPERATOR_CHART: Final = "cloudnative-pg"
 OPERATOR_REPOSITORY: Final = "https://cloudnative-pg.github.io/charts"
@@ -340,4 +345,28 @@ def backup_target(backup: BackupSettings, cluster_name: str) -> ClusterTarget:
         spec=backup_spec(backup, cluster_name),
         done_when=BACKUP_DONE,
         failed_phase=BACKUP_FAILED,
+    )
+
+
+def admin_access(db: DatabaseSettings, superuser_password: pulumi.Output[str]) -> AdminAccess:
+    """The superuser's login for pulumi-postgresql, at the address the stack reaches it by."""
+    return AdminAccess(
+        host=db.access_host,
+        port=db.access_port,
+        username=SUPERUSER,
+        password=superuser_password,
+        database=db.name,
+        ssl_mode=db.ssl_mode.value,
+    )
+
+
+def in_cluster_admin(cnpg: CnpgSettings, superuser_secret: str) -> InClusterAdmin:
+    """The superuser's Secret and the operand image, for the in-cluster grants Job; the
+    operator creates the roles itself."""
+    return InClusterAdmin(
+        image=cnpg.image,
+        username=SUPERUSER,
+        secret_name=superuser_secret,
+        password_key=SUPERUSER_PASSWORD_KEY,
+        creates_roles=False,
     )

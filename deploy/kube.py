@@ -102,10 +102,13 @@ class Kube:
         if not pods:
             return ""
         newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
-        text: str = self._call(
+        # The raw bytes: the client would otherwise parse a log that is one JSON document
+        # (Flyway's -outputType=json) and hand back its Python repr.
+        response = self._call(
             f"log of pod {namespace}/{newest.metadata.name}",
             core.read_namespaced_pod_log,
             newest.metadata.name,
             namespace,
+            _preload_content=False,
         )
-        return text
+        return bytes(response.data).decode("utf-8", errors="replace")

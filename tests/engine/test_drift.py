@@ -51,7 +51,8 @@ def deployed(checkout: Checkout) -> Iterator[Checkout]:
 
 
 @pytest.fixture(scope="module")
-def kube(kubeconfig: Path) -> Kube:
+def operator(kubeconfig: Path) -> Kube:
+    """The cluster as the program's own commands reach it (deploy.kube)."""
     return Kube.connect(kubeconfig)
 
 
@@ -131,7 +132,8 @@ def test_a_stack_as_deployed_has_no_drift(deployed: Checkout) -> None:
     assert "flyway_schema_history" not in report
 
 
-def test_schema_changed_by_hand_is_named_and_cleared(deployed: Checkout, kube: Kube) -> None:
+def test_schema_changed_by_hand_is_named_and_cleared(deployed: Checkout, operator: Kube) -> None:
+    kube = operator
     readonly = (
         "DO $drill$ DECLARE r text; BEGIN SELECT grantee INTO STRICT r FROM "
         "information_schema.role_table_grants WHERE table_name = 'drift_drill' AND "
@@ -179,7 +181,8 @@ def test_schema_changed_by_hand_is_named_and_cleared(deployed: Checkout, kube: K
     assert report.rstrip().endswith(NONE), report
 
 
-def test_cluster_changed_by_hand_is_named_and_cleared(deployed: Checkout, kube: Kube) -> None:
+def test_cluster_changed_by_hand_is_named_and_cleared(deployed: Checkout, operator: Kube) -> None:
+    kube = operator
     core = client.CoreV1Api(kube.api)
     maps = {m["metadata"]["name"]: m for m in _config_maps(kube)}
     sql = next(name for name in maps if name.startswith("tradestream-sql-"))
@@ -213,7 +216,8 @@ def test_cluster_changed_by_hand_is_named_and_cleared(deployed: Checkout, kube: 
     assert report.rstrip().endswith(NONE), report
 
 
-def test_history_edited_by_hand_is_named_and_cleared(deployed: Checkout, kube: Kube) -> None:
+def test_history_edited_by_hand_is_named_and_cleared(deployed: Checkout, operator: Kube) -> None:
+    kube = operator
     psql(
         kube,
         "UPDATE flyway_schema_history SET checksum = checksum + 1 WHERE version = '900';",

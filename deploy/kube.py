@@ -102,13 +102,29 @@ class Kube:
         if not pods:
             return ""
         newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
+        # Every container, in the order they ran (as `kubectl logs --all-containers`): the
+        # backup a Flyway attempt takes first runs in an init container of its pod.
+        containers = [*(newest.spec.init_containers or []), *newest.spec.containers]
+        texts: list[str] = []
+        failed: KubeError | None = None
+        for container in containers:
+            try:
+                texts.append(self._pod_log(namespace, newest.metadata.name, container.name))
+            except KubeError as error:  # one that never started has no log yet
+                failed = error
+        if failed is not None and not texts:
+            raise failed
+        return "".join(texts)
+
+    def _pod_log(self, namespace: str, pod: str, container: str) -> str:
         # The raw bytes: the client would otherwise parse a log that is one JSON document
         # (Flyway's -outputType=json) and hand back its Python repr.
         response = self._call(
-            f"log of pod {namespace}/{newest.metadata.name}",
-            core.read_namespaced_pod_log,
-            newest.metadata.name,
+            f"log of {container} in pod {namespace}/{pod}",
+            client.CoreV1Api(self.api).read_namespaced_pod_log,
+            pod,
             namespace,
+            container=container,
             _preload_content=False,
         )
         return bytes(response.data).decode("utf-8", errors="replace")

@@ -319,6 +319,7 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     config = {
         **names_for("staging"),
         "postgresNetworkPolicyEnabled": "true",
+        "postgresMetricsEnabled": "true",
         "cnpgOperatorNamespace": "cnpg-system",
     }
     run = run_program("staging", config=config)
@@ -331,9 +332,9 @@ def test_cloudnative_pg_instances_admit_exactly_their_clients() -> None:
     assert peers[2]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "cnpg-system"}
     }
-    # Metrics are on in staging: the exporter's port alone, to whatever scrapes it.
+    # Metrics on: the exporter's port alone, to whatever scrapes it.
     assert metrics == {"ports": [{"protocol": "TCP", "port": 9187}]}
-    quiet = run_program("staging", config={"postgresMetricsEnabled": "false"})
+    quiet = run_program("staging", config={**config, "postgresMetricsEnabled": "false"})
     rules = quiet.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]["ingress"]
     assert all("from" in rule for rule in rules)
     assert all(port["port"] != 9187 for rule in rules for port in rule["ports"])

@@ -128,7 +128,7 @@ def test_every_flyway_attempt_is_preceded_by_a_backup_in_its_own_pod(
 ) -> None:
     """The Job's pod runs the attempt's backup first (an init container like the backup Job's
     container, on the same claim); a failed backup fails the attempt before Flyway starts."""
-    run = run_stack("dev")
+    run = run_stack("dev", config={"databaseName": "tradestream", "backupBeforeMigrate": "true"})
     dump = dump_job(run).inputs["spec"]["template"]["spec"]
     pod = run.flyway_job().inputs["spec"]["template"]["spec"]
     [init] = pod["initContainers"]

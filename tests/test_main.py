@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.database.cloudnative_pg_spec import cluster_backup
 from components.migrations import update_lock
 from components.settings import Flavor
 from components.settings.declarations import bitnami_primary_name
@@ -64,10 +65,9 @@ CLUSTER_BACKUP = {
     "tradestream:database:MigrationBackup",
     "kubernetes:postgresql.cnpg.io/v1:Backup",
     "kubernetes:barmancloud.cnpg.io/v1:ObjectStore",
-    "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup",
 }
-"""An on-demand Backup before each migration, and scheduled ones between migrations, into
-the object store WAL is archived to."""
+"""An on-demand Backup before each migration, into the object store WAL is archived to;
+scheduled ones between migrations come with the archive, migration backups or not."""
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 """The stacks with postgresMetricsEnabled: the operator's enablePodMonitor is deprecated."""
 BITNAMI = {
@@ -90,6 +90,9 @@ def expected_types(stack: str) -> set[str]:
     archived = settings.backup.cnpg_method.value == "barman-cloud"
     if archived and settings.backup.cnpg_destination_path:  # WAL archived, backup or not
         types.add("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    backs_up = cluster_backup(settings.backup, cnpg.cluster_name) is not None
+    if backs_up and settings.backup.cnpg_schedule:  # between migrations, backup or not
+        types.add("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup")
     if not settings.postgres.network_policy_enabled:
         types.discard("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     if cnpg.install_operator:  # the operator's Helm release

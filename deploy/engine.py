@@ -20,7 +20,13 @@ import yaml
 from pulumi import automation as auto
 
 from components.settings import PROJECT, STACK_CONFIG_DIR
-from components.settings.stackfile import SALT_KEY, cli_value, load_document, stack_path
+from components.settings.stackfile import (
+    SALT_KEY,
+    cli_value,
+    load_document,
+    qualified,
+    stack_path,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_SCRIPT = ROOT / "scripts" / "install-engine.sh"
@@ -156,7 +162,7 @@ def prepare_workspace(
         for key, value in _mapping(committed.get("config")).items()
         if committed_salt or not cli_value(value)[1]
     }
-    config.update({_qualified(key): str(value) for key, value in (overrides or {}).items()})
+    config.update({qualified(key): str(value) for key, value in (overrides or {}).items()})
     if not committed_salt:
         for key, value in _mapping(kept.get("config")).items():
             if cli_value(value)[1] and key not in config:
@@ -168,10 +174,6 @@ def prepare_workspace(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return work_dir
-
-
-def _qualified(key: str) -> str:
-    return key if ":" in key else f"{PROJECT}:{key}"
 
 
 def _mapping(value: object) -> dict[str, object]:

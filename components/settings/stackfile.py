@@ -71,11 +71,23 @@ def read_stack_file(root: Path, stack: str) -> StackFile:
         raise SettingsError([f"config: is {type(config).__name__}, not a mapping of keys"], source)
     values: dict[str, str] = {}
     secret_keys: set[str] = set()
+    written: dict[str, str] = {}
+    twice: list[str] = []
     for key, value in config.items():
+        name = qualified(str(key))
+        if name in written:
+            twice.append(
+                f"{name}: is set twice, as `{written[name]}` and as `{key}` (a key without "
+                "a namespace is the project's); the Pulumi CLI would take the last one "
+                "silently: keep one of them"
+            )
+        written[name] = str(key)
         shown, secret = cli_value(value)
-        values[str(key)] = shown
+        values[name] = shown
         if secret:
-            secret_keys.add(str(key))
+            secret_keys.add(name)
+    if twice:
+        raise SettingsError(twice, source)
     try:
         settings = parse_settings(values, frozenset(secret_keys), require_secrets=False)
     except SettingsError as error:
@@ -187,3 +199,8 @@ def load_document(path: Path, source: str | None = None) -> dict[str, Any]:
 
 def project_key(key: str) -> str:
     return f"{PROJECT}:{key}"
+
+
+def qualified(key: str) -> str:
+    """A stack file's key as the CLI reads it: one without a namespace is the project's."""
+    return key if ":" in key else project_key(key)

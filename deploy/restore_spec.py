@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from components.jobs.backup_spec import BACKUP_PATH
+from components.jobs.backup_spec import BACKUP_PATH, wait_for_server
 
 LIST_COMMAND: Final = (
     "sh",
@@ -95,7 +95,8 @@ def choose(dumps: list[Dump], database: str, wanted: str | None) -> Dump | str:
 #    back in the same transaction: a freshly loaded table reads back in the order it was
 #    loaded, so its rows hash exactly as in the dump. Any difference raises an error before
 #    COMMIT, and psql (ON_ERROR_STOP) leaves without committing: nothing changes.
-RESTORE_SCRIPT: Final = r"""set -eu
+RESTORE_SCRIPT: Final = (
+    r"""set -eu
 umask 077
 dump="$BACKUP_DIR/$RESTORE_DUMP"
 work="$HOME/restore"
@@ -110,16 +111,9 @@ if grep -Eq '^[0-9]+; [0-9]+ [0-9]+ (BLOB|BLOBS|LARGE OBJECT) ' "$work/toc"; the
     "transactions of their own; restore it by hand (pg_restore --single-transaction)" >&2
   exit 1
 fi
-tries=0
-until pg_isready --quiet; do
-  tries=$((tries + 1))
-  if [ "$tries" -gt "$BACKUP_CONNECT_RETRIES" ]; then
-    echo "restore: $PGHOST:$PGPORT did not accept connections" >&2
-    exit 1
-  fi
-  sleep "$BACKUP_CONNECT_RETRIES_INTERVAL"
-done
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+"""  # noqa: S608 (shell that writes psql's input, not a query built from data)
+    + wait_for_server("restore")
+    + r"""stamp=$(date -u +%Y%m%dT%H%M%SZ)
 # Never over an earlier one: restoring what a restore kept, in the same second, would
 # otherwise replace the very dump being restored.
 while [ -e "$BACKUP_DIR/$PGDATABASE-$stamp-before-restore.dump" ]; do
@@ -258,3 +252,4 @@ SQL
 } | psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --pset pager=off
 echo "restore: $RESTORE_DUMP restored into $PGDATABASE in one transaction, every table checked"
 """
+)

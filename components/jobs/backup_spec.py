@@ -19,19 +19,29 @@ from components.settings import BackupSettings, FlywaySettings
 BACKUP_PATH: Final = "/backups"
 TLS_PATH: Final = "/tls"
 
-DUMP_SCRIPT: Final = r"""set -eu
-umask 077
-# Wait for the server as Flyway would; a database that never answers fails the backup.
-tries=0
+
+def wait_for_server(who: str) -> str:
+    """Shell that waits for the server as Flyway would (BACKUP_CONNECT_RETRIES times,
+    BACKUP_CONNECT_RETRIES_INTERVAL apart); a database that never answers fails `who`."""
+    return f"""tries=0
 until pg_isready --quiet; do
   tries=$((tries + 1))
   if [ "$tries" -gt "$BACKUP_CONNECT_RETRIES" ]; then
-    echo "backup: $PGHOST:$PGPORT did not accept connections" >&2
+    echo "{who}: $PGHOST:$PGPORT did not accept connections" >&2
     exit 1
   fi
   sleep "$BACKUP_CONNECT_RETRIES_INTERVAL"
 done
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+"""
+
+
+DUMP_SCRIPT: Final = (
+    """set -eu
+umask 077
+# Wait for the server as Flyway would; a database that never answers fails the backup.
+"""
+    + wait_for_server("backup")
+    + r"""stamp=$(date -u +%Y%m%dT%H%M%SZ)
 # Two attempts within a second must not share a name: the second would replace the first.
 while [ -e "$BACKUP_DIR/$PGDATABASE-$stamp-$BACKUP_LABEL.dump" ]; do
   sleep 1
@@ -56,6 +66,7 @@ ls -1 "$BACKUP_DIR" \
       echo "backup: removed $BACKUP_DIR/$old (keeping $BACKUP_RETAIN_COUNT)"
     done
 """
+)
 """POSIX sh: the dump. A dump is written under a temporary name and renamed only once
 pg_restore can read it, so a failed run never leaves a file that looks like a backup."""
 

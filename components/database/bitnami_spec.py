@@ -123,6 +123,8 @@ def init_script_env(pg: PostgresSettings) -> list[dict[str, Any]]:
 
 
 EXPORTER_IMAGE: Final = "postgres-exporter"
+METRICS_PORT: Final = 9187
+"""The exporter's port (the chart's `metrics.containerPorts.metrics`)."""
 
 
 def metrics_values(pg: PostgresSettings) -> dict[str, Any]:
@@ -136,7 +138,20 @@ def metrics_values(pg: PostgresSettings) -> dict[str, Any]:
     return {
         "enabled": True,
         "image": {"registry": pg.image_registry, "repository": repository},
+        "containerPorts": {"metrics": METRICS_PORT},
     }
+
+
+def network_policy_values(pg: PostgresSettings) -> dict[str, Any]:
+    """The chart's NetworkPolicy of each instance: PostgreSQL from the instances and pods with
+    the client label alone (allowExternal false). The chart admits its exporter's port only
+    from those pods too, which no Prometheus is; with metrics on, the port is open to any
+    scraper, as for cloudnative-pg (where Prometheus runs differs per cluster; the port serves
+    nothing but metrics)."""
+    values: dict[str, Any] = {"enabled": pg.network_policy_enabled, "allowExternal": False}
+    if pg.metrics_enabled:
+        values["extraIngress"] = [{"ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
+    return values
 
 
 def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
@@ -144,7 +159,7 @@ def chart_values(pg: PostgresSettings, db: DatabaseSettings) -> dict[str, Any]:
     persistence: dict[str, Any] = {"enabled": True, "size": pg.storage_size}
     if pg.storage_class:
         persistence["storageClass"] = pg.storage_class
-    network_policy = {"enabled": pg.network_policy_enabled, "allowExternal": False}
+    network_policy = network_policy_values(pg)
     values: dict[str, Any] = {
         "image": {
             "registry": pg.image_registry,

@@ -183,9 +183,8 @@ class PostgresSettings:
         "postgresNetworkPolicyEnabled",
         True,
         "Restrict ingress to PostgreSQL to the instances, the operator and pods labelled "
-        "<release or cluster>-client (the Flyway Job carries the label). cloudnative-pg with "
-        "postgresMetricsEnabled: the exporter's port 9187 is open to any scraper; bitnami: "
-        "the chart admits its exporter only from the client label (not yet changed).",
+        "<release or cluster>-client (the Flyway Job carries the label). With "
+        "postgresMetricsEnabled, the exporter's port 9187 (and only it) is open to any scraper.",
         flavors=IN_CLUSTER,
     )
     release_timeout_seconds: int = setting(

@@ -138,3 +138,24 @@ def test_the_exporter_image_comes_from_where_the_main_image_does() -> None:
         "repository": "mirror/bitnami/postgres-exporter",
     }
     assert chart_values(PostgresSettings(), DB)["metrics"] == {"enabled": False}
+
+
+def test_with_metrics_the_exporter_port_alone_is_open_to_any_scraper() -> None:
+    """The chart admits its exporter only from the client label, which no Prometheus has."""
+    for pg in (
+        dataclasses.replace(PostgresSettings(), metrics_enabled=True),
+        dataclasses.replace(
+            PostgresSettings(),
+            metrics_enabled=True,
+            architecture=Architecture.REPLICATION,
+            read_replicas=1,
+        ),
+    ):
+        values = chart_values(pg, DB)
+        assert values["metrics"]["containerPorts"] == {"metrics": 9187}
+        for instances in (values["primary"], values.get("readReplicas", values["primary"])):
+            assert instances["networkPolicy"] == {
+                "enabled": True,
+                "allowExternal": False,
+                "extraIngress": [{"ports": [{"protocol": "TCP", "port": 9187}]}],
+            }

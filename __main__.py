@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pulumi
 
-from components import access, database
+from components import access, alert_rules, database
 from components.contract import DatabaseArgs, labels
 from components.inputs import check_inputs
 from components.jobs import flyway
 from components.jobs.backup import MigrationBackup, MigrationBackupArgs
 from components.jobs.migration import MigrationJob, MigrationJobArgs
 from components.migrations import MigrationError
+from components.monitoring import Alerts, AlertsArgs
 from components.namespace import Namespace, NamespaceArgs
 from components.secrecy import guarded, keep_secret
 from components.settings import SettingsError, read_stack_settings
@@ -77,6 +78,7 @@ plan = flyway.plan(
 # A way back before every migration, like a pre-upgrade hook: Flyway waits for the backup,
 # and both run again exactly when either would change.
 steps = list(granted.steps)
+watched: list[alert_rules.WatchedJob] = []
 if settings.backup.before_migrate:
     backup = MigrationBackup(
         NAME,
@@ -90,12 +92,20 @@ if settings.backup.before_migrate:
         ),
     )
     steps.append(backup.step)
+    watched.extend([backup.watched] if backup.watched is not None else [])
     export("backupName", backup.backup_name)
     export("backupVolumeClaim", backup.volume_claim)
 
 migration_job = MigrationJob(
     NAME, MigrationJobArgs(namespace=namespace.name, plan=plan, after=steps)
 )
+
+# What the on-call engineer hears about: the way back (WAL archive, backups) and Flyway.
+if settings.alerts.enabled:
+    groups = alert_rules.rule_groups(
+        settings.namespace, traits.alerts, [migration_job.watched, *watched]
+    )
+    Alerts(NAME, AlertsArgs(namespace.name, groups, settings.alerts.rule_label))
 
 export("namespace", namespace.name)
 export("databaseFlavor", settings.database.flavor.value)

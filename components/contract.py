@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 if TYPE_CHECKING:
     import pulumi
 
+    from components.alert_rules import AlertRule
     from components.settings import Settings
 
 TYPE_PREFIX: Final = "tradestream:database"
@@ -186,6 +187,9 @@ class Traits:
     """How the backup before a migration is taken, in a reviewer's words."""
     waits: tuple[tuple[str, int], ...] = ()
     """What `pulumi up` waits for before the database is ready, at most, in seconds."""
+    alerts: tuple[AlertRule, ...] = ()
+    """The alerts on the database's own backups that its exporter feeds (alertsEnabled); the
+    Jobs around a migration are watched by the program whatever the flavor."""
 
 
 @dataclass(frozen=True)

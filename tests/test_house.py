@@ -76,7 +76,7 @@ match s.database.flavor:
 
 
 WINGS = ("access", "database", "jobs")
-BOTTOM = ("contract", "settings", "migrations", "passwords", "inputs")
+BOTTOM = ("contract", "settings", "migrations", "passwords", "inputs", "alert_rules")
 
 
 def _imports(path: Path) -> set[str]:

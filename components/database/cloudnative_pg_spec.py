@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from components.alert_rules import AlertRule, selector
 from components.contract import (
     AdminAccess,
     ClusterTarget,
@@ -66,7 +67,67 @@ def traits(settings: Settings) -> Traits:
             ),
             ("the Cluster (postgresReleaseTimeoutSeconds)", timeout),
         ),
+        alerts=alerts(settings),
     )
+
+
+PLUGIN_METRICS: Final = BARMAN_PLUGIN.replace(".", "_").replace("-", "_")
+"""The prefix of the Barman Cloud plugin's metrics, which the instances' exporter serves."""
+
+
+def alerts(settings: Settings) -> tuple[AlertRule, ...]:
+    """WAL archiving (barman-cloud) and the newest base backup's age, from the instances'
+    exporter: the default queries' `pg_stat_archiver` (reported by the primary), and the
+    backup timestamps of the plugin (barman-cloud) or of the operator (volume snapshots;
+    CloudNativePG 1.26 deprecated its own for plugins, which report theirs). None where the
+    cluster takes no backups: the settings refuse alerts there."""
+    backup, cnpg, namespace = settings.backup, settings.cnpg, settings.namespace
+    archive = cluster_backup(backup, cnpg.cluster_name)
+    if archive is None:
+        return ()
+    instances = selector(namespace=namespace, pod=f"~{cnpg.cluster_name}-[0-9]+")
+    rules = []
+    if archive.object_store is not None:
+        archiver = "cnpg_pg_stat_archiver"
+        rules.append(
+            AlertRule(
+                alert="PostgresWalArchivingFailing",
+                expr=(
+                    f"increase({archiver}_failed_count{instances}[5m]) > 0 and "
+                    f"{archiver}_last_failed_time{instances} > "
+                    f"{archiver}_last_archived_time{instances}"
+                ),
+                for_minutes=settings.alerts.archive_failing_minutes,
+                severity="critical",
+                summary=f"WAL archiving of {cnpg.cluster_name} is failing in {namespace}",
+                description=(
+                    "{{ $labels.pod }} has failed to archive WAL to the object store for "
+                    f"{settings.alerts.archive_failing_minutes} minutes, with nothing archived "
+                    "since: point-in-time recovery stops at the last archived file, and WAL "
+                    "piles up on the instance's volume until it is full. Read the plugin "
+                    "sidecar's log and the ObjectStore's credentials and path."
+                ),
+            )
+        )
+        timestamp = f"{PLUGIN_METRICS}_last_available_backup_timestamp"
+    else:
+        timestamp = "cnpg_collector_last_available_backup_timestamp"
+    hours = settings.alerts.backup_max_age_hours
+    rules.append(
+        AlertRule(
+            alert="PostgresBackupTooOld",
+            expr=f"time() - max by (namespace) ({timestamp}{instances}) > {hours * 3600}",
+            severity="critical",
+            summary=f"The newest backup of {cnpg.cluster_name} is older than {hours}h",
+            description=(
+                f"No base backup of {cnpg.cluster_name} in {namespace} completed in the last "
+                f"{hours} hours (or none ever did): the ScheduledBackup is not running or its "
+                "Backups fail (`kubectl get backups -n "
+                f"{namespace}`). Recovery replays all WAL since the newest one."
+            ),
+        )
+    )
+    return tuple(rules)
 
 
 def read_only_host(cnpg: CnpgSettings, namespace: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Final
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.alert_rules import WatchedJob
 from components.contract import (
     DIGEST_ANNOTATION_PREFIX,
     TYPE_PREFIX,
@@ -59,6 +60,9 @@ class MigrationBackup(pulumi.ComponentResource):
     backup_name: pulumi.Output[str]
     volume_claim: pulumi.Output[str]
     """The claim holding the dumps; empty where the database's operator takes the backups."""
+    watched: WatchedJob | None
+    """The dump Job as the alerts know it; None where the database's operator takes the
+    backups (its exporter reports them)."""
 
     def __init__(
         self, name: str, args: MigrationBackupArgs, opts: pulumi.ResourceOptions | None = None
@@ -66,6 +70,7 @@ class MigrationBackup(pulumi.ComponentResource):
         super().__init__(BACKUP_TYPE, name, None, opts)
         self.pod_part: dict[str, Any] | None = None
         self.gate: pulumi.Output[str] | None = None
+        self.watched = None
         if isinstance(args.target, ClusterTarget):
             self._operator_backup(name, args, args.target)
         else:
@@ -148,8 +153,18 @@ class MigrationBackup(pulumi.ComponentResource):
         )
         self.spec_digest = digest({"job": job_spec, "attempts": self.pod_part})
         run = digest({"run": args.plan.trigger, "backup": self.spec_digest})
+        self.watched = WatchedJob(
+            alert="MigrationBackupFailed",
+            resource_name=f"{name}-dump",
+            what="The pg_dump backup before a migration",
+            consequence=(
+                "Flyway did not run, since it starts only after a backup. Read the Job's "
+                "log (`kubectl logs job/{{ $labels.job_name }}` in the namespace); the next "
+                "`pulumi up` runs it again."
+            ),
+        )
         job = k8s.batch.v1.Job(
-            f"{name}-dump",
+            self.watched.resource_name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 namespace=args.namespace,
                 labels=labels("backup"),

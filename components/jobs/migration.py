@@ -10,6 +10,7 @@ from typing import Final
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.alert_rules import WatchedJob
 from components.contract import DIGEST_ANNOTATION_PREFIX, TYPE_PREFIX, Step, digest, labels
 from components.jobs import flyway
 from components.jobs.flyway import FlywayPlan
@@ -56,6 +57,8 @@ class MigrationJob(pulumi.ComponentResource):
     migrations_digest: pulumi.Output[str]
     schema_ready: pulumi.Output[str]
     packaged: pulumi.Output[list[dict[str, object]]]
+    watched: WatchedJob
+    """The Job as the alerts know it: by the names the engine gives each run's Job."""
 
     def __init__(
         self, name: str, args: MigrationJobArgs, opts: pulumi.ResourceOptions | None = None
@@ -122,8 +125,18 @@ class MigrationJob(pulumi.ComponentResource):
             pod.setdefault("initContainers", []).extend(part.get("initContainers", []))
             pod["volumes"] = [*pod["volumes"], *part.get("volumes", [])]
         timeout = f"{plan.settings.job_timeout_seconds}s"
+        self.watched = WatchedJob(
+            alert="FlywayMigrationFailed",
+            resource_name=f"{name}-job",
+            what="The Flyway migration Job",
+            consequence=(
+                "the schema is not migrated and what waits for it is not deployed. Read "
+                f"Flyway's log (`make logs STACK={pulumi.get_stack()}`), then the README's "
+                "runbook (A migration failed at 2am)."
+            ),
+        )
         self.job = k8s.batch.v1.Job(
-            f"{name}-job",
+            self.watched.resource_name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 namespace=args.namespace,
                 labels=component_labels,

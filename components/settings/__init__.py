@@ -9,6 +9,7 @@ runtime.py       the running program's config, from the Pulumi runtime
 cli.py           Pulumi.yaml's schema and the README's table, generated from the keys
 """
 
+from components.settings.alert_keys import AlertSettings
 from components.settings.declarations import (
     FLYWAY_VERSION,
     PROJECT,
@@ -34,6 +35,7 @@ __all__ = [
     "FLYWAY_VERSION",
     "PROJECT",
     "STACK_CONFIG_DIR",
+    "AlertSettings",
     "Architecture",
     "BackupSettings",
     "CnpgBackupMethod",

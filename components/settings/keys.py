@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.settings.alert_keys import AlertSettings
 from components.settings.declarations import (
     DNS_LABEL,
     IN_CLUSTER,
@@ -171,6 +172,7 @@ class Settings:
     cnpg: CnpgSettings = field(default_factory=CnpgSettings)
     flyway: FlywaySettings = field(default_factory=FlywaySettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     credentials: Credentials = field(default_factory=Credentials)
     explicit: frozenset[str] = field(default=frozenset(), metadata={"derived": True})
     """The keys the stack sets, as opposed to those left at their defaults."""

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 from components.database import cloudnative_pg_spec as spec
-from components.settings import BackupSettings, CnpgBackupMethod
+from components.settings import (
+    AlertSettings,
+    BackupSettings,
+    CnpgBackupMethod,
+    CnpgSettings,
+    Settings,
+)
 
 
 def test_cloudnative_pg_backs_up_to_the_object_store_with_its_wal() -> None:
@@ -81,3 +87,43 @@ def test_irsa_annotates_the_instances_service_account_where_no_secret_is_given()
     with_keys = spec.cluster_backup(keys, "pg")
     assert with_keys is not None
     assert "serviceAccountTemplate" not in with_keys.cluster
+
+
+def _alerting(**backup: object) -> Settings:
+    return Settings(
+        namespace="db",
+        cnpg=CnpgSettings(cluster_name="pg"),
+        backup=BackupSettings(**backup),  # type: ignore[arg-type]
+        alerts=AlertSettings(enabled=True, archive_failing_minutes=7, backup_max_age_hours=30),
+    )
+
+
+def test_barman_cloud_alerts_on_its_wal_archive_and_on_the_plugin_s_backup_time() -> None:
+    alerts = spec.alerts(_alerting(cnpg_destination_path="s3://bucket/db"))
+    assert [a.alert for a in alerts] == ["PostgresWalArchivingFailing", "PostgresBackupTooOld"]
+    wal, age = alerts
+    instances = '{namespace="db",pod=~"pg-[0-9]+"}'
+    assert f"increase(cnpg_pg_stat_archiver_failed_count{instances}[5m]) > 0" in wal.expr
+    assert (
+        f"cnpg_pg_stat_archiver_last_failed_time{instances} > "
+        f"cnpg_pg_stat_archiver_last_archived_time{instances}"
+    ) in wal.expr
+    assert wal.for_minutes == 7
+    assert age.expr == (
+        "time() - max by (namespace) "
+        f"(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{instances}) > 108000"
+    )
+
+
+def test_volume_snapshots_alert_on_the_operator_s_backup_time_and_have_no_archive() -> None:
+    alerts = spec.alerts(
+        _alerting(cnpg_method=CnpgBackupMethod.VOLUME_SNAPSHOT, cnpg_snapshot_class="csi")
+    )
+    assert [a.alert for a in alerts] == ["PostgresBackupTooOld"]
+    assert "cnpg_collector_last_available_backup_timestamp{" in alerts[0].expr
+
+
+def test_a_cluster_without_backups_has_no_backup_alerts() -> None:
+    assert spec.alerts(_alerting()) == ()
+    assert spec.traits(_alerting()).alerts == ()
+    assert spec.traits(_alerting(cnpg_destination_path="s3://b/p")).alerts != ()

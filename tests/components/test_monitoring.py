@@ -1,0 +1,70 @@
+"""The program's PrometheusRule, under mocks: declared only when asked for, next to the
+database, naming the Jobs the program really creates."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.program import CLOUDNATIVE_PG, run_program
+
+RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+ALERTS = "tradestream:database:Alerts"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_no_rule_unless_asked_for(stack: str) -> None:
+    run = run_program(stack)
+    assert run.error is None
+    assert run.of_type(RULE) == []
+
+
+def test_the_rule_watches_the_jobs_the_program_creates() -> None:
+    run = run_program("dev", {"alertsEnabled": "true", "alertsRuleLabel": "release=kps"})
+    assert run.error is None, run.error
+    rule = run.one_under(ALERTS, RULE)
+    assert rule.inputs["metadata"]["namespace"] == "tradestream-dev"
+    assert rule.inputs["metadata"]["name"] == "tradestream-database-alerts"
+    assert rule.inputs["metadata"]["labels"]["release"] == "kps"
+    rules = {r["alert"]: r for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
+    assert set(rules) == {"FlywayMigrationFailed", "MigrationBackupFailed"}
+    jobs = {
+        job.name: job.outputs["metadata"]["name"] for job in run.of_type("kubernetes:batch/v1:Job")
+    }
+    for alert, resource in [
+        ("FlywayMigrationFailed", "tradestream-job"),
+        ("MigrationBackupFailed", "tradestream-dump"),
+    ]:
+        pattern = re.search(r'job_name=~"([^"]+)"', rules[alert]["expr"])
+        assert pattern is not None
+        assert re.fullmatch(pattern.group(1), jobs[resource]), (pattern.group(1), jobs)
+        others = [name for key, name in jobs.items() if key != resource]
+        assert not any(re.fullmatch(pattern.group(1), name) for name in others)
+    assert "make logs STACK=dev" in rules["FlywayMigrationFailed"]["annotations"]["description"]
+
+
+def test_without_a_backup_before_migrating_only_flyway_is_watched() -> None:
+    run = run_program("dev", {"alertsEnabled": "true", "backupBeforeMigrate": "false"})
+    assert run.error is None, run.error
+    groups = run.one(RULE).inputs["spec"]["groups"]
+    assert [r["alert"] for g in groups for r in g["rules"]] == ["FlywayMigrationFailed"]
+
+
+def test_cloudnative_pg_adds_its_exporter_s_backup_alerts() -> None:
+    run = run_program(
+        "dev", {**CLOUDNATIVE_PG, "alertsEnabled": "true", "postgresMetricsEnabled": "true"}
+    )
+    assert run.error is None, run.error
+    groups = run.one(RULE).inputs["spec"]["groups"]
+    assert [r["alert"] for g in groups for r in g["rules"]] == [
+        "PostgresBackupTooOld",
+        "FlywayMigrationFailed",
+    ]
+
+
+def test_cloudnative_pg_without_metrics_is_refused_before_anything_is_declared() -> None:
+    run = run_program("dev", {**CLOUDNATIVE_PG, "alertsEnabled": "true"})
+    assert run.error is not None
+    assert "alertsEnabled: is true but postgresMetricsEnabled is false" in str(run.error)
+    assert run.resources == []

@@ -7,8 +7,10 @@
 #                  plugins (bridge, host-local, loopback, portmap), CoreDNS, the pause program
 #   images         the container images the local node runs, built from Debian packages and
 #                  Maven jars (python -m standins.images; as root)
+#   promtool       Prometheus' rule checker and tester, for the tests of the program's alerts
 #
-#   bash scripts/install-engine.sh [pulumi|provider|control-plane|node|images|all]  (default: all)
+#   bash scripts/install-engine.sh [pulumi|provider|control-plane|node|images|promtool|all]
+#                                                                                 (default: all)
 #   bash scripts/install-engine.sh path PART        where PART is cached
 #
 # An installed `pulumi` of at least PULUMI_VERSION is used as it is. Everything else is built
@@ -30,6 +32,9 @@ RUNC_VERSION=1.5.3
 CNI_PLUGINS_VERSION=1.9.1
 COREDNS_VERSION=1.14.7
 PAUSE_VERSION=3.10.1
+# Prometheus' Go module numbers release 3.y.z as v0.3yy.z.
+PROMETHEUS_VERSION=3.16.0
+PROMETHEUS_MODULE_VERSION=v0.316.0
 
 CNI_PLUGINS=(main/bridge main/loopback ipam/host-local meta/portmap)
 CONTROL_PLANE=(kube-apiserver kube-controller-manager etcd kube-scheduler)
@@ -354,6 +359,18 @@ _build_pause() {
     rm -rf "$src"
 }
 
+# Prometheus' rule checker and tester, for the tests of the program's alerts. Built without
+# the service discovery plugins (remove_all_sd: the cloud SDKs, most of a full build's time),
+# which rule files never use.
+install_promtool() {
+    local target="$bin/promtool-v$PROMETHEUS_VERSION"
+    mkdir -p "$target"
+    step "promtool $PROMETHEUS_VERSION" "$target/promtool" _go_install "$target/promtool" 0 \
+        "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION" \
+        -tags remove_all_sd \
+        -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+}
+
 install_node() {
     install_kubernetes "${NODE_KUBERNETES[@]}"
     install_containerd
@@ -388,6 +405,7 @@ install_all() {
     install_provider
     install_kubernetes "${CONTROL_PLANE[@]}"
     install_node
+    install_promtool
     log "images: waiting for their build"
     wait "$images_pid" && images_ok=1
     trap - EXIT
@@ -410,14 +428,15 @@ main() {
         coredns) echo "$bin/coredns-v$COREDNS_VERSION" ;;
         pause) pause_dir ;;
         images) echo "$cache/images" ;;
-        *) die "usage: $0 path pulumi|provider|control-plane|containerd|runc|cni|coredns|pause|images" ;;
+        promtool) echo "$bin/promtool-v$PROMETHEUS_VERSION/promtool" ;;
+        *) die "usage: $0 path pulumi|provider|control-plane|containerd|runc|cni|coredns|pause|images|promtool" ;;
         esac
         return
         ;;
     versions)
         printf '%s\n' "kubernetes $KUBERNETES_VERSION" "etcd $ETCD_VERSION" \
             "containerd $CONTAINERD_VERSION" "runc $RUNC_VERSION" "cni-plugins $CNI_PLUGINS_VERSION" \
-            "coredns $COREDNS_VERSION" "pause $PAUSE_VERSION"
+            "coredns $COREDNS_VERSION" "pause $PAUSE_VERSION" "prometheus $PROMETHEUS_VERSION"
         return
         ;;
     esac
@@ -428,10 +447,11 @@ main() {
     control-plane) install_kubernetes "${CONTROL_PLANE[@]}" ;;
     node) install_node ;;
     images) install_images ;;
+    promtool) install_promtool ;;
     all)
         install_all
         ;;
-    *) die "usage: $0 [pulumi|provider|control-plane|node|images|all] | path PART | versions" ;;
+    *) die "usage: $0 [pulumi|provider|control-plane|node|images|promtool|all] | path PART | versions" ;;
     esac
     print_summary
     log "ready in $((SECONDS - start)) s (cache: $cache)"

@@ -1,7 +1,8 @@
 """TradeStream's PostgreSQL database and its Flyway migrations: settings in, components out.
 
 The order of things: the inputs, checked whole before anything is declared; the namespace;
-the database; who may do what in it; the steps before Flyway; Flyway's Job; the outputs.
+the database; who may do what in it; the steps before Flyway; Flyway's Job; the alerts on
+them (where asked for); the outputs.
 """
 
 from __future__ import annotations

@@ -71,10 +71,12 @@ def job_failed(namespace: str, job: WatchedJob) -> AlertRule:
     """kube-state-metrics' `kube_job_failed` of the Job's Failed condition: the Job ran out of
     retries (or time). A failed Job stays until the next `pulumi up` replaces it, so the alert
     holds until then."""
-    series = selector(namespace=namespace, job_name=f"~{autonamed(job.resource_name)}")
+    series = selector(
+        namespace=namespace, job_name=f"~{autonamed(job.resource_name)}", condition="true"
+    )
     return AlertRule(
         alert=job.alert,
-        expr=f'kube_job_failed{series[:-1]},condition="true"}} == 1',
+        expr=f"kube_job_failed{series} == 1",
         severity=job.severity,
         summary=f"{job.what} failed in namespace {namespace}",
         description=(f"Job {{{{ $labels.job_name }}}} in {namespace} failed: {job.consequence}"),

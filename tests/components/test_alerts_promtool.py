@@ -18,31 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.program import ROOT, ProgramRun, run_config
+from tests.components.test_monitoring import BITNAMI, CNPG, NS, SNAPSHOTS
+from tests.program import ROOT, ProgramRun, run_program
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-NS = "payments"
-BASE = {
-    "namespace": NS,
-    "protectDatabase": "false",
-    "disposable": "true",
-    "alertsEnabled": "true",
-}
-BITNAMI = {**BASE, "databaseFlavor": "bitnami"}
-CNPG = {
-    **BASE,
-    "databaseFlavor": "cloudnative-pg",
-    "postgresMetricsEnabled": "true",
-    "cnpgClusterName": "ledger",
-    "cnpgBackupDestinationPath": "s3://bucket/ledger",
-    "alertsWalArchiveFailingMinutes": "10",
-    "alertsBackupMaxAgeHours": "26",
-}
-SNAPSHOTS = {
-    **{k: v for k, v in CNPG.items() if k != "cnpgBackupDestinationPath"},
-    "cnpgBackupMethod": "volume-snapshot",
-    "cnpgBackupSnapshotClass": "csi",
-}
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +42,10 @@ def promtool() -> Path:
     return path()
 
 
-def render(values: Mapping[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The rule groups the program declares for a stack of `values`, and the names the
-    provider gave its Jobs, by resource name."""
-    run: ProgramRun = run_config(
-        "alerts", {f"tradestream-database:{k}": v for k, v in values.items()}
-    )
+def render(values: Mapping[str, str | None]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The rule groups the program declares for the dev stack with `values`, and the names
+    the provider gave its Jobs, by resource name."""
+    run: ProgramRun = run_program("dev", values)
     assert run.error is None, run.error
     groups = run.one(RULE).inputs["spec"]["groups"]
     jobs = {
@@ -270,7 +247,7 @@ def backup_tests(rule: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     ids=["barman-cloud", "volume-snapshot"],
 )
 def test_a_backup_older_than_its_hours_fires(
-    promtool: Path, tmp_path: Path, values: dict[str, str], metric: str
+    promtool: Path, tmp_path: Path, values: dict[str, str | None], metric: str
 ) -> None:
     groups, _ = render(values)
     rule = rules_by_alert(groups)["PostgresBackupTooOld"]

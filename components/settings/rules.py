@@ -6,10 +6,10 @@ import re
 from decimal import Decimal
 from typing import Final
 
+from components.settings.backup_rules import backup_checks
 from components.settings.declarations import (
     LABEL_NAME_MAX,
     Architecture,
-    CnpgBackupMethod,
     Flavor,
     PasswordSource,
     RolesManager,
@@ -88,7 +88,7 @@ def cross_checks(s: Settings) -> list[str]:
         )
     problems.extend(_roles_checks(database))
     problems.extend(_psql_checks(s))
-    problems.extend(_backup_checks(s))
+    problems.extend(backup_checks(s))
     problems.extend(_flavor_scope_checks(s))
     problems.extend(_protection_checks(s))
     problems.extend(_name_checks(s))
@@ -220,27 +220,6 @@ def _resource_checks(s: Settings) -> list[str]:
         for request_key, limit_key, request, limit in pairs
         if quantity(request) > quantity(limit)
     ]
-
-
-def _backup_checks(s: Settings) -> list[str]:
-    """A backup that could not run would stop every migration: refuse it at preview."""
-    b = s.backup
-    if not b.before_migrate or s.database.flavor is not Flavor.CLOUDNATIVE_PG:
-        return []
-    if b.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD and not b.cnpg_destination_path:
-        return [
-            f"{fqkey('cnpgBackupDestinationPath')}: is empty but backupBeforeMigrate is true "
-            "and cnpgBackupMethod is barman-cloud; set it to the object store path (such as "
-            "s3://bucket/tradestream), set cnpgBackupMethod volume-snapshot, or set "
-            "backupBeforeMigrate false to migrate without a way back"
-        ]
-    if b.cnpg_method is CnpgBackupMethod.VOLUME_SNAPSHOT and not b.cnpg_snapshot_class:
-        return [
-            f"{fqkey('cnpgBackupSnapshotClass')}: is empty but cnpgBackupMethod is "
-            "volume-snapshot; name the cluster's VolumeSnapshotClass (kubectl get "
-            "volumesnapshotclass), or set backupBeforeMigrate false"
-        ]
-    return []
 
 
 def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (one per conflict)

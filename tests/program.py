@@ -36,6 +36,8 @@ MOCK_CONFIG_SECRETS = {
     "ownerPassword": "cfg-owner-Pa55word-91bc",
     "replicationPassword": "cfg-repl-Pa55word-c0de",
     "migratorPassword": "cfg-migrator-Pa55word-5e1f",
+    "cnpgBackupAccessKeyId": "AKIACFGBACKUPKEY7Q2W",
+    "cnpgBackupSecretAccessKey": "cfg-backup-Secret-Key-3d9e",
 }
 
 

@@ -196,6 +196,8 @@ def test_prod_without_its_secrets_is_refused_with_the_command_to_fix_it() -> Non
     message = refused(run_program("prod", secrets={}))
     assert "tradestream-database:adminPassword: missing required secret" in message
     assert "pulumi config set --secret adminPassword" in message
+    assert "tradestream-database:cnpgBackupAccessKeyId: missing required secret" in message
+    assert "pulumi config set --secret cnpgBackupSecretAccessKey" in message
 
 
 RELEASED = {
@@ -283,6 +285,8 @@ def with_placeholders(tmp_path: Path, api_key: str = API_KEY) -> ProgramRun:
         },
         secrets={
             "adminPassword": MOCK_CONFIG_SECRETS["adminPassword"],
+            "cnpgBackupAccessKeyId": MOCK_CONFIG_SECRETS["cnpgBackupAccessKeyId"],
+            "cnpgBackupSecretAccessKey": MOCK_CONFIG_SECRETS["cnpgBackupSecretAccessKey"],
             "flywaySecretPlaceholders": json.dumps({"api_key": api_key}),
         },
     )
@@ -462,7 +466,7 @@ def test_a_value_set_as_a_secret_stays_secret_in_every_input_and_output() -> Non
             "databaseFlavor": "cloudnative-pg",
             "cnpgBackupMethod": "barman-cloud",
             "cnpgInstallOperator": "false",
-            "cnpgBackupCredentialsSecret": "keys",
+            "cnpgBackupCredentials": "iam-role",
             "databaseAccessHost": None,
         },
         secrets={"cnpgBackupDestinationPath": bucket},

@@ -22,7 +22,7 @@ from components.contract import (
 )
 from components.database import cloudnative_pg_spec as spec
 from components.passwords import password
-from components.settings import PasswordSource, RolesManager, Settings
+from components.settings import PasswordSource, RolesManager, Secret, Settings
 
 
 class CloudNativePostgres(pulumi.ComponentResource):
@@ -62,7 +62,12 @@ class CloudNativePostgres(pulumi.ComponentResource):
             before_cluster.append(secret)
         archive = spec.cluster_backup(settings.backup, cnpg.cluster_name)
         if archive is not None and archive.object_store is not None:
-            before_cluster.append(self._object_store(name, args, archive.object_store))
+            store_after = (
+                [self._backup_credentials(name, args, archive.credentials_secret)]
+                if archive.credentials_secret is not None
+                else []
+            )
+            before_cluster.append(self._object_store(name, args, archive.object_store, store_after))
         self.address = spec.address(cnpg, db, settings.namespace)
         if args.roles is not None:
             # Before the Cluster: a role created while its Secret is missing gets no password.
@@ -113,8 +118,36 @@ class CloudNativePostgres(pulumi.ComponentResource):
         )
         return superuser_password, superuser_secret, secret
 
+    def _backup_credentials(
+        self, name: str, args: DatabaseArgs, secret_name: str
+    ) -> pulumi.Resource:
+        """The object store's access keys, from the stack's secret config, in the namespace
+        the program itself may create: a Secret made beforehand could not be there."""
+        settings = args.settings
+        backup = settings.backup
+        data = {
+            spec.ACCESS_KEY_ID: _revealed(backup.cnpg_access_key_id, "cnpgBackupAccessKeyId"),
+            spec.ACCESS_SECRET_KEY: _revealed(
+                backup.cnpg_secret_access_key, "cnpgBackupSecretAccessKey"
+            ),
+        }
+        return k8s.core.v1.Secret(
+            f"{name}-backup-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=secret_name, namespace=args.namespace, labels=labels("backup")
+            ),
+            type="Opaque",
+            string_data=data,
+            # A retained Cluster keeps archiving with it after the stack is gone.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.protect_database),
+        )
+
     def _object_store(
-        self, name: str, args: DatabaseArgs, object_store: dict[str, Any]
+        self,
+        name: str,
+        args: DatabaseArgs,
+        object_store: dict[str, Any],
+        depends_on: list[pulumi.Resource],
     ) -> pulumi.Resource:
         settings = args.settings
         return k8s.apiextensions.CustomResource(
@@ -129,7 +162,9 @@ class CloudNativePostgres(pulumi.ComponentResource):
             spec=object_store,
             # Its retention policy is what keeps old backups and WAL; keep it with the data
             # it describes.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.protect_database),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=depends_on, retain_on_delete=settings.protect_database
+            ),
         )
 
     def _cluster(
@@ -233,6 +268,13 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 spec=policy["spec"],
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+
+def _revealed(value: Secret | None, key: str) -> pulumi.Output[str]:
+    """A secret config value as a secret output (the settings refuse a stack without it)."""
+    if value is None:
+        raise ValueError(f"{key} is required by cnpgBackupCredentials access-keys")
+    return pulumi.Output.secret(value.reveal())
 
 
 FLAVOR: Final = FlavorKind(traits=spec.traits, deploy=CloudNativePostgres)

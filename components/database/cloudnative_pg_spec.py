@@ -20,6 +20,7 @@ from components.contract import (
 from components.database.bitnami_spec import resources
 from components.settings import (
     BackupSettings,
+    CnpgBackupCredentials,
     CnpgBackupMethod,
     CnpgSettings,
     DatabaseSettings,
@@ -47,6 +48,10 @@ SUPERUSER_PASSWORD_KEY: Final = "password"  # noqa: S105 (a key of the superuser
 
 BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"
 IRSA_ANNOTATION: Final = "eks.amazonaws.com/role-arn"
+GKE_ANNOTATION: Final = "iam.gke.io/gcp-service-account"
+ACCESS_KEY_ID: Final = "ACCESS_KEY_ID"
+"""The keys of the object store's credentials Secret, as the plugin is told to read them."""
+ACCESS_SECRET_KEY: Final = "ACCESS_SECRET_KEY"  # noqa: S105 (a key's name)
 OBJECT_STORE_API: Final = "barmancloud.cnpg.io/v1"
 
 
@@ -286,13 +291,60 @@ class ClusterBackup:
     """The parts of a CloudNativePG Cluster and its neighbours that make backups possible."""
 
     cluster: dict[str, Any]
-    """Merged into the Cluster spec (`plugins` or `backup`)."""
+    """Merged into the Cluster spec (`plugins` or `backup`, and the service account's
+    annotations)."""
     object_store: dict[str, Any] | None
     """The Barman Cloud plugin's ObjectStore (spec only), when that is the method."""
+    credentials_secret: str | None = None
+    """The Secret of the object store's access keys the program makes (access-keys)."""
 
 
 def object_store_name(cluster_name: str) -> str:
     return f"{cluster_name}-backups"
+
+
+def credentials_secret_name(cluster_name: str) -> str:
+    """The Secret the program makes from the stack's access keys (access-keys)."""
+    return f"{cluster_name}-backup-credentials"
+
+
+def store_credentials(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:
+    """The ObjectStore configuration's credentials: the plugin picks the cloud by which of
+    them is given (`s3Credentials`: S3, `googleCredentials`: Google Cloud Storage)."""
+    mode = backup.cnpg_credentials
+    if mode is CnpgBackupCredentials.WORKLOAD_IDENTITY:
+        return {"googleCredentials": {"gkeEnvironment": True}}
+    if mode is CnpgBackupCredentials.IAM_ROLE:
+        return {"s3Credentials": {"inheritFromIAMRole": True}}
+    secret = (
+        credentials_secret_name(cluster_name)
+        if mode is CnpgBackupCredentials.ACCESS_KEYS
+        else backup.cnpg_credentials_secret
+    )
+    return {
+        "s3Credentials": {
+            "accessKeyId": {"name": secret, "key": ACCESS_KEY_ID},
+            "secretAccessKey": {"name": secret, "key": ACCESS_SECRET_KEY},
+        }
+    }
+
+
+def service_account_template(backup: BackupSettings) -> dict[str, Any]:
+    """The instances' service account annotation that lends it a cloud identity: the
+    plugin's sidecar runs in the instance pods, under that account. IRSA (EKS) for
+    iam-role with a role ARN, Workload Identity (GKE) for workload-identity with a Google
+    service account; {} otherwise."""
+    mode = backup.cnpg_credentials
+    annotations = (
+        {IRSA_ANNOTATION: backup.cnpg_iam_role_arn}
+        if mode is CnpgBackupCredentials.IAM_ROLE and backup.cnpg_iam_role_arn
+        else {GKE_ANNOTATION: backup.cnpg_gcp_service_account}
+        if mode is CnpgBackupCredentials.WORKLOAD_IDENTITY and backup.cnpg_gcp_service_account
+        else {}
+    )
+    if not annotations:
+        return {}
+    return {"serviceAccountTemplate": {"metadata": {"annotations": annotations}}}
 
 
 def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup | None:
@@ -308,25 +360,10 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
         }
         if backup.cnpg_endpoint_url:
             configuration["endpointURL"] = backup.cnpg_endpoint_url
-        secret = backup.cnpg_credentials_secret
-        configuration["s3Credentials"] = (
-            {
-                "accessKeyId": {"name": secret, "key": "ACCESS_KEY_ID"},
-                "secretAccessKey": {"name": secret, "key": "ACCESS_SECRET_KEY"},
-            }
-            if secret
-            else {"inheritFromIAMRole": True}
-        )
-        cluster: dict[str, Any] = {}
-        if not secret and backup.cnpg_iam_role_arn:
-            # IRSA: the instances' service account assumes the role; the plugin's sidecar
-            # runs in the instance pods, under that account.
-            cluster["serviceAccountTemplate"] = {
-                "metadata": {"annotations": {IRSA_ANNOTATION: backup.cnpg_iam_role_arn}}
-            }
+        configuration.update(store_credentials(backup, cluster_name))
         return ClusterBackup(
             cluster={
-                **cluster,
+                **service_account_template(backup),
                 "plugins": [
                     {
                         "name": BARMAN_PLUGIN,
@@ -343,6 +380,11 @@ def cluster_backup(backup: BackupSettings, cluster_name: str) -> ClusterBackup |
                 "configuration": configuration,
                 "retentionPolicy": backup.cnpg_retention,
             },
+            credentials_secret=(
+                credentials_secret_name(cluster_name)
+                if backup.cnpg_credentials is CnpgBackupCredentials.ACCESS_KEYS
+                else None
+            ),
         )
     if not backup.cnpg_snapshot_class:
         return None

@@ -146,9 +146,16 @@ def setting(
     return field(default=default, metadata={"spec": spec})
 
 
-def secret_setting(key: str, description: str) -> Secret | None:
+def secret_setting(
+    key: str, description: str, *, flavors: Iterable[Flavor] | None = None
+) -> Secret | None:
     """Declare a secret key: no default, never printed, must be set with `--secret`."""
-    spec = Spec(key, description, secret=True)
+    spec = Spec(
+        key,
+        description,
+        secret=True,
+        flavors=frozenset(flavors) if flavors is not None else None,
+    )
     return typing.cast("Secret | None", field(default=None, metadata={"spec": spec}))
 
 
@@ -175,6 +182,8 @@ def secret_map_setting(key: str, description: str) -> SecretPlaceholderMap:
 FLYWAY_VERSION_RE = re.compile(r"^\d+([._]\d+)*$")
 QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"
+"""A Kubernetes object name such as a Secret's (or empty)."""
 PG_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 SEMVER = r"^\d+\.\d+\.\d+$"
@@ -188,23 +197,26 @@ def check_flyway_version(value: str) -> str | None:
 
 
 def check_object_store_path(value: str) -> str | None:
-    """Only S3 (or an S3-compatible store) gets the credentials it needs: the program
-    declares `s3Credentials` or `inheritFromIAMRole`, which mean nothing to the plugin for
-    Google Cloud Storage or Azure, whose archiving would then fail after the deploy."""
-    if not value or value.startswith("s3://"):
+    """S3 (or an S3-compatible store) and Google Cloud Storage get the credentials they need
+    (`cnpgBackupCredentials`); the program declares none of Azure's, whose archiving would
+    then fail after the deploy."""
+    if not value or value.startswith(("s3://", "gs://")):
         return None
     kind = (
-        "a Google Cloud Storage path"
-        if value.startswith("gs://")
-        else "an Azure Blob Storage path"
+        "an Azure Blob Storage path"
         if ".blob.core.windows.net" in value or value.startswith(("azure://", "https://"))
-        else "not an s3:// path"
+        else "neither an s3:// nor a gs:// path"
     )
     return (
-        f"is {kind}: only S3 and S3-compatible stores are supported (the program gives the "
-        "plugin S3 credentials only); use s3://bucket/path, with cnpgBackupEndpointUrl for an "
-        "S3-compatible store"
+        f"is {kind}: only S3 (and S3-compatible stores) and Google Cloud Storage are "
+        "supported (the program declares no Azure credentials); use s3://bucket/path, with "
+        "cnpgBackupEndpointUrl for an S3-compatible store, or gs://bucket/path"
     )
+
+
+def object_store_scheme(path: str) -> str:
+    """`s3` or `gs`: the kind of store a checked destination path names ("" when unset)."""
+    return path.partition("://")[0] if "://" in path else ""
 
 
 HELM_RELEASE_NAME_MAX: Final = 53
@@ -282,7 +294,27 @@ class CnpgBackupMethod(enum.Enum):
     VOLUME_SNAPSHOT = "volume-snapshot"
 
 
+class CnpgBackupCredentials(enum.Enum):
+    """How the instances (where the Barman Cloud plugin's sidecar runs) reach the object store.
+
+    `access-keys`: the stack's secret config cnpgBackupAccessKeyId and
+    cnpgBackupSecretAccessKey; the program creates the Secret in its namespace (S3).
+    `secret`: a Secret the platform made, named by cnpgBackupCredentialsSecret (S3); it can
+    only exist before the first `up` in a namespace the program does not create.
+    `iam-role`: an AWS IAM role (S3): IRSA with cnpgBackupIamRoleArn, or the pods' own.
+    `workload-identity`: GKE Workload Identity (gs://), with cnpgBackupGcpServiceAccount.
+    """
+
+    ACCESS_KEYS = "access-keys"
+    SECRET = "secret"  # noqa: S105 (a way of holding credentials, not one)
+    IAM_ROLE = "iam-role"
+    WORKLOAD_IDENTITY = "workload-identity"
+
+
 RETENTION = r"^[1-9][0-9]*[dwm]$"
+GCP_SERVICE_ACCOUNT = (
+    r"^([a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9][a-z0-9.-]*\.iam\.gserviceaccount\.com)?$"
+)
 
 
 INT32_MAX: Final = 2**31 - 1

@@ -26,7 +26,9 @@ class CnpgSettings:
     install_operator: bool = setting(
         "cnpgInstallOperator",
         True,
-        "Install the operator chart (false: the cluster already runs the operator).",
+        "Install the operator chart (false: the cluster already runs the operator). Not "
+        "with cnpgBackupMethod barman-cloud: the program installs no Barman Cloud plugin "
+        "(nor the cert-manager it needs); the platform installs all three.",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     operator_chart_version: str = setting(

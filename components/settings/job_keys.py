@@ -9,19 +9,24 @@ from components.migrations.model import (
 )
 from components.migrations.placeholders import StackPlaceholders
 from components.settings.declarations import (
+    DNS_SUBDOMAIN,
     DUMPED,
     FLYWAY_VERSION,
+    GCP_SERVICE_ACCOUNT,
     QUANTITY,
     RETENTION,
     SEMVER,
+    CnpgBackupCredentials,
     CnpgBackupMethod,
     Flavor,
     PlaceholderMap,
+    Secret,
     SecretPlaceholderMap,
     check_flyway_version,
     check_object_store_path,
     map_setting,
     secret_map_setting,
+    secret_setting,
     setting,
 )
 
@@ -207,22 +212,49 @@ class BackupSettings:
         "cnpgBackupDestinationPath",
         "",
         "cloudnative-pg, barman-cloud: object store path of base backups and WAL, such as "
-        "s3://bucket/tradestream (gs:// and Azure are refused: their credentials are not "
-        "declared yet).",
+        "s3://bucket/tradestream or gs://bucket/tradestream (Azure is refused: its "
+        "credentials are not declared).",
         check=check_object_store_path,
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_endpoint_url: str = setting(
         "cnpgBackupEndpointUrl",
         "",
-        "cloudnative-pg, barman-cloud: S3 endpoint URL; empty for AWS S3.",
+        "cloudnative-pg, barman-cloud, s3://: S3 endpoint URL; empty for AWS S3.",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_credentials: CnpgBackupCredentials = setting(
+        "cnpgBackupCredentials",
+        CnpgBackupCredentials.IAM_ROLE,
+        "cloudnative-pg, barman-cloud: how the instances reach the object store: access-keys "
+        "(s3://; cnpgBackupAccessKeyId and cnpgBackupSecretAccessKey set with --secret, the "
+        "program makes the Secret in its namespace), secret (s3://; a Secret the platform "
+        "made, cnpgBackupCredentialsSecret, in a namespace it made: createNamespace false), "
+        "iam-role (s3://; IRSA with cnpgBackupIamRoleArn, or the pods' own role) or "
+        "workload-identity (gs://; GKE Workload Identity, cnpgBackupGcpServiceAccount).",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_access_key_id: Secret | None = secret_setting(
+        "cnpgBackupAccessKeyId",
+        "cloudnative-pg, cnpgBackupCredentials access-keys: the object store's access key "
+        "ID, the Secret's ACCESS_KEY_ID.",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_secret_access_key: Secret | None = secret_setting(
+        "cnpgBackupSecretAccessKey",
+        "cloudnative-pg, cnpgBackupCredentials access-keys: the object store's secret access "
+        "key, the Secret's ACCESS_SECRET_KEY.",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_credentials_secret: str = setting(
         "cnpgBackupCredentialsSecret",
         "",
-        "cloudnative-pg, barman-cloud: Secret in the namespace with ACCESS_KEY_ID and "
-        "ACCESS_SECRET_KEY for the object store; empty when the pods' IAM role grants access.",
+        "cloudnative-pg, cnpgBackupCredentials secret: a Secret the platform made, with "
+        "ACCESS_KEY_ID and ACCESS_SECRET_KEY, in the namespace it made (createNamespace "
+        "false): a Secret cannot be there before the first `up` in a namespace the program "
+        "creates.",
+        pattern=DNS_SUBDOMAIN,
+        pattern_hint="a Secret name (lower-case letters, digits, '-' and '.')",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_server_name: str = setting(
@@ -237,11 +269,22 @@ class BackupSettings:
     cnpg_iam_role_arn: str = setting(
         "cnpgBackupIamRoleArn",
         "",
-        "cloudnative-pg, barman-cloud without a credentials Secret: the IAM role the "
-        "instances' service account assumes on EKS (IRSA), set as its "
-        "eks.amazonaws.com/role-arn annotation; empty: the pods' own IAM role.",
+        "cloudnative-pg, cnpgBackupCredentials iam-role: the IAM role the instances' "
+        "service account assumes on EKS (IRSA), set as its eks.amazonaws.com/role-arn "
+        "annotation; empty: the pods' own IAM role.",
         pattern=r"^(arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+)?$",
         pattern_hint="an IAM role ARN such as arn:aws:iam::123456789012:role/backups",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_gcp_service_account: str = setting(
+        "cnpgBackupGcpServiceAccount",
+        "",
+        "cloudnative-pg, cnpgBackupCredentials workload-identity: the Google service account "
+        "the instances' service account acts as on GKE, set as its "
+        "iam.gke.io/gcp-service-account annotation; empty: the bucket is granted to the "
+        "Kubernetes service account itself (Workload Identity Federation).",
+        pattern=GCP_SERVICE_ACCOUNT,
+        pattern_hint="a Google service account such as backups@project.iam.gserviceaccount.com",
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_retention: str = setting(

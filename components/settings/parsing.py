@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from components.migrations.placeholders import name_problem as placeholder_name_problem
+from components.settings.backup_rules import backup_secret_checks, required_backup_secrets
 from components.settings.declarations import INT32_MAX, PROJECT, Secret
 from components.settings.keys import DeclaredKey, Settings, declared_keys
 from components.settings.rules import (
@@ -239,6 +240,7 @@ def parse_settings(
     )
     problems.extend(cross_checks(settings))
     problems.extend(credential_checks(settings, require=require_secrets))
+    problems.extend(backup_secret_checks(settings, require=require_secrets))
     problems.extend(placeholder_checks(settings))
     if problems:
         raise SettingsError(problems)
@@ -271,7 +273,8 @@ def required_secrets(values: Mapping[str, str]) -> frozenset[str]:
             value, problem = _parse_value(k, raw)
             if problem is None:
                 parsed[k.spec.key] = value
-    return frozenset(required_secret_keys(_build(Settings, parsed))[0])
+    settings = _build(Settings, parsed)
+    return frozenset(required_secret_keys(settings)[0] | required_backup_secrets(settings))
 
 
 def show_default(k: DeclaredKey) -> str:

@@ -6,10 +6,11 @@ import re
 from decimal import Decimal
 from typing import Final
 
+from components.settings.alert_checks import alert_checks
+from components.settings.backup_rules import backup_checks
 from components.settings.declarations import (
     LABEL_NAME_MAX,
     Architecture,
-    CnpgBackupMethod,
     Flavor,
     PasswordSource,
     RolesManager,
@@ -88,8 +89,8 @@ def cross_checks(s: Settings) -> list[str]:
         )
     problems.extend(_roles_checks(database))
     problems.extend(_psql_checks(s))
-    problems.extend(_backup_checks(s))
-    problems.extend(_alert_checks(s))
+    problems.extend(backup_checks(s))
+    problems.extend(alert_checks(s))
     problems.extend(_flavor_scope_checks(s))
     problems.extend(_protection_checks(s))
     problems.extend(_name_checks(s))
@@ -221,73 +222,6 @@ def _resource_checks(s: Settings) -> list[str]:
         for request_key, limit_key, request, limit in pairs
         if quantity(request) > quantity(limit)
     ]
-
-
-def _backup_checks(s: Settings) -> list[str]:
-    """A backup that could not run would stop every migration: refuse it at preview."""
-    b = s.backup
-    if not b.before_migrate or s.database.flavor is not Flavor.CLOUDNATIVE_PG:
-        return []
-    if b.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD and not b.cnpg_destination_path:
-        return [
-            f"{fqkey('cnpgBackupDestinationPath')}: is empty but backupBeforeMigrate is true "
-            "and cnpgBackupMethod is barman-cloud; set it to the object store path (such as "
-            "s3://bucket/tradestream), set cnpgBackupMethod volume-snapshot, or set "
-            "backupBeforeMigrate false to migrate without a way back"
-        ]
-    if b.cnpg_method is CnpgBackupMethod.VOLUME_SNAPSHOT and not b.cnpg_snapshot_class:
-        return [
-            f"{fqkey('cnpgBackupSnapshotClass')}: is empty but cnpgBackupMethod is "
-            "volume-snapshot; name the cluster's VolumeSnapshotClass (kubectl get "
-            "volumesnapshotclass), or set backupBeforeMigrate false"
-        ]
-    return []
-
-
-ALERT_KEYS: Final = (
-    "alertsWalArchiveFailingMinutes",
-    "alertsBackupMaxAgeHours",
-    "alertsRuleLabel",
-)
-
-
-def _alert_checks(s: Settings) -> list[str]:
-    """Alerts that nothing would feed would stay silent when they matter: refuse them."""
-    alerts, backup = s.alerts, s.backup
-    if not alerts.enabled:
-        return [
-            f"{fqkey(key)}: is set but alertsEnabled is false, so it would be ignored; set "
-            f"alertsEnabled true, or remove it (`pulumi config rm {key}`)"
-            for key in ALERT_KEYS
-            if key in s.explicit
-        ]
-    if s.database.flavor is not Flavor.CLOUDNATIVE_PG:
-        return []
-    if not s.postgres.metrics_enabled:
-        return [
-            f"{fqkey('alertsEnabled')}: is true but postgresMetricsEnabled is false "
-            "(databaseFlavor cloudnative-pg): the WAL archiving and backup alerts read the "
-            "instances' exporter, which Prometheus scrapes only through the PodMonitor "
-            "postgresMetricsEnabled declares. Set postgresMetricsEnabled true, or alertsEnabled "
-            "false"
-        ]
-    barman = backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD
-    if (barman and not backup.cnpg_destination_path) or (
-        not barman and not backup.cnpg_snapshot_class
-    ):
-        missing = "cnpgBackupDestinationPath" if barman else "cnpgBackupSnapshotClass"
-        return [
-            f"{fqkey('alertsEnabled')}: is true but the cluster takes no backups ({missing} is "
-            f"empty, cnpgBackupMethod {backup.cnpg_method.value}), so the backup alert would "
-            f"fire forever; set {missing}, or alertsEnabled false"
-        ]
-    if not backup.cnpg_schedule:
-        return [
-            f"{fqkey('alertsEnabled')}: is true but cnpgBackupSchedule is empty: base backups "
-            "are then taken only before migrations, and their age says nothing about the "
-            "way back; set cnpgBackupSchedule (such as '0 0 3 * * *'), or alertsEnabled false"
-        ]
-    return []
 
 
 def _roles_checks(database: DatabaseSettings) -> list[str]:  # noqa: PLR0911 (one per conflict)

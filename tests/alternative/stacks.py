@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from components.settings import declared_keys
+from components.settings import CnpgBackupMethod, declared_keys
 from components.settings.declarations import PROJECT
 from components.settings.stackfile import read_stack_file, stack_names, stack_path
 from tests.alternative.history import WORDS, History
@@ -95,9 +95,15 @@ def vary_stacks(root: Path, rng: random.Random, history: History) -> dict[str, d
         path = stack_path(root, name)
         document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         config: dict[str, Any] = document.setdefault("config", {})
-        flavor = read_stack_file(root, name).settings.database.flavor.value
+        settings = read_stack_file(root, name).settings
+        flavor = settings.database.flavor.value
         choices = {**EVERY_STACK, **BY_FLAVOR.get(flavor, {})}
         values = {key: choose(rng) for key, choose in choices.items() if reads(flavor, key)}
+        if settings.backup.cnpg_method is CnpgBackupMethod.BARMAN_CLOUD and reads(
+            flavor, "cnpgInstallOperator"
+        ):
+            # The program installs no Barman Cloud plugin, so no operator without it.
+            values["cnpgInstallOperator"] = "false"
         values["namespace"] = f"{rng.choice(WORDS)}-{name}"  # one per stack
         # Protection is off only where the data is declared disposable.
         values["disposable"] = "true" if values["protectDatabase"] == "false" else _flag(rng)

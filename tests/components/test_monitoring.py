@@ -33,7 +33,9 @@ CNPG = {
     "databaseFlavor": "cloudnative-pg",
     "postgresMetricsEnabled": "true",
     "cnpgClusterName": "ledger",
+    "cnpgInstallOperator": "false",
     "cnpgBackupMethod": "barman-cloud",
+    "cnpgBackupCredentials": "iam-role",
     "cnpgBackupDestinationPath": "s3://bucket/ledger",
     "cnpgBackupSchedule": "0 0 3 * * *",
     "alertsWalArchiveFailingMinutes": "10",
@@ -42,6 +44,7 @@ CNPG = {
 SNAPSHOTS = {
     **CNPG,
     "cnpgBackupDestinationPath": None,
+    "cnpgBackupCredentials": None,
     "cnpgBackupMethod": "volume-snapshot",
     "cnpgBackupSnapshotClass": "csi",
 }

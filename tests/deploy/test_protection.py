@@ -48,7 +48,7 @@ def test_disposable_stacks_protect_nothing(stack: str) -> None:
 def settings_of(stack: str, **config: str) -> Settings:
     values = for_flavor(stack_config(stack), config.get("databaseFlavor"))
     values.update({f"{PROJECT}:{key}": value for key, value in config.items()})
-    return parse_settings(values, frozenset())
+    return parse_settings(values, frozenset(), require_secrets=False)
 
 
 PROTECTED = {

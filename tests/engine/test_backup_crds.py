@@ -104,3 +104,35 @@ def test_a_snapshot_backup_passes_too_and_a_bad_retention_is_refused(
     store["spec"]["retentionPolicy"] = "30 days"
     with pytest.raises(AssertionError, match="retentionPolicy"):
         dry_run(kube, "/apis/barmancloud.cnpg.io/v1/namespaces/{namespace}/objectstores", store)
+
+
+def test_a_gs_object_store_through_workload_identity_passes_its_crd(
+    kube: Client, backup_crds: None
+) -> None:
+    config = {
+        "cnpgBackupDestinationPath": "gs://tradestream-database-backups/staging",
+        "cnpgBackupCredentials": "workload-identity",
+        "cnpgBackupGcpServiceAccount": "backups@tradestream-staging.iam.gserviceaccount.com",
+    }
+    store = integral(
+        run_program("staging", config=config)
+        .one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+        .inputs
+    )
+    accepted = dry_run(
+        kube, "/apis/barmancloud.cnpg.io/v1/namespaces/{namespace}/objectstores", store
+    )
+    configuration = accepted["spec"]["configuration"]
+    assert configuration["googleCredentials"] == {"gkeEnvironment": True}
+    assert "s3Credentials" not in configuration
+
+
+def test_the_stores_credentials_secret_passes_the_api_server(kube: Client) -> None:
+    """The Secret the program makes from the stack's access keys (staging, prod)."""
+    secret = integral(run_program("staging").named("tradestream-backup-credentials").inputs)
+    accepted = dry_run(
+        kube,
+        "/api/v1/namespaces/{namespace}/secrets",
+        {"apiVersion": "v1", "kind": "Secret", **secret},
+    )
+    assert set(accepted["data"]) == {"ACCESS_KEY_ID", "ACCESS_SECRET_KEY"}

@@ -182,7 +182,7 @@ def test_the_irsa_annotation_of_the_instances_service_account_passes_the_crd(
     kube: Client, cluster_crd: dict[str, Any]
 ) -> None:
     arn = "arn:aws:iam::123456789012:role/tradestream-backups"
-    config = {"cnpgBackupIamRoleArn": arn, "cnpgBackupCredentialsSecret": ""}
+    config = {"cnpgBackupCredentials": "iam-role", "cnpgBackupIamRoleArn": arn}
     cluster = integral(run_program("staging", config=config).one(CLUSTER).inputs)
     namespace = cluster["metadata"]["namespace"]
     if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
@@ -194,3 +194,25 @@ def test_the_irsa_annotation_of_the_instances_service_account_passes_the_crd(
     )
     annotations = accepted["spec"]["serviceAccountTemplate"]["metadata"]["annotations"]
     assert annotations == {"eks.amazonaws.com/role-arn": arn}
+
+
+def test_the_workload_identity_annotation_of_the_instances_service_account_passes_the_crd(
+    kube: Client, cluster_crd: dict[str, Any]
+) -> None:
+    account = "backups@tradestream-staging.iam.gserviceaccount.com"
+    config = {
+        "cnpgBackupDestinationPath": "gs://tradestream-database-backups/staging",
+        "cnpgBackupCredentials": "workload-identity",
+        "cnpgBackupGcpServiceAccount": account,
+    }
+    cluster = integral(run_program("staging", config=config).one(CLUSTER).inputs)
+    namespace = cluster["metadata"]["namespace"]
+    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    accepted = kube.post(
+        f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
+        "?dryRun=All&fieldValidation=Strict",
+        cluster,
+    )
+    annotations = accepted["spec"]["serviceAccountTemplate"]["metadata"]["annotations"]
+    assert annotations == {"iam.gke.io/gcp-service-account": account}

@@ -42,7 +42,7 @@ CNPG_SNAPSHOTS: Final = {
 CNPG_BARMAN: Final = {
     "cnpgBackupMethod": "barman-cloud",
     "cnpgBackupDestinationPath": "s3://bucket/urns",
-    "cnpgBackupCredentialsSecret": "backup-credentials",
+    "cnpgBackupCredentials": "access-keys",
 }
 EXTERNAL: Final = {
     "databaseFlavor": "external",
@@ -77,12 +77,12 @@ def _configurations() -> dict[str, dict[str, str]]:
             }
         for roles in ("pulumi", "dba", "cluster"):
             found[f"external-{roles}-{tag}"] = {**EXTERNAL, "databaseRolesManagedBy": roles, **on}
-    found["cnpg-cluster-barman-operator-metrics"] = {
+    found["cnpg-cluster-snapshots-operator-metrics"] = {
         "databaseFlavor": "cloudnative-pg",
         "databaseRolesManagedBy": "cluster",
         "cnpgInstallOperator": "true",
         "postgresMetricsEnabled": "true",
-        **CNPG_BARMAN,
+        **CNPG_SNAPSHOTS,
     }
     found["cnpg-cluster-barman-no-operator-config-passwords"] = {
         "databaseFlavor": "cloudnative-pg",
@@ -140,6 +140,9 @@ def run(name: str, migrations: Path) -> ProgramRun:
         if flavor == "bitnami":
             secrets["ownerPassword"] = MOCK_CONFIG_SECRETS["ownerPassword"]
             secrets["replicationPassword"] = MOCK_CONFIG_SECRETS["replicationPassword"]
+    if CONFIGURATIONS[name].get("cnpgBackupCredentials") == "access-keys":
+        for key in ("cnpgBackupAccessKeyId", "cnpgBackupSecretAccessKey"):
+            secrets[key] = MOCK_CONFIG_SECRETS[key]
     if name == SECRET_PLACEHOLDERS:
         secrets["flywaySecretPlaceholders"] = json.dumps({"token": "s3cret-Token-42"})
     return run_config(STACK, values, secrets)

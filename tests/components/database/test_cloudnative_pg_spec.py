@@ -8,6 +8,7 @@ from components.database import cloudnative_pg_spec as spec
 from components.settings import (
     AlertSettings,
     BackupSettings,
+    CnpgBackupCredentials,
     CnpgBackupMethod,
     CnpgSettings,
     Settings,
@@ -17,7 +18,7 @@ from components.settings import (
 def test_cloudnative_pg_backs_up_to_the_object_store_with_its_wal() -> None:
     settings = BackupSettings(
         cnpg_destination_path="s3://bucket/db",
-        cnpg_credentials_secret="s3-keys",
+        cnpg_credentials=CnpgBackupCredentials.ACCESS_KEYS,
         cnpg_retention="14d",
     )
     archive = spec.cluster_backup(settings, "pg")
@@ -37,10 +38,13 @@ def test_cloudnative_pg_backs_up_to_the_object_store_with_its_wal() -> None:
     assert archive.object_store is not None
     assert archive.object_store["retentionPolicy"] == "14d"
     assert archive.object_store["configuration"]["destinationPath"] == "s3://bucket/db"
-    assert archive.object_store["configuration"]["s3Credentials"]["accessKeyId"] == {
-        "name": "s3-keys",
-        "key": "ACCESS_KEY_ID",
+    # The keys come from the Secret the program makes from the stack's secret config.
+    assert archive.credentials_secret == "pg-backup-credentials"
+    assert archive.object_store["configuration"]["s3Credentials"] == {
+        "accessKeyId": {"name": "pg-backup-credentials", "key": "ACCESS_KEY_ID"},
+        "secretAccessKey": {"name": "pg-backup-credentials", "key": "ACCESS_SECRET_KEY"},
     }
+    assert "serviceAccountTemplate" not in archive.cluster
     assert spec.backup_spec(settings, "pg") == {
         "cluster": {"name": "pg"},
         "method": "plugin",
@@ -71,7 +75,7 @@ def test_a_new_incarnation_of_the_cluster_archives_under_a_server_name_of_its_ow
     assert plugin["parameters"]["serverName"] == "pg-2"
 
 
-def test_irsa_annotates_the_instances_service_account_where_no_secret_is_given() -> None:
+def test_irsa_annotates_the_instances_service_account_for_an_iam_role() -> None:
     arn = "arn:aws:iam::123456789012:role/backups"
     irsa = BackupSettings(cnpg_destination_path="s3://b/db", cnpg_iam_role_arn=arn)
     archive = spec.cluster_backup(irsa, "pg")
@@ -81,12 +85,54 @@ def test_irsa_annotates_the_instances_service_account_where_no_secret_is_given()
     }
     assert archive.object_store is not None
     assert archive.object_store["configuration"]["s3Credentials"] == {"inheritFromIAMRole": True}
-    keys = BackupSettings(
-        cnpg_destination_path="s3://b/db", cnpg_iam_role_arn=arn, cnpg_credentials_secret="k"
+    assert archive.credentials_secret is None
+    own_role = spec.cluster_backup(BackupSettings(cnpg_destination_path="s3://b/db"), "pg")
+    assert own_role is not None
+    assert "serviceAccountTemplate" not in own_role.cluster
+
+
+def test_a_platforms_secret_is_read_by_its_name_and_not_made() -> None:
+    platform = BackupSettings(
+        cnpg_destination_path="s3://b/db",
+        cnpg_credentials=CnpgBackupCredentials.SECRET,
+        cnpg_credentials_secret="s3-keys",
     )
-    with_keys = spec.cluster_backup(keys, "pg")
-    assert with_keys is not None
-    assert "serviceAccountTemplate" not in with_keys.cluster
+    archive = spec.cluster_backup(platform, "pg")
+    assert archive is not None
+    assert archive.object_store is not None
+    assert archive.object_store["configuration"]["s3Credentials"]["accessKeyId"] == {
+        "name": "s3-keys",
+        "key": "ACCESS_KEY_ID",
+    }
+    assert archive.credentials_secret is None
+    assert "serviceAccountTemplate" not in archive.cluster
+
+
+def test_workload_identity_gives_gke_credentials_and_the_google_service_account() -> None:
+    account = "backups@tradestream.iam.gserviceaccount.com"
+    gke = BackupSettings(
+        cnpg_destination_path="gs://b/db",
+        cnpg_credentials=CnpgBackupCredentials.WORKLOAD_IDENTITY,
+        cnpg_gcp_service_account=account,
+    )
+    archive = spec.cluster_backup(gke, "pg")
+    assert archive is not None
+    assert archive.object_store is not None
+    configuration = archive.object_store["configuration"]
+    # The plugin picks Google Cloud Storage by the credentials given: no s3Credentials.
+    assert configuration["googleCredentials"] == {"gkeEnvironment": True}
+    assert "s3Credentials" not in configuration
+    assert archive.cluster["serviceAccountTemplate"] == {
+        "metadata": {"annotations": {"iam.gke.io/gcp-service-account": account}}
+    }
+    assert archive.credentials_secret is None
+    federation = BackupSettings(
+        cnpg_destination_path="gs://b/db",
+        cnpg_credentials=CnpgBackupCredentials.WORKLOAD_IDENTITY,
+    )
+    direct = spec.cluster_backup(federation, "pg")
+    assert direct is not None
+    assert "serviceAccountTemplate" not in direct.cluster
 
 
 def _alerting(**backup: object) -> Settings:

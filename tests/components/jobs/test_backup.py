@@ -288,14 +288,17 @@ def test_without_the_backup_flyway_runs_alone(run_stack: Callable[..., ProgramRu
         ({"backupRetainCount": "0"}, "out of range"),
         (
             {"databaseFlavor": "cloudnative-pg", "cnpgBackupDestinationPath": "gs://b/db"},
-            'cnpgBackupDestinationPath: "gs://b/db" is a Google Cloud Storage path: only S3',
+            "cnpgBackupCredentials: is iam-role, which serves s3:// stores, but "
+            "cnpgBackupDestinationPath is a gs:// path; set cnpgBackupCredentials "
+            "workload-identity",
         ),
         (
             {
                 "databaseFlavor": "cloudnative-pg",
                 "cnpgBackupDestinationPath": "https://acct.blob.core.windows.net/c/db",
             },
-            "is an Azure Blob Storage path: only S3 and S3-compatible stores are supported",
+            "is an Azure Blob Storage path: only S3 (and S3-compatible stores) and Google "
+            "Cloud Storage are supported",
         ),
         (
             {"databaseFlavor": "cloudnative-pg", "cnpgBackupIamRoleArn": "backups"},

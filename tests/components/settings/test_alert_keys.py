@@ -9,6 +9,7 @@ from tests.components.settings.test_settings import parse, problems_of
 
 CNPG = {
     "databaseFlavor": "cloudnative-pg",
+    "cnpgInstallOperator": "false",
     "postgresMetricsEnabled": "true",
     "cnpgBackupDestinationPath": "s3://bucket/path",
 }

@@ -297,7 +297,12 @@ def test_readme_configuration_reference_is_up_to_date() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stack", "expected"), [("dev", set()), ("staging", set()), ("prod", {"adminPassword"})]
+    ("stack", "expected"),
+    [
+        ("dev", set()),
+        ("staging", {"cnpgBackupAccessKeyId", "cnpgBackupSecretAccessKey"}),
+        ("prod", {"adminPassword", "cnpgBackupAccessKeyId", "cnpgBackupSecretAccessKey"}),
+    ],
 )
 def test_each_stack_names_the_secrets_an_operator_must_set(stack: str, expected: set[str]) -> None:
     assert required_secrets(stack_config(stack)) == expected

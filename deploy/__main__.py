@@ -26,6 +26,7 @@ from typing import Any, Final
 from pulumi import automation as auto
 
 from components.inputs import check_inputs
+from components.jobs import backup_spec
 from components.jobs.flyway import flyway_command
 from components.migrations import MigrationError
 from components.migrations.report import summary
@@ -43,7 +44,7 @@ from deploy.kube import KubeError
 from deploy.maintenance import refuse_while_migrating, run_pod
 from deploy.passphrase import SecretsError, decide, passphrase_hint
 from deploy.protection import deployed_value, edited_migrations, protected_changes
-from deploy.target import LOCAL, STATE, Target, local_setup, open_target
+from deploy.target import LOCAL_STACKS, STATE, Target, local_setup, open_target
 from deploy.waits import too_long, waits
 
 
@@ -70,6 +71,17 @@ class Operation:
         self.events.append(event)
 
 
+def failed_backups(target: Target) -> list[str]:
+    """The backups a deploy left failed in state: replaced, so a new one is taken before
+    Flyway (the engine would otherwise keep the failed one, and `up` would stop on it
+    again). Said once, naming each."""
+    deployment = target.stack.export_stack().deployment or {}
+    urns = backup_spec.failed_backups(deployment.get("resources", []))
+    for urn in urns:
+        print(f"the backup {urn.rsplit('::', 1)[-1]} failed in the last deploy: taking a new one")
+    return urns
+
+
 def preview(target: Target, operation: Operation) -> None:
     """`pulumi preview --diff`, then the review lines: whether Flyway runs, why, and what."""
     deployed = review.script_names(getattr(target.stack.outputs().get("migrations"), "value", None))
@@ -78,6 +90,7 @@ def preview(target: Target, operation: Operation) -> None:
         diff=True,
         on_event=operation.on_event,
         refresh=operation.refresh,
+        replace=failed_backups(target) or None,
     )
     job, planned = review.collect(operation.events)
     lines = review.review(target.name, job, deployed, planned)
@@ -136,7 +149,10 @@ def run_up(target: Target, yes: bool, operation: Operation) -> int:
         workspace.env_vars = {**workspace.env_vars, PATCH_FORCE: "true"}
     try:
         target.stack.up(
-            on_output=operation.output, on_event=operation.on_event, refresh=operation.refresh
+            on_output=operation.output,
+            on_event=operation.on_event,
+            refresh=operation.refresh,
+            replace=failed_backups(target) or None,
         )
     finally:
         show_flyway_log(target, before)
@@ -298,7 +314,7 @@ def check_secrets(name: str) -> int:
         salt=stack_file.salt,
         encrypted=stack_file.secret_keys,
         environ=os.environ,
-        machine_local=name == LOCAL,
+        machine_local=name in LOCAL_STACKS,
         shared_backend=True,
     )
     print(f"{name}: the salt is committed in {STACK_DIR}/Pulumi.{name}.yaml; a passphrase is given")
@@ -358,12 +374,12 @@ def _run(
 
 
 def down(name: str) -> int:
-    """Tear the local stack's machine down: cluster, database and kept state."""
-    if name != LOCAL:
-        print(f"error: down is for the local stack; use destroy for {name}", file=sys.stderr)
+    """Tear the local stacks' machine down: cluster, database and kept state."""
+    if name not in LOCAL_STACKS:
+        print(f"error: down is for the local stacks; use destroy for {name}", file=sys.stderr)
         return 2
     local_setup().down()
-    print("local stack removed: cluster stopped, database and state deleted")
+    print("local stacks removed: cluster stopped, databases and state deleted")
     return 0
 
 

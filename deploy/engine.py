@@ -187,14 +187,20 @@ def open_stack(
     engine: Engine,
     *,
     kubeconfig: Path | None = None,
+    plugins: Path | None = None,
 ) -> auto.Stack:
-    """Create or select `stack` in `work_dir`, running the program inline."""
+    """Create or select `stack` in `work_dir`, running the program inline; `plugins`: a
+    folder of resource providers found before any other (the machine-local stand-ins)."""
     path = os.environ.get("PATH", "")
     env = {**backend.env(), "PULUMI_SKIP_UPDATE_CHECK": "true"}
     if engine.provider is not None:
         # A provider binary on PATH is used whatever version the SDK asks for.
-        env["PATH"] = f"{engine.provider.parent}{os.pathsep}{path}"
+        path = f"{engine.provider.parent}{os.pathsep}{path}"
         env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+    if plugins is not None:
+        path = f"{plugins}{os.pathsep}{path}"
+    if path != os.environ.get("PATH", ""):
+        env["PATH"] = path
     if kubeconfig is not None:
         env["KUBECONFIG"] = str(kubeconfig)
     options = auto.LocalWorkspaceOptions(

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 STATE = ROOT / ".pulumi-state"
 LOCAL: Final = "local"
-"""The machine-local stack (standins.localstack.STACK). Its set-up is imported only to run it,
-so the commands CI runs for the other stacks need nothing beyond requirements.txt."""
+LOCAL_STACKS: Final = (LOCAL, "local-cnpg")
+"""The machine-local stacks (standins.localstack.STACKS). Their set-up is imported only to run
+it, so the commands CI runs for the other stacks need nothing beyond requirements.txt."""
 
 
 def local_setup() -> ModuleType:
@@ -55,7 +56,7 @@ def open_target(
     and salt `passphrase.decide` chooses (refused before anything is written or started); for
     `local`, start (or find) its database and cluster when `start`."""
     environ = os.environ if environ is None else environ
-    is_local = name == LOCAL
+    is_local = name in LOCAL_STACKS
     engine = find_engine(local_provider=is_local)
     shared_backend = bool(environ.get(BACKEND_VARIABLE)) and not is_local
     secrets = decide(
@@ -69,21 +70,20 @@ def open_target(
     )
     if is_local:
         local = local_setup()
-        state = local.state_dir()
+        state = local.state_dir(name)
         workspace = prepare_workspace(state / "workspace", name)
         kubeconfig = local.start_cluster() if start else local.kubeconfig()
-        database = local.start_database(stack_file.settings) if start else None
+        password = local.prepare(name, stack_file.settings) if start else None
         stack = open_stack(
             name,
             workspace,
             Backend.local_folder(state / "state", name),
             engine,
             kubeconfig=kubeconfig,
+            plugins=local.plugins(state),
         )
-        if database is not None:
-            stack.set_config(
-                "migratorPassword", auto.ConfigValue(database.migrator_password, secret=True)
-            )
+        if password is not None:
+            stack.set_config("migratorPassword", auto.ConfigValue(password, secret=True))
         if engine.provider_note:
             print(f"note: {engine.provider_note}")
         return Target(name, stack, is_local=True, kubeconfig=kubeconfig)

@@ -5,11 +5,14 @@
 #   control-plane  etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 #   node           kubelet, kube-proxy, containerd (+ its runc shim and ctr), runc, the CNI
 #                  plugins (bridge, host-local, loopback, portmap), CoreDNS, the pause program
+#   operator       the CloudNativePG operator (its one `manager` binary is also the instance
+#                  manager) and its Barman Cloud plugin, with the install manifests their
+#                  modules ship
 #   images         the container images the local node runs, built from Debian packages and
-#                  Maven jars (python -m standins.images; as root)
+#                  Maven jars (python -m standins.images; as root; needs `operator`)
 #   promtool       Prometheus' rule checker and tester, for the tests of the program's alerts
 #
-#   bash scripts/install-engine.sh [pulumi|provider|control-plane|node|images|promtool|all]
+#   bash scripts/install-engine.sh [pulumi|provider|control-plane|node|operator|images|promtool|all]
 #                                                                                 (default: all)
 #   bash scripts/install-engine.sh path PART        where PART is cached
 #
@@ -32,6 +35,14 @@ RUNC_VERSION=1.5.3
 CNI_PLUGINS_VERSION=1.9.1
 COREDNS_VERSION=1.14.7
 PAUSE_VERSION=3.10.1
+CNPG_VERSION=1.27.1
+BARMAN_PLUGIN_VERSION=0.15.0
+# The plugin's go.mod requires machinery and barman-cloud v0.6.0, which the module proxy does
+# not serve; these are the versions its previous release (0.14.0) pins, which it does.
+BARMAN_PLUGIN_REPLACES=(
+    github.com/cloudnative-pg/machinery=github.com/cloudnative-pg/machinery@v0.5.0
+    github.com/cloudnative-pg/barman-cloud=github.com/cloudnative-pg/barman-cloud@v0.5.2-0.20260720143032-950b0f57e122
+)
 # Prometheus' Go module numbers release 3.y.z as v0.3yy.z.
 PROMETHEUS_VERSION=3.16.0
 PROMETHEUS_MODULE_VERSION=v0.316.0
@@ -359,6 +370,46 @@ _build_pause() {
     rm -rf "$src"
 }
 
+cnpg_dir() { echo "$bin/cloudnative-pg-v$CNPG_VERSION"; }
+barman_plugin_dir() { echo "$bin/plugin-barman-cloud-v$BARMAN_PLUGIN_VERSION"; }
+
+# As upstream's release build (.goreleaser.yml): static, stripped, the version stamped in.
+install_operator() {
+    local target module=github.com/cloudnative-pg/cloudnative-pg versions
+    target=$(cnpg_dir)
+    versions="$module/pkg/versions"
+    mkdir -p "$target"
+    step "CloudNativePG manager $CNPG_VERSION" "$target/manager" _build_module "$target/manager" \
+        "$module@v$CNPG_VERSION" ./cmd/manager "releases/cnpg-$CNPG_VERSION.yaml" \
+        "-s -w -X $versions.buildVersion=$CNPG_VERSION -X $versions.buildCommit=v$CNPG_VERSION"
+    target=$(barman_plugin_dir)
+    mkdir -p "$target"
+    step "Barman Cloud plugin $BARMAN_PLUGIN_VERSION" "$target/manager" _build_module \
+        "$target/manager" "github.com/cloudnative-pg/plugin-barman-cloud@v$BARMAN_PLUGIN_VERSION" \
+        ./cmd/manager manifest.yaml "-s -w" "${BARMAN_PLUGIN_REPLACES[@]}"
+}
+
+# Build `package` of a module as its own main module (its go.mod and go.sum), with `replace`s,
+# and keep one file of it (the install manifest) beside the binary.
+_build_module() { # output module@version package manifest ldflags [replace...]
+    local output=$1 module=$2 package=$3 manifest=$4 ldflags=$5 src replace
+    shift 5
+    require_go
+    src=$(mktemp -d "$build/module.XXXXXX")
+    cp -r "$(module_dir "$module")/." "$src"
+    chmod -R u+w "$src"
+    if (($# > 0)); then
+        for replace in "$@"; do
+            (cd "$src" && go mod edit -replace "$replace")
+        done
+        (cd "$src" && GOFLAGS=-mod=mod go mod tidy)
+    fi
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$output.tmp" "$package")
+    cp "$src/$manifest" "$(dirname "$output")/$(basename "$manifest")"
+    mv "$output.tmp" "$output"
+    rm -rf "$src"
+}
+
 # Prometheus' rule checker and tester, for the tests of the program's alerts. Built without
 # the service discovery plugins (remove_all_sd: the cloud SDKs, most of a full build's time),
 # which rule files never use.
@@ -391,10 +442,12 @@ install_images() {
 
 # Everything. The images (network and disk: debootstrap, apt, Maven's jars) are built beside
 # the Go builds (CPU), in a process of their own with its own cache, so on a cold machine
-# their minutes overlap; their output is printed after the Go steps', from a log.
+# their minutes overlap; their output is printed after the Go steps', from a log. The
+# operator's binaries go into its images, so they are built first.
 images_pid=""
 install_all() {
     local images_log images_ok=""
+    install_operator
     images_log=$(mktemp "$build/images.XXXXXX.log") # one per run: runs may overlap
     install_images >"$images_log" 2>&1 &
     images_pid=$!
@@ -427,16 +480,19 @@ main() {
         cni) echo "$bin/cni-plugins-v$CNI_PLUGINS_VERSION" ;;
         coredns) echo "$bin/coredns-v$COREDNS_VERSION" ;;
         pause) pause_dir ;;
+        cnpg) cnpg_dir ;;
+        barman-plugin) barman_plugin_dir ;;
         images) echo "$cache/images" ;;
         promtool) echo "$bin/promtool-v$PROMETHEUS_VERSION/promtool" ;;
-        *) die "usage: $0 path pulumi|provider|control-plane|containerd|runc|cni|coredns|pause|images|promtool" ;;
+        *) die "usage: $0 path pulumi|provider|control-plane|containerd|runc|cni|coredns|pause|cnpg|barman-plugin|images|promtool" ;;
         esac
         return
         ;;
     versions)
         printf '%s\n' "kubernetes $KUBERNETES_VERSION" "etcd $ETCD_VERSION" \
             "containerd $CONTAINERD_VERSION" "runc $RUNC_VERSION" "cni-plugins $CNI_PLUGINS_VERSION" \
-            "coredns $COREDNS_VERSION" "pause $PAUSE_VERSION" "prometheus $PROMETHEUS_VERSION"
+            "coredns $COREDNS_VERSION" "pause $PAUSE_VERSION" "cloudnative-pg $CNPG_VERSION" \
+            "plugin-barman-cloud $BARMAN_PLUGIN_VERSION" "prometheus $PROMETHEUS_VERSION"
         return
         ;;
     esac
@@ -446,12 +502,13 @@ main() {
     provider) install_provider ;;
     control-plane) install_kubernetes "${CONTROL_PLANE[@]}" ;;
     node) install_node ;;
+    operator) install_operator ;;
     images) install_images ;;
     promtool) install_promtool ;;
     all)
         install_all
         ;;
-    *) die "usage: $0 [pulumi|provider|control-plane|node|images|promtool|all] | path PART | versions" ;;
+    *) die "usage: $0 [pulumi|provider|control-plane|node|operator|images|promtool|all] | path PART | versions" ;;
     esac
     print_summary
     log "ready in $((SECONDS - start)) s (cache: $cache)"

@@ -2,7 +2,8 @@
 # Runs a stack with the real Pulumi engine, with everything it needs installed first:
 #   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|restore|drift|down} STACK [--refresh]
 # `local` installs and starts its own Kubernetes cluster with a real node and a PostgreSQL in
-# it; other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
+# it; `local-cnpg` the same cluster with the CloudNativePG operator and its Barman Cloud plugin
+# in it (standins/localstack.py); other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
 # kubectl context.
 # The program runs through Pulumi's Automation API (python -m deploy), so only the Pulumi CLI
 # is needed, not its Python language host.
@@ -47,7 +48,7 @@ fi
 
 if [[ "$command" == down ]]; then
   make --no-print-directory deps
-elif [[ "$stack" == local ]]; then
+elif [[ "$stack" == local || "$stack" == local-cnpg ]]; then
   step "installing what the local stack needs (cached after the first run)"
   make --no-print-directory deps
   bash scripts/install-system-deps.sh

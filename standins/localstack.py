@@ -1,5 +1,9 @@
-"""The `local` stack's machine: a local Kubernetes cluster with a real node, and a PostgreSQL
-inside it whose database and roles a DBA created.
+"""The machine-local stacks: a local Kubernetes cluster with a real node, and in it
+
+- for `local`, a PostgreSQL whose database and roles a DBA created;
+- for `local-cnpg`, the CloudNativePG operator and its Barman Cloud plugin (standins/cnpg.py),
+  the stack's namespace and its object store's credentials Secret, as a platform team
+  provides them before a stack that runs its own Cluster.
 
 `make up STACK=local` starts the cluster (idempotent; a cluster killed without `make down`
 is restarted from its state), deploys the server where the stack file's
@@ -26,7 +30,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import psycopg
 from psycopg import sql
@@ -42,6 +46,8 @@ from standins.clusterdb import ClusterPostgres, Location
 from standins.flyway_cli import run_flyway
 
 STACK = "local"
+CNPG_STACK = "local-cnpg"
+STACKS = (STACK, CNPG_STACK)
 STATE_ENV = "TRADESTREAM_LOCAL_STATE"
 """Puts the local stack's state (workspace, Pulumi state, kept password) elsewhere: the tests
 run the README's commands with one of their own, beside a user's running local stack."""
@@ -53,9 +59,12 @@ class Server(Protocol):
     def connect(self, dbname: str = ...) -> psycopg.Connection[tuple[Any, ...]]: ...
 
 
-def state_dir() -> Path:
+def state_dir(stack: str = STACK) -> Path:
+    """Where `stack` keeps its workspace and state: the other local stacks' inside `local`'s,
+    so that `make down` deletes them all."""
     configured = os.environ.get(STATE_ENV)
-    return Path(configured) if configured else cache_dir() / "local-stack"
+    base = Path(configured) if configured else cache_dir() / "local-stack"
+    return base if stack == STACK else base / stack
 
 
 def cluster_layout() -> Layout:
@@ -90,6 +99,59 @@ def start_database(settings: Settings | None = None) -> LocalDatabase:
     )
     server.start()
     return LocalDatabase(server, database.name, provision(server, database.name, state_dir()))
+
+
+def plugins(state: Path) -> Path:
+    """The resource providers the engine cannot fetch here, in `state`: pulumi-random's
+    stand-in (standins/random_provider.py), for the passwords a stack generates."""
+    from standins import random_provider  # noqa: PLC0415 (grpc, only for the engine)
+
+    return random_provider.launcher(state / "plugins").parent
+
+
+def prepare(stack: str, settings: Settings) -> str | None:
+    """What `stack` needs in the running cluster before its deploy; the migrator's password
+    when the stack is given one (a DBA's database), else None."""
+    if stack == CNPG_STACK:
+        start_operator(settings)
+        return None
+    return start_database(settings).migrator_password
+
+
+OBJECT_STORE_KEYS: Final = {"ACCESS_KEY_ID": "local", "ACCESS_SECRET_KEY": "local-object-store"}
+"""The node's object store accepts any key; the Secret holds these."""
+
+
+def start_operator(settings: Settings) -> None:
+    """Install the operator and the plugin, then make the stack's namespace (labelled as the
+    program labels the ones it makes) and the credentials Secret its backups name."""
+    from standins import cnpg  # noqa: PLC0415 (only for this stack)
+
+    api = Client.from_kubeconfig(cluster_layout().kubeconfig)
+    cnpg.install(api)
+    namespace = settings.namespace
+    api.create_if_missing(
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        },
+    )
+    secret = settings.backup.cnpg_credentials_secret
+    if secret:
+        api.create_if_missing(
+            f"/api/v1/namespaces/{namespace}/secrets",
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": secret, "namespace": namespace},
+                "stringData": OBJECT_STORE_KEYS,
+            },
+        )
 
 
 def provision(server: Server, database: str, keep: Path) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from deploy.drift import pods
+from deploy.target import LOCAL_STACKS
 from tests.test_workflows import (
     REPO_ROOT,
     SALT_CHECK,
@@ -48,7 +49,7 @@ def test_scheduled_and_from_the_default_branch_only() -> None:
 
 def test_every_deployed_stack_in_its_own_drift_environment() -> None:
     job = _job()
-    assert set(job["strategy"]["matrix"]["stack"]) == _stack_names() - {"local"}
+    assert set(job["strategy"]["matrix"]["stack"]) == _stack_names() - set(LOCAL_STACKS)
     assert job["strategy"]["fail-fast"] is False
     assert job["environment"] == "drift-${{ matrix.stack }}"
     assert job["concurrency"]["cancel-in-progress"] is False

@@ -51,4 +51,8 @@ def test_an_unknown_stack_lists_the_known_ones() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "stacks: dev local prod staging" in result.stderr
+    listed = result.stderr.split("(stacks: ", 1)[1].split(")", 1)[0].split()
+    assert sorted(listed) == sorted(
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for path in (ROOT / "stacks").glob("Pulumi.*.yaml")
+    )

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy.target import LOCAL_STACKS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GITHUB_DIR = REPO_ROOT / ".github"
 WORKFLOWS_DIR = GITHUB_DIR / "workflows"
@@ -112,7 +114,7 @@ def _yaml_files() -> list[Path]:
     return files
 
 
-MACHINE_LOCAL_STACKS = {"local"}
+MACHINE_LOCAL_STACKS = set(LOCAL_STACKS)
 """Stacks deployed to the machine they run on (make up STACK=local), never by a workflow."""
 
 

@@ -186,7 +186,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                 name=cnpg.cluster_name,
                 namespace=args.namespace,
                 labels=labels("database"),
-                annotations={"pulumi.com/waitFor": spec.cluster_ready(archive)},
+                annotations={"pulumi.com/waitFor": spec.cluster_ready(archive, cnpg.instances)},
             ),
             spec={
                 **spec.cluster_spec(

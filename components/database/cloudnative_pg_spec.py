@@ -411,13 +411,17 @@ def scheduled_backup(backup: BackupSettings, cluster_name: str) -> dict[str, Any
 ARCHIVING_CONDITION: Final = "ContinuousArchiving"
 
 
-def cluster_ready(archive: ClusterBackup | None) -> str:
-    """The Cluster's `pulumi.com/waitFor`: Ready, and where it archives WAL, its continuous
-    archiving working too (the operator's `ContinuousArchiving` condition), since a base
-    backup without the WAL after it restores nothing. All of a JSON list must hold."""
+def cluster_ready(archive: ClusterBackup | None, instances: int) -> str:
+    """The Cluster's `pulumi.com/waitFor`, all of whose JSON list must hold: Ready; as many
+    ready instances as the spec asks for, since the operator's Ready carries no generation
+    and, read right after a change of `instances`, is still the one from before it (the
+    backup and Flyway would start while the operator scales); and where it archives WAL,
+    the operator's `ContinuousArchiving` condition, since a base backup without the WAL
+    after it restores nothing."""
+    wanted = ["condition=Ready", f"jsonpath={{.status.readyInstances}}={instances}"]
     if archive is not None and archive.object_store is not None:
-        return json.dumps(["condition=Ready", f"condition={ARCHIVING_CONDITION}"])
-    return "condition=Ready"
+        wanted.append(f"condition={ARCHIVING_CONDITION}")
+    return json.dumps(wanted)
 
 
 def backup_spec(backup: BackupSettings, cluster_name: str) -> dict[str, Any]:

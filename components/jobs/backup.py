@@ -12,7 +12,6 @@ import pulumi_kubernetes as k8s
 
 from components.alert_rules import WatchedJob
 from components.contract import (
-    DIGEST_ANNOTATION_PREFIX,
     TYPE_PREFIX,
     BackupTarget,
     ClusterTarget,
@@ -25,9 +24,6 @@ from components.jobs import backup_spec
 from components.jobs.flyway import FlywayPlan
 from components.jobs.migration import with_secret_values
 from components.settings import BackupSettings
-
-RUN_ANNOTATION = f"{DIGEST_ANNOTATION_PREFIX}/migration-run"
-
 
 BACKUP_TYPE: Final = f"{TYPE_PREFIX}:MigrationBackup"
 
@@ -92,7 +88,10 @@ class MigrationBackup(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 namespace=args.namespace,
                 labels=labels("backup"),
-                annotations={"pulumi.com/waitFor": target.done_when, RUN_ANNOTATION: run},
+                annotations={
+                    "pulumi.com/waitFor": target.done_when,
+                    backup_spec.RUN_ANNOTATION: run,
+                },
             ),
             spec=dict(target.spec),
             opts=pulumi.ResourceOptions(
@@ -111,13 +110,13 @@ class MigrationBackup(pulumi.ComponentResource):
 
         def passed(values: list[Any]) -> str:
             why = backup_spec.operator_backup_failure(
-                target.kind, values[0], values[1], target.failed_phase
+                target.kind, values[0], values[1], target.failed_phase, values[2]
             )
             if why is not None:
                 raise pulumi.RunError(why)
             return str(values[0])
 
-        self.gate = pulumi.Output.all(backup.id, backup.status).apply(passed)
+        self.gate = pulumi.Output.all(backup.id, backup.status, backup.urn).apply(passed)
 
     def _dump(self, name: str, args: MigrationBackupArgs, target: DumpTarget) -> None:
         claim_name = backup_spec.claim_name(target.endpoint.address.database)
@@ -171,7 +170,7 @@ class MigrationBackup(pulumi.ComponentResource):
                 annotations={
                     # A failed backup is retried by the next `pulumi up`.
                     "pulumi.com/replaceUnready": "true",
-                    RUN_ANNOTATION: run,
+                    backup_spec.RUN_ANNOTATION: run,
                 },
             ),
             spec=typing.cast("k8s.batch.v1.JobSpecArgsDict", job_spec),

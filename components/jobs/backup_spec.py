@@ -8,13 +8,16 @@ waits for it, and a backup that fails stops the migration.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from components.contract import DatabaseEndpoint
+from components.contract import DIGEST_ANNOTATION_PREFIX, DatabaseEndpoint
 from components.jobs.libpq import libpq_environment
 from components.jobs.pod import TMP_PATH, Container, EnvVar, locked_down_pod
 from components.settings import BackupSettings, FlywaySettings
+
+RUN_ANNOTATION: Final = f"{DIGEST_ANNOTATION_PREFIX}/migration-run"
+"""On each backup: the migration run it was taken for."""
 
 BACKUP_PATH: Final = "/backups"
 TLS_PATH: Final = "/tls"
@@ -201,16 +204,34 @@ def claim_spec(backup: BackupSettings) -> dict[str, Any]:
 
 
 def operator_backup_failure(
-    kind: str, name: str, status: Mapping[str, Any] | None, failed_phase: str
+    kind: str, name: str, status: Mapping[str, Any] | None, failed_phase: str, urn: str = ""
 ) -> str | None:
     """Why `up` stops after the operator's backup ended (None: it completed, or its status is
-    not known yet, as in a preview)."""
+    not known yet, as in a preview). The failed object stays in the stack's state as it is,
+    so the next `up` must be told to replace it (`make up` does so by itself)."""
     if not status or status.get("phase") != failed_phase:
         return None
     error = status.get("error") or "the operator recorded no error"
+    again = f"`pulumi up --replace '{urn}'`" if urn else "`pulumi up --replace <its URN>`"
     return (
         f"the {kind} {name} before this migration ended in phase {failed_phase}: {error}. "
         "Flyway did not run. Check the Cluster's WAL archiving and the object store "
-        "(kubectl describe cluster; the credentials Secret), then run `up` again: it takes a "
-        "new backup."
+        "(kubectl describe cluster; the credentials Secret), then run `make up` again: it "
+        f"takes a new backup (with the Pulumi CLI: {again})."
     )
+
+
+def failed_backups(
+    resources: Iterable[Mapping[str, Any]], failed_phase: str = "failed"
+) -> list[str]:
+    """The URNs of the program's backups (marked with RUN_ANNOTATION) that a deploy left in
+    state in their failed phase (an operator's `Backup`'s is `failed`): the next `up`
+    replaces them, so it backs up again."""
+    found = []
+    for resource in resources:
+        outputs = resource.get("outputs") or {}
+        annotations = (outputs.get("metadata") or {}).get("annotations") or {}
+        phase = (outputs.get("status") or {}).get("phase")
+        if RUN_ANNOTATION in annotations and phase == failed_phase:
+            found.append(str(resource["urn"]))
+    return found

@@ -42,6 +42,7 @@ from standins.cluster.layout import (
     make_private_dir,
     replace_file,
 )
+from standins.objectstore import PORT as OBJECT_STORE_PORT
 
 DEFAULT_TIMEOUT: Final = 600.0
 STOP_GRACE: Final = 3.0
@@ -56,6 +57,7 @@ COMPONENTS: Final = (
     "kubelet",
     "kube-proxy",
     "provisioner",
+    "objectstore",
 )
 """In start order; stopped in reverse."""
 STANDARD_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -187,6 +189,16 @@ class Starter:
         )
         provisioner = [sys.executable, "-m", "standins.cluster", "provisioner"]
         self.launch("provisioner", [*provisioner, "--state", str(layout.state)], mount=False)
+        self.launch(
+            "objectstore",
+            [sys.executable, "-m", "standins.objectstore", "--port", str(OBJECT_STORE_PORT)],
+            mount=False,
+        )
+        self.wait(
+            "object store answering",
+            "objectstore",
+            lambda: isolation.http_ok(self.holder, OBJECT_STORE_PORT, "/"),
+        )
         self.wait(
             "default namespace usable",
             "kube-controller-manager",

@@ -9,7 +9,9 @@ No registry is reachable here, so every image is built on this machine:
   client tools, with an entrypoint that initialises an empty data directory like the official
   image's. The local stack's in-cluster server runs from it too;
 - the node's own: the pod sandbox (`registry.k8s.io/pause`, a small Go program) and CoreDNS
-  (`registry.k8s.io/coredns/coredns`, built from its module at the same version).
+  (`registry.k8s.io/coredns/coredns`, built from its module at the same version);
+- CloudNativePG's: the operator, its operand and the Barman Cloud plugin with its sidecar
+  (standins/images/operator.py), which the CloudNativePG local stack runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Final
 from components.settings.stackfile import read_stack_file
 from standins.cluster.config import COREDNS_IMAGE, PAUSE_IMAGE
 from standins.flyway_cli import FlywayNotInstalledError, fetch_command, flyway_lib
+from standins.images import operator
 from standins.images.layers import STANDARD_PATH, Files, Layer
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -93,10 +96,10 @@ def installed(part: str) -> Path:
     return Path(result.stdout.strip())
 
 
-def _binary(part: str, name: str) -> Path:
+def _binary(part: str, name: str, step: str = "node") -> Path:
     path = installed(part) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run: bash scripts/install-engine.sh node")
+        raise FileNotFoundError(f"{path} is missing; run: bash scripts/install-engine.sh {step}")
     return path
 
 
@@ -168,6 +171,7 @@ def catalog() -> list[Image]:
         },
     )
     return [
+        *_operator_images(base, postgres),
         Image(PAUSE_IMAGE, PAUSE_IMAGE, pause, {"Entrypoint": ["/pause"], "User": "65535:65535"}),
         Image(
             COREDNS_IMAGE,
@@ -206,5 +210,45 @@ def catalog() -> list[Image]:
                 "Cmd": ["--help"],
                 "WorkingDir": "/flyway",
             },
+        ),
+    ]
+
+
+def _operator_images(base: Layer, postgres: Layer) -> list[Image]:
+    manager = _binary("cnpg", "manager", "operator")
+    plugin = _binary("barman-plugin", "manager", "operator")
+    upstream = "ghcr.io/cloudnative-pg"
+    nonroot = {"Entrypoint": ["/manager"], "User": "65532:65532"}
+    uid = operator.POSTGRES_UID
+    return [
+        Image(
+            operator.OPERATOR_IMAGE,
+            f"{upstream}/cloudnative-pg:{operator.CNPG_VERSION}",
+            operator.static_layer("cloudnative-pg", manager),
+            nonroot,
+        ),
+        Image(
+            operator.OPERAND_IMAGE,
+            f"{upstream}/postgresql:17.6",
+            operator.operand_layer(postgres),
+            {
+                "Env": [
+                    f"PATH=/usr/lib/postgresql/{PG_MAJOR}/bin:{STANDARD_PATH}",
+                    "LANG=C.UTF-8",
+                ],
+                "User": f"{uid}:{uid}",
+            },
+        ),
+        Image(
+            operator.PLUGIN_IMAGE,
+            f"{upstream}/plugin-barman-cloud:v{operator.BARMAN_PLUGIN_VERSION}",
+            operator.static_layer("plugin-barman-cloud", plugin),
+            nonroot,
+        ),
+        Image(
+            operator.SIDECAR_IMAGE,
+            f"{upstream}/plugin-barman-cloud-sidecar:v{operator.BARMAN_PLUGIN_VERSION}",
+            operator.sidecar_layer(base, plugin),
+            {"Entrypoint": ["/manager"], "User": f"{uid}:{uid}", "Env": [f"PATH={STANDARD_PATH}"]},
         ),
     ]

@@ -80,6 +80,8 @@ class Layer:
     post: str = ""
     """Shell run in the chroot after it."""
     files: Files = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    """Symbolic links: path in the image -> what it points to."""
     base: bool = False
 
     def chain(self) -> list[Layer]:
@@ -110,6 +112,8 @@ class Layer:
             "files": files,
             "base": self.base,
         }
+        if self.links:
+            recipe["links"] = dict(sorted(self.links.items()))
         if self.base or self.apt:
             recipe["suite"] = [MIRROR, SUITE, suite.fingerprint()]
         return recipe
@@ -166,6 +170,10 @@ class LayerCache:
         else:
             root.mkdir()
         _write_files(root, layer.files)
+        for dest, points_to in layer.links.items():
+            link = root / dest.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(points_to)
         diff_id, size = write_layer_tar(root, directory / "layer.tar", whiteouts=not layer.base)
         seconds = round(time.monotonic() - started, 1)
         meta = {

@@ -40,16 +40,19 @@ class Checkout:
     root: Path
     env: dict[str, str]
     stack_file: dict[str, object]
+    stack: str = "local"
 
     def set(self, **config: object) -> None:
-        """Set keys of the local stack file (None removes one) as a user would edit it."""
+        """Write the stack file as `stack_file` with these keys set (None removes one), as a
+        user would edit it; `set()` writes it back as it was."""
         values = dict(self.stack_file["config"])  # type: ignore[call-overload]
         for key, value in config.items():
             if value is None:
                 values.pop(PREFIX + key, None)
             else:
                 values[PREFIX + key] = value
-        (self.root / LOCAL).write_text(yaml.safe_dump({"config": values}), encoding="utf-8")
+        path = self.root / f"stacks/Pulumi.{self.stack}.yaml"
+        path.write_text(yaml.safe_dump({"config": values}), encoding="utf-8")
 
     def write(self, relative: str, content: bytes | str) -> None:
         path = self.root / relative

@@ -224,7 +224,10 @@ def test_cloudnative_pg_cluster_and_operator(runs: dict[str, ProgramRun]) -> Non
         "initdb": {"database": "tradestream", "owner": "tradestream_owner"}
     }
     assert spec["enableSuperuserAccess"] is False
-    assert cluster.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert json.loads(cluster.inputs["metadata"]["annotations"]["pulumi.com/waitFor"]) == [
+        "condition=Ready",
+        f"jsonpath={{.status.readyInstances}}={int(spec['instances'])}",
+    ]
     assert cluster.urn in run.flyway_job().dependencies
     with_roles = runs["cloudnative-pg+roles"].one("kubernetes:postgresql.cnpg.io/v1:Cluster")
     assert with_roles.inputs["spec"]["superuserSecret"] == {

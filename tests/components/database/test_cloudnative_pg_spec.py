@@ -30,9 +30,11 @@ def test_cloudnative_pg_backs_up_to_the_object_store_with_its_wal() -> None:
             "parameters": {"barmanObjectName": "pg-backups", "serverName": "pg"},
         }
     ]
-    # Ready is not enough: a base backup restores nothing without the WAL after it.
-    assert json.loads(spec.cluster_ready(archive)) == [
+    # Ready is not enough: a base backup restores nothing without the WAL after it, and
+    # right after a change of `instances` Ready is still the one from before it.
+    assert json.loads(spec.cluster_ready(archive, 3)) == [
         "condition=Ready",
+        "jsonpath={.status.readyInstances}=3",
         "condition=ContinuousArchiving",
     ]
     assert archive.object_store is not None
@@ -63,8 +65,9 @@ def test_volume_snapshots_need_only_their_class() -> None:
     assert spec.backup_spec(settings, "pg")["method"] == "volumeSnapshot"
     assert spec.cluster_backup(BackupSettings(), "pg") is None
     # No WAL archive to wait for.
-    assert spec.cluster_ready(archive) == "condition=Ready"
-    assert spec.cluster_ready(None) == "condition=Ready"
+    expected = ["condition=Ready", "jsonpath={.status.readyInstances}=2"]
+    assert json.loads(spec.cluster_ready(archive, 2)) == expected
+    assert json.loads(spec.cluster_ready(None, 2)) == expected
 
 
 def test_a_new_incarnation_of_the_cluster_archives_under_a_server_name_of_its_own() -> None:

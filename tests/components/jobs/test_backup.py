@@ -313,3 +313,25 @@ def test_a_backup_that_could_not_run_is_refused_at_preview(
     assert run.error is not None
     assert words in str(run.error)
     assert run.resources == []
+
+
+def test_a_failed_operator_backup_left_in_state_is_found_to_be_replaced() -> None:
+    def resource(urn: str, phase: str | None, marked: bool = True) -> dict[str, object]:
+        annotations = {backup_spec.RUN_ANNOTATION: "r"} if marked else {}
+        outputs: dict[str, object] = {"metadata": {"annotations": annotations}}
+        if phase is not None:
+            outputs["status"] = {"phase": phase}
+        return {"urn": urn, "outputs": outputs}
+
+    resources: list[dict[str, object]] = [
+        resource("urn:a", "failed"),
+        resource("urn:b", "completed"),
+        resource("urn:c", None),
+        resource("urn:d", "failed", marked=False),  # not one of the program's backups
+        {"urn": "urn:e"},
+    ]
+    assert backup_spec.failed_backups(resources) == ["urn:a"]
+    why = backup_spec.operator_backup_failure("Backup", "b", {"phase": "failed"}, "failed", "u:1")
+    assert why is not None
+    assert "`pulumi up --replace 'u:1'`" in why
+    assert "`make up` again" in why

@@ -62,7 +62,7 @@ logs: ## Print Flyway's log of the last migration Job of STACK
 destroy: ## Delete what the program deployed for STACK (the database of record is kept)
 	bash scripts/pulumi.sh destroy $(STACK)
 
-down: ## Stop and remove the local stack's database, cluster and state
+down: ## Stop and remove the local stacks' cluster (local, local-cnpg), databases and state
 	bash scripts/pulumi.sh down local
 
 config-reference: deps ## Regenerate the README's configuration reference from components/settings/keys.py

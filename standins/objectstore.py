@@ -7,7 +7,7 @@ what it holds in memory: a cluster restarted from its state starts with an empty
 plugin then starts a new archive; backups taken before are gone, as they would be with a lost
 bucket). It accepts any access key.
 
-    python -m standins.objectstore --port 9000
+    python -m standins.objectstore --port 9000 --state STATE_DIR
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ ENDPOINT: Final = f"http://{NODE_IP}:{PORT}"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m standins.objectstore", description=__doc__)
     parser.add_argument("--port", type=int, default=PORT)
+    # Unused but named: the node's processes are those whose command line names its state.
+    parser.add_argument("--state", help="the state directory of the cluster it serves")
     args = parser.parse_args(argv)
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 (a test-only dependency)
 

@@ -191,7 +191,10 @@ class Starter:
         self.launch("provisioner", [*provisioner, "--state", str(layout.state)], mount=False)
         self.launch(
             "objectstore",
-            [sys.executable, "-m", "standins.objectstore", "--port", str(OBJECT_STORE_PORT)],
+            [
+                *(sys.executable, "-m", "standins.objectstore"),
+                *("--port", str(OBJECT_STORE_PORT), "--state", str(layout.state)),
+            ],
             mount=False,
         )
         self.wait(

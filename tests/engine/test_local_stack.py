@@ -121,7 +121,7 @@ def test_up_twice_recover_from_a_kill_and_down_leave_the_host_as_it_was(
         assert "Successfully applied" in logs
     finally:
         down = make("down")
-    assert "local stack removed" in down
+    assert "local stacks removed" in down
     assert not cluster.exists()
     assert not local.exists()
     assert host_state(root, cluster, local) == before

@@ -26,6 +26,10 @@ ENCRYPTED: Final = "<encrypted>"
 
 SALT_KEY: Final = "encryptionsalt"
 """Where the CLI keeps the salt of a stack's passphrase in its stack file."""
+FILE_KEYS: Final = frozenset({"config", SALT_KEY, "secretsprovider", "encryptedkey", "environment"})
+"""The top-level keys of a stack file the Pulumi CLI reads (its ProjectStack); it ignores
+any other silently, so a key meant for `config:` but not indented under it would change
+nothing and be refused by no one."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,17 @@ def read_stack_file(root: Path, stack: str) -> StackFile:
     path = stack_path(root, stack)
     source = f"{STACK_CONFIG_DIR}/{path.name}"
     document = load_document(path, source)
+    stray = {str(key): value for key, value in document.items() if str(key) not in FILE_KEYS}
+    if stray:
+        raise SettingsError(
+            [
+                f"{key}: {cli_value(value)[0]!r} is outside `config:`, where the Pulumi CLI "
+                f"ignores it (a stack file's top-level keys are {', '.join(sorted(FILE_KEYS))})"
+                f"; indent it under `config:` as `  {qualified(key)}: ...`, or delete it"
+                for key, value in stray.items()
+            ],
+            source,
+        )
     config = document.get("config")
     if config is None:
         config = {}

@@ -178,41 +178,36 @@ def test_the_instances_network_policy_passes_the_api_server(kube: Client, stack:
     assert accepted["spec"]["ingress"] == policy["spec"]["ingress"]
 
 
-def test_the_irsa_annotation_of_the_instances_service_account_passes_the_crd(
-    kube: Client, cluster_crd: dict[str, Any]
+ARN = "arn:aws:iam::123456789012:role/tradestream-backups"
+GCP_ACCOUNT = "backups@tradestream-staging.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(
+    ("config", "annotation"),
+    [
+        (
+            {"cnpgBackupCredentials": "iam-role", "cnpgBackupIamRoleArn": ARN},
+            {"eks.amazonaws.com/role-arn": ARN},
+        ),
+        (
+            {
+                "cnpgBackupDestinationPath": "gs://tradestream-database-backups/staging",
+                "cnpgBackupCredentials": "workload-identity",
+                "cnpgBackupGcpServiceAccount": GCP_ACCOUNT,
+            },
+            {"iam.gke.io/gcp-service-account": GCP_ACCOUNT},
+        ),
+    ],
+    ids=["irsa", "workload-identity"],
+)
+def test_the_instances_service_account_annotation_passes_the_crd(
+    kube: Client, cluster_crd: dict[str, Any], config: dict[str, str], annotation: dict[str, str]
 ) -> None:
-    arn = "arn:aws:iam::123456789012:role/tradestream-backups"
-    config = {"cnpgBackupCredentials": "iam-role", "cnpgBackupIamRoleArn": arn}
     cluster = integral(run_program("staging", config=config).one(CLUSTER).inputs)
-    namespace = cluster["metadata"]["namespace"]
-    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
-        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    namespace = ensure_namespace(kube, cluster["metadata"]["namespace"])
     accepted = kube.post(
         f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
         "?dryRun=All&fieldValidation=Strict",
         cluster,
     )
-    annotations = accepted["spec"]["serviceAccountTemplate"]["metadata"]["annotations"]
-    assert annotations == {"eks.amazonaws.com/role-arn": arn}
-
-
-def test_the_workload_identity_annotation_of_the_instances_service_account_passes_the_crd(
-    kube: Client, cluster_crd: dict[str, Any]
-) -> None:
-    account = "backups@tradestream-staging.iam.gserviceaccount.com"
-    config = {
-        "cnpgBackupDestinationPath": "gs://tradestream-database-backups/staging",
-        "cnpgBackupCredentials": "workload-identity",
-        "cnpgBackupGcpServiceAccount": account,
-    }
-    cluster = integral(run_program("staging", config=config).one(CLUSTER).inputs)
-    namespace = cluster["metadata"]["namespace"]
-    if kube.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
-        kube.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
-    accepted = kube.post(
-        f"/apis/postgresql.cnpg.io/v1/namespaces/{namespace}/clusters"
-        "?dryRun=All&fieldValidation=Strict",
-        cluster,
-    )
-    annotations = accepted["spec"]["serviceAccountTemplate"]["metadata"]["annotations"]
-    assert annotations == {"iam.gke.io/gcp-service-account": account}
+    assert accepted["spec"]["serviceAccountTemplate"]["metadata"]["annotations"] == annotation

@@ -82,15 +82,16 @@ def failed_backups(target: Target) -> list[str]:
     return urns
 
 
-def preview(target: Target, operation: Operation) -> None:
-    """`pulumi preview --diff`, then the review lines: whether Flyway runs, why, and what."""
+def preview(target: Target, operation: Operation, replace: list[str] | None = None) -> None:
+    """`pulumi preview --diff`, then the review lines: whether Flyway runs, why, and what.
+    `replace`: the backups to take again, when the caller found them already."""
     deployed = review.script_names(getattr(target.stack.outputs().get("migrations"), "value", None))
     target.stack.preview(
         on_output=operation.output,
         diff=True,
         on_event=operation.on_event,
         refresh=operation.refresh,
-        replace=failed_backups(target) or None,
+        replace=(failed_backups(target) if replace is None else replace) or None,
     )
     job, planned = review.collect(operation.events)
     lines = review.review(target.name, job, deployed, planned)
@@ -135,8 +136,9 @@ def run_preview(target: Target, _yes: bool, operation: Operation) -> int:
 
 
 def run_up(target: Target, yes: bool, operation: Operation) -> int:
+    retake = failed_backups(target)
     if not (yes or target.is_local):
-        preview(target, operation)
+        preview(target, operation, retake)
         if not confirm(f"Deploy these changes to {target.name}?"):
             print("Nothing deployed.")
             return 1
@@ -152,7 +154,7 @@ def run_up(target: Target, yes: bool, operation: Operation) -> int:
             on_output=operation.output,
             on_event=operation.on_event,
             refresh=operation.refresh,
-            replace=failed_backups(target) or None,
+            replace=retake or None,
         )
     finally:
         show_flyway_log(target, before)

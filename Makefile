@@ -17,7 +17,7 @@ DIR ?= database/migrations
 .PHONY: help deps test-deps check test up preview logs destroy down lint format typecheck \
         config-reference migrations-lint migrations-check migrations-new migrations-lock \
         migrations-unlock migrations-relock migrations-adopt migrations-repair restore \
-        migrations-rehearse migrations-list bench bench-engine corpus drift
+        migrations-rehearse migrations-list bench bench-engine corpus drift unprotect
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -73,6 +73,9 @@ migrations-repair: ## After a failed migration: flyway repair in the migration J
 
 restore: ## Restore a dump of STACK taken before a migration (BACKUP=name; default: the newest)
 	RESTORE_BACKUP="$(BACKUP)" bash scripts/pulumi.sh restore $(STACK)
+
+unprotect: ## Release the protection of what STACK deployed, for a deliberate replacement of the database (asks first)
+	bash scripts/pulumi.sh unprotect $(STACK)
 
 drift: deps ## Has STACK's cluster, Flyway history or live schema moved away from its last deploy? Report in .pulumi-state/logs/
 	bash scripts/install-system-deps.sh

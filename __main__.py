@@ -111,6 +111,9 @@ if settings.alerts.enabled:
 export("namespace", namespace.name)
 export("databaseFlavor", settings.database.flavor.value)
 export("databaseResourceName", traits.record_name)
+if traits.recovered_from is not None:
+    # A recovery named later for the same Cluster would not run; `make up` refuses it.
+    export("databaseRecoveredFrom", traits.recovered_from)
 export("databaseHost", db.host)
 export("databasePort", db.address.port)
 export("databaseName", db.address.database)

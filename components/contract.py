@@ -190,6 +190,9 @@ class Traits:
     alerts: tuple[AlertRule, ...] = ()
     """The alerts on the database's own backups that its exporter feeds (alertsEnabled); the
     Jobs around a migration are watched by the program whatever the flavor."""
+    recovered_from: str | None = None
+    """The archive folder the database was recovered from when it was created ("": none);
+    None where the program does not recover this flavor."""
 
 
 @dataclass(frozen=True)

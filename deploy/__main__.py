@@ -43,7 +43,12 @@ from deploy.joblogs import flyway_log, newest_job, show_flyway_log
 from deploy.kube import KubeError
 from deploy.maintenance import refuse_while_migrating, run_pod
 from deploy.passphrase import SecretsError, decide, passphrase_hint
-from deploy.protection import deployed_value, edited_migrations, protected_changes
+from deploy.protection import (
+    deployed_value,
+    edited_migrations,
+    protected_changes,
+    recovery_into_a_deployed_cluster,
+)
 from deploy.target import LOCAL_STACKS, STATE, Target, local_setup, open_target
 from deploy.waits import too_long, waits
 
@@ -72,14 +77,36 @@ class Operation:
 
 
 def failed_backups(target: Target) -> list[str]:
-    """The backups a deploy left failed in state: replaced, so a new one is taken before
-    Flyway (the engine would otherwise keep the failed one, and `up` would stop on it
-    again). Said once, naming each."""
+    """The backups to take again before this deploy's Flyway run, said once, naming each:
+    those a deploy left failed in state (the engine would otherwise keep the failed one, and
+    `up` would stop on it again), and the operator's Backup a failed migration attempt ran
+    after (a retry migrates after a backup of what was written since, and the older backup
+    stays in the store)."""
     deployment = target.stack.export_stack().deployment or {}
-    urns = backup_spec.failed_backups(deployment.get("resources", []))
+    resources = deployment.get("resources", [])
+    urns = backup_spec.failed_backups(resources)
     for urn in urns:
         print(f"the backup {urn.rsplit('::', 1)[-1]} failed in the last deploy: taking a new one")
+    if last_attempt_failed(target):
+        for urn in backup_spec.backups_before_a_failed_attempt(resources):
+            print(
+                f"the last migration attempt failed after the backup {urn.rsplit('::', 1)[-1]}:"
+                " taking a new one before the retry"
+            )
+            urns.append(urn)
     return urns
+
+
+def last_attempt_failed(target: Target) -> bool:
+    """The newest migration Job in the state failed, as the cluster reports it now."""
+    job = newest_job(target.stack)
+    if job is None:
+        return False
+    try:
+        status = target.kube().job(*job).get("status")
+    except KubeError:
+        return False  # gone from the cluster: nothing to say about it
+    return backup_spec.job_failed(status)
 
 
 def preview(target: Target, operation: Operation, replace: list[str] | None = None) -> None:
@@ -102,14 +129,17 @@ def preview(target: Target, operation: Operation, replace: list[str] | None = No
 
 
 def refuse_protected_changes(target: Target, settings: Settings) -> str | None:
-    """Why this change must not run, when it would delete or replace the protected database;
-    checked before the engine starts, so nothing at all is changed."""
+    """Why this change must not run, when it would delete or replace the protected database
+    while it is still protected; checked before the engine starts, so nothing at all is
+    changed. Once the protection is released on purpose, the change goes on: the engine
+    then only forgets what is retained on delete."""
     last = {key: output.value for key, output in target.stack.outputs().items()}
     keys = protected_changes(last, settings)
     if not keys:
         return None
-    deployment = target.stack.export_stack().deployment or {}
-    protected = [r["urn"] for r in deployment.get("resources", []) if r.get("protect")]
+    protected = protected_urns(target)
+    if not protected:
+        return None
     changes = ", ".join(f"{key} (deployed: {deployed_value(key, last)})" for key in keys)
     urns = " ".join(f"'{urn}'" for urn in protected)
     return (
@@ -120,8 +150,14 @@ def refuse_protected_changes(target: Target, settings: Settings) -> str | None:
         "the README), then release the protection of what is deployed and deploy again; the "
         "old release, Cluster or namespace is then only forgotten (retained on delete) and "
         "stays in the cluster with its data until you delete it yourself:\n"
-        f"    pulumi state unprotect --stack {target.name} --yes {urns}"
+        f"    make unprotect STACK={target.name}\n"
+        f"  or with the Pulumi CLI:\n    pulumi state unprotect --stack {target.name} --yes {urns}"
     )
+
+
+def protected_urns(target: Target) -> list[str]:
+    deployment = target.stack.export_stack().deployment or {}
+    return [r["urn"] for r in deployment.get("resources", []) if r.get("protect")]
 
 
 def confirm(question: str) -> bool:
@@ -254,6 +290,34 @@ def run_drift(target: Target, _yes: bool, _operation: Operation) -> int:
     return drift.check(stack, read_stack_file(ROOT, target.name).settings, STATE / "logs")
 
 
+def run_unprotect(target: Target, yes: bool, _operation: Operation) -> int:
+    """Release the protection of what the stack deployed, for a deliberate replacement of the
+    database of record (a new Cluster, a recovery into one): the next `up` forgets what is
+    retained on delete and protects again what the program declares protected. Asks first."""
+    protected = protected_urns(target)
+    if not protected:
+        print(f"nothing in the state of {target.name} is protected")
+        return 0
+    print(f"protected in {target.name}:", *(f"  {urn}" for urn in protected), sep="\n")
+    question = f"Release the protection of these {len(protected)} resources of {target.name}?"
+    if not (yes or confirm(question)):
+        print("Nothing changed.")
+        return 1
+    workspace = target.stack.workspace
+    assert isinstance(workspace, auto.LocalWorkspace)  # noqa: S101 (open_stack makes one)
+    env = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}
+    workspace.pulumi_command.run(
+        ["state", "unprotect", "--all", "--yes", "--stack", target.name],
+        workspace.work_dir,
+        {**env, **workspace.env_vars},
+    )
+    print(
+        f"released the protection of {len(protected)} resources of {target.name}; the next "
+        "`make up` protects again what it deploys"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "preview": run_preview,
     "up": run_up,
@@ -264,6 +328,7 @@ COMMANDS: dict[str, Callable[[Target, bool, Operation], int]] = {
     "repair": run_repair,
     "restore": run_restore,
     "drift": run_drift,
+    "unprotect": run_unprotect,
 }
 CHECKS: Final = frozenset({"drift"})
 """Commands whose exit code 1 means what they found: failing to run at all is 2."""
@@ -359,7 +424,11 @@ def _run(
     """A command on an opened stack, after the refusals that need its last deploy."""
     name = target.name
     if command in {"preview", "up"}:
-        refusals = [refuse_protected_changes(target, settings)]
+        last = {key: output.value for key, output in target.stack.outputs().items()}
+        refusals = [
+            refuse_protected_changes(target, settings),
+            recovery_into_a_deployed_cluster(last, settings),
+        ]
         try:
             inputs = check_inputs(settings, ROOT, name)
         except MigrationError as error:

@@ -14,6 +14,7 @@ OUTPUT_OF: Final = {"namespace": "namespace", "databaseFlavor": "databaseFlavor"
 """The stack output each key's deployed value is read from; the key that names what holds
 the data (release or Cluster) is read from `databaseResourceName`."""
 RECORD_OUTPUT: Final = "databaseResourceName"
+RECOVERY_OUTPUT: Final = "databaseRecoveredFrom"
 
 
 def protected_changes(last: Mapping[str, object], settings: Settings) -> list[str]:
@@ -30,6 +31,23 @@ def protected_changes(last: Mapping[str, object], settings: Settings) -> list[st
     elif traits.record_key and last.get(RECORD_OUTPUT) not in (None, traits.record_name):
         changed.append(traits.record_key)
     return changed
+
+
+def recovery_into_a_deployed_cluster(last: Mapping[str, object], settings: Settings) -> str | None:
+    """Why a recovery named for a Cluster that is already deployed would not run: the operator
+    reads the bootstrap only when it creates a Cluster, so `up` would succeed and recover
+    nothing."""
+    traits = database.traits(settings)
+    origin, name = traits.recovered_from, traits.record_name
+    if not origin or last.get(RECORD_OUTPUT) != name or last.get(RECOVERY_OUTPUT) == origin:
+        return None
+    return (
+        f"cnpgRecoverFrom: is {origin!r}, but {name} is deployed already, and the "
+        "operator reads how a Cluster starts only when it creates it: nothing would be "
+        "recovered. Nothing was changed. Recover into a new Cluster: set cnpgClusterName to a "
+        'new name and cnpgBackupServerName to a new folder (see the README, "Recovering a '
+        'CloudNativePG cluster"), or remove cnpgRecoverFrom'
+    )
 
 
 def deployed_value(key: str, last: Mapping[str, object]) -> object:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a stack with the real Pulumi engine, with everything it needs installed first:
-#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|restore|drift|down} STACK [--refresh]
+#   scripts/pulumi.sh {preview|up|refresh|destroy|outputs|logs|repair|restore|drift|unprotect|down} STACK [--refresh]
 # `local` installs and starts its own Kubernetes cluster with a real node and a PostgreSQL in
 # it; `local-cnpg` the same cluster with the CloudNativePG operator and its Barman Cloud plugin
 # in it (standins/localstack.py); other stacks deploy to the cluster of the stack's kubernetes:context, or of the current
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|restore|drift|down STACK [--refresh]"
+usage="usage: scripts/pulumi.sh preview|up|refresh|destroy|outputs|logs|repair|restore|drift|unprotect|down STACK [--refresh]"
 command=${1:?$usage}
 stack=${2:?$usage}
 shift 2

@@ -150,6 +150,7 @@ def test_stack_outputs_a_reviewer_reads(stack_run: ProgramRun) -> None:
         "namespace",
         "databaseFlavor",
         "databaseResourceName",
+        *(("databaseRecoveredFrom",) if settings.database.flavor is Flavor.CLOUDNATIVE_PG else ()),
         "databaseHost",
         "databasePort",
         "databaseName",

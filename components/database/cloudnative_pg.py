@@ -197,6 +197,7 @@ class CloudNativePostgres(pulumi.ComponentResource):
                     managed_roles=(
                         spec.managed_roles(args.roles.roles) if args.roles is not None else None
                     ),
+                    backup=settings.backup,
                 ),
                 **(archive.cluster if archive is not None else {}),
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ def traits(settings: Settings) -> Traits:
             ("the Cluster (postgresReleaseTimeoutSeconds)", timeout),
         ),
         alerts=alerts(settings),
+        recovered_from=settings.backup.cnpg_recover_from,
     )
 
 
@@ -178,6 +180,7 @@ def cluster_spec(
     *,
     superuser_secret: str | None,
     managed_roles: list[dict[str, Any]] | None = None,
+    backup: BackupSettings,
 ) -> dict[str, Any]:
     """The `Cluster` spec. Superuser access is on only when roles are managed with it."""
     storage: dict[str, Any] = {"size": pg.storage_size}
@@ -188,7 +191,7 @@ def cluster_spec(
         "imageName": cnpg.image,
         "storage": storage,
         "resources": resources(pg),
-        "bootstrap": {"initdb": {"database": db.name, "owner": db.owner}},
+        **bootstrap(backup, db, cnpg.cluster_name),
         "enableSuperuserAccess": superuser_secret is not None,
     }
     if superuser_secret is not None:
@@ -196,6 +199,43 @@ def cluster_spec(
     if managed_roles:
         spec["managed"] = {"roles": managed_roles}
     return spec
+
+
+RECOVERY_SOURCE: Final = "origin"
+"""The `externalClusters` entry a recovered Cluster reads its origin's backups from."""
+
+
+def postgres_time(moment: str) -> str:
+    """A recovery target in PostgreSQL's own form, with a numeric offset. The operator 1.27
+    rewrites an RFC 3339 time in UTC to `... .000000Z`, which PostgreSQL refuses at startup
+    (time zone abbreviations are not loaded yet) and the recovery fails; a time in this form
+    is passed on as it is."""
+    return datetime.datetime.fromisoformat(moment).isoformat(sep=" ")
+
+
+def bootstrap(backup: BackupSettings, db: DatabaseSettings, cluster_name: str) -> dict[str, Any]:
+    """How the operator makes the Cluster's first instance: an empty database (`initdb`),
+    or with `cnpgRecoverFrom` the origin's newest base backup before the target and its WAL
+    replayed up to `cnpgRecoveryTargetTime`, read from the same store through this Cluster's
+    own ObjectStore (one folder per incarnation: the origin's is only read). The operator
+    reads it only when it creates the Cluster. `database` and `owner` name the same
+    database and role as `initdb`, so the operator's `-app` Secret is the same."""
+    if not backup.cnpg_recover_from:
+        return {"bootstrap": {"initdb": {"database": db.name, "owner": db.owner}}}
+    recovery: dict[str, Any] = {"source": RECOVERY_SOURCE, "database": db.name, "owner": db.owner}
+    if backup.cnpg_recovery_target_time:
+        recovery["recoveryTarget"] = {"targetTime": postgres_time(backup.cnpg_recovery_target_time)}
+    origin = {
+        "name": RECOVERY_SOURCE,
+        "plugin": {
+            "name": BARMAN_PLUGIN,
+            "parameters": {
+                "barmanObjectName": object_store_name(cluster_name),
+                "serverName": backup.cnpg_recover_from,
+            },
+        },
+    }
+    return {"bootstrap": {"recovery": recovery}, "externalClusters": [origin]}
 
 
 def managed_roles(roles: Sequence[ManagedRole]) -> list[dict[str, Any]]:

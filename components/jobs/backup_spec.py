@@ -235,3 +235,31 @@ def failed_backups(
         if RUN_ANNOTATION in annotations and phase == failed_phase:
             found.append(str(resource["urn"]))
     return found
+
+
+def job_failed(status: Mapping[str, Any] | None) -> bool:
+    """A Job that gave up: its `Failed` condition is true (its pods ran out of retries or
+    time)."""
+    conditions = (status or {}).get("conditions") or []
+    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
+
+
+def backups_before_a_failed_attempt(
+    resources: Iterable[Mapping[str, Any]], completed_phase: str = "completed"
+) -> list[str]:
+    """The URNs of the program's operator `Backup`s that completed before a migration attempt
+    that then failed: replaced before the retry, so that it runs after a backup of what the
+    applications wrote in between (a dump flavor's Flyway pod takes its own backup per
+    attempt instead)."""
+    found = []
+    for resource in resources:
+        outputs = resource.get("outputs") or {}
+        annotations = (outputs.get("metadata") or {}).get("annotations") or {}
+        phase = (outputs.get("status") or {}).get("phase")
+        if (
+            outputs.get("kind") == "Backup"
+            and RUN_ANNOTATION in annotations
+            and phase == completed_phase
+        ):
+            found.append(str(resource["urn"]))
+    return found

@@ -93,7 +93,40 @@ def backup_checks(s: Settings) -> list[str]:
     if barman_cloud(s):
         problems.extend(_plugin_checks(s))
         problems.extend(_access_checks(s))
+    problems.extend(_recovery_checks(s))
     return problems
+
+
+def _recovery_checks(s: Settings) -> list[str]:
+    """A recovery the operator could not run fails only after the deploy started, and one
+    into the folder it reads from would be refused by the plugin."""
+    b = s.backup
+    if s.database.flavor is not Flavor.CLOUDNATIVE_PG:
+        return []
+    if not b.cnpg_recover_from:
+        if b.cnpg_recovery_target_time:
+            return [
+                f"{fqkey('cnpgRecoveryTargetTime')}: is {b.cnpg_recovery_target_time!r} but "
+                "cnpgRecoverFrom is empty, so it would be ignored; set cnpgRecoverFrom to the "
+                "folder of the cluster to recover from, or remove the key"
+            ]
+        return []
+    if not barman_cloud(s) or not b.cnpg_destination_path:
+        return [
+            f"{fqkey('cnpgRecoverFrom')}: is {b.cnpg_recover_from!r} but the stack has no "
+            "object store (cnpgBackupMethod barman-cloud with cnpgBackupDestinationPath): the "
+            "program recovers from the Barman Cloud archive only. Set both to the store the "
+            "origin archived to, or recover from volume snapshots by hand (see the README)"
+        ]
+    folder = b.cnpg_server_name or s.cnpg.cluster_name
+    if folder == b.cnpg_recover_from:
+        return [
+            f"{fqkey('cnpgRecoverFrom')}: is {b.cnpg_recover_from!r}, the folder this cluster "
+            "would also archive to (cnpgBackupServerName, or the cluster's name when it is "
+            "empty); the plugin refuses a folder that holds another cluster's WAL. Set "
+            f"cnpgBackupServerName to a new folder, such as {b.cnpg_recover_from}-2"
+        ]
+    return []
 
 
 def _plugin_checks(s: Settings) -> list[str]:

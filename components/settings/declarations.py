@@ -7,6 +7,7 @@ README table all read the declaration, so none can drift from another.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import re
 import typing
@@ -229,6 +230,23 @@ def bitnami_fullname(release_name: str) -> str:
     present, cut to 63 characters."""
     name = release_name if "postgresql" in release_name else f"{release_name}-postgresql"
     return name[:LABEL_NAME_MAX].rstrip("-")
+
+
+def check_target_time(value: str) -> str | None:
+    """A moment with its offset: without one, PostgreSQL would read it in the server's time
+    zone, and recovery would stop hours off."""
+    if not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return "is not an RFC 3339 time; write it as 2026-12-03T09:59:00Z"
+    if moment.tzinfo is None:
+        return (
+            "has no UTC offset, so PostgreSQL would read it in the server's time zone; add "
+            "one, such as 2026-12-03T09:59:00Z"
+        )
+    return None
 
 
 def check_release_name(value: str) -> str | None:

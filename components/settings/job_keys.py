@@ -24,6 +24,7 @@ from components.settings.declarations import (
     SecretPlaceholderMap,
     check_flyway_version,
     check_object_store_path,
+    check_target_time,
     map_setting,
     secret_map_setting,
     secret_setting,
@@ -264,6 +265,26 @@ class BackupSettings:
         "the destination path; empty: the cluster's name. Give each new incarnation of the "
         "cluster (re-created or recovered) a new one: the plugin refuses to archive into a "
         "folder that holds another cluster's WAL.",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_recover_from: str = setting(
+        "cnpgRecoverFrom",
+        "",
+        "cloudnative-pg, barman-cloud: the folder (serverName) under the destination path of "
+        "the cluster this one is recovered from: a new Cluster (a new cnpgClusterName and "
+        "cnpgBackupServerName) is created from its base backup and WAL instead of empty. "
+        "The operator reads it only when it creates the Cluster; keep it afterwards.",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*)?$",
+        pattern_hint="a folder name such as tradestream-pg",
+        flavors=[Flavor.CLOUDNATIVE_PG],
+    )
+    cnpg_recovery_target_time: str = setting(
+        "cnpgRecoveryTargetTime",
+        "",
+        "cloudnative-pg, with cnpgRecoverFrom: replay WAL up to this moment (RFC 3339 with an "
+        "offset, such as 2026-12-03T09:59:00Z): the start of the migration Job that did the "
+        "damage; empty: all archived WAL.",
+        check=check_target_time,
         flavors=[Flavor.CLOUDNATIVE_PG],
     )
     cnpg_iam_role_arn: str = setting(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from components.settings import PROJECT, Settings, parse_settings
-from deploy.protection import protected_changes
+from deploy.protection import protected_changes, recovery_into_a_deployed_cluster
 from tests.program import ProgramRun, for_flavor, run_program, stack_config
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -104,3 +104,30 @@ def test_protected_changes_name_the_key(
 def test_a_first_deploy_has_nothing_to_protect() -> None:
     settings = settings_of("staging", namespace="elsewhere", protectDatabase="true")
     assert protected_changes({}, settings) == []
+
+
+def test_a_recovery_named_for_a_cluster_already_deployed_is_refused() -> None:
+    def settings(name: str, origin: str) -> Settings:
+        config = {
+            "namespace": "ns",
+            "databaseFlavor": "cloudnative-pg",
+            "cnpgInstallOperator": "false",
+            "cnpgBackupMethod": "barman-cloud",
+            "cnpgBackupDestinationPath": "s3://bucket/db",
+            "cnpgClusterName": name,
+            "cnpgBackupServerName": f"{name}-folder",
+            "cnpgRecoverFrom": origin,
+        }
+        return parse_settings({f"{PROJECT}:{k}": v for k, v in config.items() if v})
+
+    deployed = {"databaseResourceName": "pg", "databaseRecoveredFrom": ""}
+    message = recovery_into_a_deployed_cluster(deployed, settings("pg", "pg-old"))
+    assert message is not None
+    assert "cnpgRecoverFrom: is 'pg-old', but pg is deployed already" in message
+    assert "set cnpgClusterName to a new name" in message
+    # A new Cluster recovers; one created by that recovery stays as it is; no recovery at all.
+    assert recovery_into_a_deployed_cluster(deployed, settings("pg-2", "pg")) is None
+    recovered = {"databaseResourceName": "pg-2", "databaseRecoveredFrom": "pg"}
+    assert recovery_into_a_deployed_cluster(recovered, settings("pg-2", "pg")) is None
+    assert recovery_into_a_deployed_cluster(deployed, settings("pg", "")) is None
+    assert recovery_into_a_deployed_cluster({}, settings("pg", "pg-old")) is None

@@ -28,6 +28,7 @@ class RecordedStack:
 
     config: dict[str, str]
     outputs_: dict[str, Any] = field(default_factory=lambda: dict(DEPLOYED))
+    protected: bool = True
 
     def get_all_config(self) -> dict[str, auto.ConfigValue]:
         return {key: auto.ConfigValue(value) for key, value in self.config.items()}
@@ -36,10 +37,10 @@ class RecordedStack:
         return {key: auto.OutputValue(value, secret=False) for key, value in self.outputs_.items()}
 
     def export_stack(self) -> auto.Deployment:
-        return auto.Deployment(deployment={"resources": [{"urn": URN, "protect": True}]})
+        return auto.Deployment(deployment={"resources": [{"urn": URN, "protect": self.protected}]})
 
 
-def refusal(**changes: str) -> str | None:
+def refusal(*, released: bool = False, **changes: str) -> str | None:
     config = stack_config("staging")
     deployed = {
         "namespace": DEPLOYED["namespace"],
@@ -48,7 +49,8 @@ def refusal(**changes: str) -> str | None:
         **changes,
     }
     config.update({f"tradestream-database:{key}": value for key, value in deployed.items()})
-    target = Target("staging", RecordedStack(config), is_local=False)  # type: ignore[arg-type]
+    stack = RecordedStack(config, protected=not released)
+    target = Target("staging", stack, is_local=False)  # type: ignore[arg-type]
     return refuse_protected_changes(target, parse_settings(config, require_secrets=False))
 
 
@@ -58,6 +60,12 @@ def test_a_renamed_cluster_is_refused_with_the_key_and_the_way_on() -> None:
     assert "cnpgClusterName (deployed: tradestream-pg) changed" in message
     assert "Nothing was changed" in message
     assert f"pulumi state unprotect --stack staging --yes '{URN}'" in message
+    assert "make unprotect STACK=staging" in message
+
+
+def test_a_replacement_goes_on_once_the_protection_is_released_on_purpose() -> None:
+    # What the refusal tells to do: the engine then only forgets what is retained on delete.
+    assert refusal(cnpgClusterName="tradestream-pg2", released=True) is None
 
 
 def test_unchanged_or_unprotected_stacks_go_ahead() -> None:

@@ -4,7 +4,8 @@ README's `make up STACK=local-cnpg` on the local node, where the real operator 1
 Barman Cloud plugin (standins/cnpg.py) reconcile what the program declares.
 
 Each drill ends with `make up` changing nothing and `make preview REFRESH=1` finding nothing
-to change: what the operator defaults or rewrites must not show as drift."""
+to change: what the operator defaults or rewrites must not show as drift. The drills share
+one Cluster and run in order; the last recovers it into a new one."""
 
 from __future__ import annotations
 
@@ -104,20 +105,27 @@ def _secret(kube: Client, name: str, key: str) -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
 
-def connect(kube: Client, layout: Layout, purpose: Purpose) -> psycopg.Connection[tuple[Any, ...]]:
-    """A role's login as an application gets it, through the Cluster's read-write Service."""
-    service = kube.get(f"/api/v1/namespaces/{NAMESPACE}/services/{CLUSTER}-rw")
+def connect(
+    kube: Client, layout: Layout, purpose: Purpose | None, cluster: str = CLUSTER
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """A role's login as an application gets it (None: the superuser's), through the
+    Cluster's read-write Service."""
+    service = kube.get(f"/api/v1/namespaces/{NAMESPACE}/services/{cluster}-rw")
     holder = procs.running(layout.pid_file("holder"))
     assert holder is not None
     port = forward.start(
-        layout, holder.pid, f"drills-{CLUSTER}-rw", f"{service['spec']['clusterIP']}:5432"
+        layout, holder.pid, f"drills-{cluster}-rw", f"{service['spec']['clusterIP']}:5432"
     ).port
-    secret = credentials_secret_name(DATABASE, purpose)
+    if purpose is None:
+        secret, user = f"{cluster}-superuser-credentials", "postgres"
+    else:
+        secret = credentials_secret_name(DATABASE, purpose)
+        user = _secret(kube, secret, "username")
     return psycopg.connect(
         host="127.0.0.1",
         port=port,
         dbname=DATABASE,
-        user=_secret(kube, secret, "username"),
+        user=user,
         password=_secret(kube, secret, "password"),
         connect_timeout=10,
         autocommit=True,
@@ -341,13 +349,132 @@ def test_failover_during_a_migration(checkout: Checkout, kube: Client, local_clu
     assert code != 0, interrupted
     wait_until(lambda: _healthy_after(kube, old), "a new primary and every instance ready", 600)
 
+    # The retry migrates after a new backup of what was written since; the older one stays.
+    before_retry, stored = backups(kube)[-1], base_backups(layout)
     code, retried = checkout.make("up", f"STACK={STACK}")
     assert code == 0, retried
     assert 'Successfully applied 1 migration to schema "public", now at version v5' in retried
+    assert "taking a new one before the retry" in retried, retried
+    retake = backups(kube)[-1]
+    assert retake["metadata"]["name"] != before_retry["metadata"]["name"]
+    assert retake["status"]["phase"] == "completed", retake["status"]
+    assert retake["status"]["stoppedAt"] <= flyway_jobs(kube)[-1]["status"]["startTime"]
+    assert set(stored) < set(base_backups(layout))
     with connect(kube, layout, Purpose.MIGRATOR) as conn:
         assert conn.execute("SELECT count(*) FROM audit").fetchone() == (1,)
         history = conn.execute(
             "SELECT count(*) FROM flyway_schema_history WHERE version = '5' AND success"
         )
         assert history.fetchone() == (1,)
+    settled(checkout)
+
+
+RESTORED = "drills-pg-r"
+ACCOUNTS = "V1__accounts.sql"
+
+
+def _contents(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows the recovery must bring back, and Flyway's history."""
+    return {
+        "accounts": conn.execute("SELECT id, name FROM accounts ORDER BY id").fetchall(),
+        "history": conn.execute(
+            "SELECT installed_rank, version, script, checksum, success "
+            "FROM flyway_schema_history ORDER BY installed_rank"
+        ).fetchall(),
+    }
+
+
+def _archived_past_now(kube: Client, layout: Layout) -> None:
+    """The README's step before a recovery: the WAL segment holding the damage is closed and
+    archived, so that recovery reaches the target (PostgreSQL stops at the first commit after
+    it, and fails when the archive ends before it)."""
+    with connect(kube, layout, None) as conn:
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        assert row is not None
+        closed = str(row[0])
+
+        def archived() -> bool:
+            last = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+            return last is not None and last[0] is not None and str(last[0]) >= closed
+
+        wait_until(archived, f"WAL segment {closed} archived", 300)
+
+
+def test_recovery_to_the_moment_before_a_bad_migration(
+    checkout: Checkout, kube: Client, local_cluster: Path
+) -> None:
+    """The README's "Recovering a CloudNativePG cluster", step by step, on a protected
+    stack: a bad migration damages data; the stack file names a new Cluster recovered from
+    the old one's archive up to the start of the bad run; `make up` refuses until the
+    protection is released on purpose, then creates the recovered Cluster in place of the
+    old one, which stays in the cluster, forgotten by the state."""
+    layout = Layout(local_cluster)
+    checkout.write(
+        f"{MIGRATIONS}/{ACCOUNTS}",
+        "CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);\n"
+        "INSERT INTO accounts VALUES (1, 'ada'), (2, 'grace');\n",
+    )
+    protected = {"protectDatabase": "true", "disposable": None}
+    checkout.set(**protected)
+    code, deployed = checkout.make("up", f"STACK={STACK}")
+    assert code == 0, deployed
+    with connect(kube, layout, Purpose.APP) as conn:
+        conn.execute("INSERT INTO accounts (id, name) VALUES (3, 'linus')")
+    with connect(kube, layout, Purpose.MIGRATOR) as conn:
+        before = _contents(conn)
+
+    bad = sorted(p.name for p in (checkout.root / MIGRATIONS).glob("V*.sql"))
+    version = max(int(name[1:].split("__", 1)[0]) for name in bad) + 1
+    damage = f"V{version}__tidy_accounts.sql"
+    checkout.write(
+        f"{MIGRATIONS}/{damage}",
+        "DELETE FROM accounts WHERE id > 1;\nUPDATE accounts SET name = 'nobody';\n",
+    )
+    code, damaged = checkout.make("up", f"STACK={STACK}")
+    assert code == 0, damaged
+    with connect(kube, layout, Purpose.APP) as conn:
+        assert conn.execute("SELECT id, name FROM accounts").fetchall() == [(1, "nobody")]
+    # The moment to recover to: the start of the Job that ran the bad migration.
+    target = flyway_jobs(kube)[-1]["status"]["startTime"]
+    _archived_past_now(kube, layout)
+
+    # The stack file names the recovered Cluster; the bad migration goes.
+    (checkout.root / MIGRATIONS / damage).unlink()
+    recovery = {
+        **protected,
+        "cnpgClusterName": RESTORED,
+        "cnpgBackupServerName": RESTORED,
+        "cnpgRecoverFrom": CLUSTER,
+        "cnpgRecoveryTargetTime": target,
+        "cnpgInstances": "2",
+    }
+    checkout.set(**recovery)
+    code, refused = checkout.make("up", f"STACK={STACK}")
+    assert code != 0, refused
+    assert f"cnpgClusterName (deployed: {CLUSTER}) changed" in refused, refused
+    assert "Nothing was changed" in refused
+    assert f"make unprotect STACK={STACK}" in refused, refused
+    code, released = checkout.make("unprotect", f"STACK={STACK}")
+    assert code == 0, released
+    assert "released the protection of" in released, released
+
+    code, recovered = checkout.make("up", f"STACK={STACK}")
+    assert code == 0, recovered
+    cluster = kube.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NAMESPACE}/clusters/{RESTORED}")
+    # Written as Kubernetes gives it (RFC 3339, UTC), handed to PostgreSQL in its own form.
+    assert cluster["spec"]["bootstrap"]["recovery"]["recoveryTarget"] == {
+        "targetTime": target.replace("T", " ").replace("Z", "+00:00")
+    }
+    conditions = {c["type"]: c["status"] for c in cluster["status"]["conditions"]}
+    assert conditions["Ready"] == "True", conditions
+    assert conditions["ContinuousArchiving"] == "True", conditions
+    # The damaged Cluster was only forgotten: it is still there for a look, until deleted.
+    kube.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NAMESPACE}/clusters/{CLUSTER}")
+    with connect(kube, layout, Purpose.MIGRATOR, RESTORED) as conn:
+        assert _contents(conn) == before
+    with (
+        connect(kube, layout, Purpose.APP, RESTORED) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("DELETE FROM flyway_schema_history")
     settled(checkout)

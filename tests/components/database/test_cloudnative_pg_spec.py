@@ -11,6 +11,7 @@ from components.settings import (
     CnpgBackupCredentials,
     CnpgBackupMethod,
     CnpgSettings,
+    DatabaseSettings,
     Settings,
 )
 
@@ -76,6 +77,42 @@ def test_a_new_incarnation_of_the_cluster_archives_under_a_server_name_of_its_ow
     assert archive is not None
     [plugin] = archive.cluster["plugins"]
     assert plugin["parameters"]["serverName"] == "pg-2"
+
+
+def test_a_recovered_cluster_starts_from_its_origins_folder_up_to_the_target() -> None:
+    db = DatabaseSettings()
+    assert spec.bootstrap(BackupSettings(), db, "pg") == {
+        "bootstrap": {"initdb": {"database": db.name, "owner": db.owner}}
+    }
+    settings = BackupSettings(
+        cnpg_destination_path="s3://bucket/db",
+        cnpg_server_name="pg-2",
+        cnpg_recover_from="pg",
+        cnpg_recovery_target_time="2026-12-03T09:59:00Z",
+    )
+    started = spec.bootstrap(settings, db, "pg-restored")
+    assert started["bootstrap"] == {
+        "recovery": {
+            "source": spec.RECOVERY_SOURCE,
+            "database": db.name,
+            "owner": db.owner,
+            # PostgreSQL's form: the operator would hand the RFC 3339 UTC `Z` on, refused.
+            "recoveryTarget": {"targetTime": "2026-12-03 09:59:00+00:00"},
+        }
+    }
+    # Read through the new Cluster's own ObjectStore, from the origin's folder.
+    assert started["externalClusters"] == [
+        {
+            "name": spec.RECOVERY_SOURCE,
+            "plugin": {
+                "name": spec.BARMAN_PLUGIN,
+                "parameters": {"barmanObjectName": "pg-restored-backups", "serverName": "pg"},
+            },
+        }
+    ]
+    assert spec.postgres_time("2026-12-03T10:59:00.25+01:00") == "2026-12-03 10:59:00.250000+01:00"
+    everything = BackupSettings(cnpg_destination_path="s3://b/d", cnpg_recover_from="pg")
+    assert "recoveryTarget" not in spec.bootstrap(everything, db, "pg-2")["bootstrap"]["recovery"]
 
 
 def test_irsa_annotates_the_instances_service_account_for_an_iam_role() -> None:

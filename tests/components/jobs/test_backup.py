@@ -335,3 +335,28 @@ def test_a_failed_operator_backup_left_in_state_is_found_to_be_replaced() -> Non
     assert why is not None
     assert "`pulumi up --replace 'u:1'`" in why
     assert "`make up` again" in why
+
+
+def test_a_completed_operator_backup_is_taken_again_before_a_retry() -> None:
+    def resource(urn: str, kind: str, phase: str, marked: bool = True) -> dict[str, object]:
+        annotations = {backup_spec.RUN_ANNOTATION: "r"} if marked else {}
+        outputs = {
+            "kind": kind,
+            "metadata": {"annotations": annotations},
+            "status": {"phase": phase},
+        }
+        return {"urn": urn, "outputs": outputs}
+
+    resources: list[dict[str, object]] = [
+        resource("urn:a", "Backup", "completed"),
+        resource("urn:b", "Backup", "failed"),  # replaced for its own reason
+        resource("urn:c", "Job", "completed"),  # a dump flavor's Job: its Flyway pod dumps
+        resource("urn:d", "Backup", "completed", marked=False),  # not the program's
+        {"urn": "urn:e"},
+    ]
+    assert backup_spec.backups_before_a_failed_attempt(resources) == ["urn:a"]
+    failed = {"conditions": [{"type": "Failed", "status": "True"}]}
+    assert backup_spec.job_failed(failed)
+    assert not backup_spec.job_failed({"conditions": [{"type": "Complete", "status": "True"}]})
+    assert not backup_spec.job_failed({"active": 1})
+    assert not backup_spec.job_failed(None)

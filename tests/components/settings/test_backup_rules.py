@@ -210,3 +210,67 @@ def test_the_program_does_not_install_the_operator_for_a_plugin_it_cannot_instal
         }
     )
     assert snapshots.cnpg.install_operator
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "words"),
+    [
+        (
+            {"cnpgClusterName": "pg-2", "cnpgRecoverFrom": "pg-2"},
+            "cnpgRecoverFrom",
+            "Set cnpgBackupServerName to a new folder, such as pg-2-2",
+        ),
+        (
+            {"cnpgBackupServerName": "pg", "cnpgRecoverFrom": "pg"},
+            "cnpgRecoverFrom",
+            "the folder this cluster would also archive to",
+        ),
+        (
+            {"cnpgRecoveryTargetTime": "2026-12-03T09:59:00Z"},
+            "cnpgRecoveryTargetTime",
+            "cnpgRecoverFrom is empty, so it would be ignored",
+        ),
+        (
+            {"cnpgRecoverFrom": "pg", "cnpgClusterName": "pg-2", "cnpgRecoveryTargetTime": "x"},
+            "cnpgRecoveryTargetTime",
+            "is not an RFC 3339 time",
+        ),
+        (
+            {
+                "cnpgRecoverFrom": "pg",
+                "cnpgClusterName": "pg-2",
+                "cnpgRecoveryTargetTime": "2026-12-03 09:59:00",
+            },
+            "cnpgRecoveryTargetTime",
+            "has no UTC offset",
+        ),
+        (
+            {
+                "cnpgRecoverFrom": "pg",
+                "cnpgClusterName": "pg-2",
+                "cnpgBackupMethod": "volume-snapshot",
+                "cnpgBackupSnapshotClass": "csi",
+            },
+            "cnpgRecoverFrom",
+            "recovers from the Barman Cloud archive only",
+        ),
+    ],
+)
+def test_a_recovery_that_could_not_run_is_refused(
+    values: dict[str, str | None], key: str, words: str
+) -> None:
+    message = refused(values)
+    assert fq(key) in message
+    assert words in message
+
+
+def test_a_recovery_into_a_new_folder_is_accepted() -> None:
+    settings = parse(
+        {
+            "cnpgClusterName": "pg-restored",
+            "cnpgBackupServerName": "pg-r1",
+            "cnpgRecoverFrom": "pg",
+            "cnpgRecoveryTargetTime": "2026-12-03T09:59:00+01:00",
+        }
+    )
+    assert settings.backup.cnpg_recover_from == "pg"

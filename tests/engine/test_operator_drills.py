@@ -449,17 +449,22 @@ def test_recovery_to_the_moment_before_a_bad_migration(
         "cnpgInstances": "2",
     }
     checkout.set(**recovery)
-    code, refused = checkout.make("up", f"STACK={STACK}")
-    assert code != 0, refused
-    assert f"cnpgClusterName (deployed: {CLUSTER}) changed" in refused, refused
-    assert "Nothing was changed" in refused
-    assert f"make unprotect STACK={STACK}" in refused, refused
+    for command in ("preview", "up"):
+        code, refused = checkout.make(command, f"STACK={STACK}")
+        assert code != 0, refused
+        assert f"cnpgClusterName (deployed: {CLUSTER}) changed" in refused, refused
+        assert "Nothing was changed" in refused
+        assert f"make unprotect STACK={STACK}" in refused, refused
     code, released = checkout.make("unprotect", f"STACK={STACK}")
     assert code == 0, released
     assert "released the protection of" in released, released
 
+    code, previewed = checkout.make("preview", f"STACK={STACK}")
+    assert code == 0, previewed
+    assert re.search(r"\b\d+ to replace\b", previewed), previewed
     code, recovered = checkout.make("up", f"STACK={STACK}")
     assert code == 0, recovered
+    assert re.search(r"\b\d+ replaced\b", recovered), recovered
     cluster = kube.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NAMESPACE}/clusters/{RESTORED}")
     # Written as Kubernetes gives it (RFC 3339, UTC), handed to PostgreSQL in its own form.
     assert cluster["spec"]["bootstrap"]["recovery"]["recoveryTarget"] == {

@@ -87,8 +87,9 @@ def failed_backups(target: Target) -> list[str]:
     urns = backup_spec.failed_backups(resources)
     for urn in urns:
         print(f"the backup {urn.rsplit('::', 1)[-1]} failed in the last deploy: taking a new one")
-    if last_attempt_failed(target):
-        for urn in backup_spec.backups_before_a_failed_attempt(resources):
+    completed = backup_spec.backups_before_a_failed_attempt(resources)
+    if completed and last_attempt_failed(target):  # the cluster is asked only where it matters
+        for urn in completed:
             print(
                 f"the last migration attempt failed after the backup {urn.rsplit('::', 1)[-1]}:"
                 " taking a new one before the retry"

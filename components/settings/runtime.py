@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from components.settings.declarations import STACK_CONFIG_DIR
 from components.settings.keys import Settings
 from components.settings.parsing import SettingsError, parse_settings
+from components.settings.stackfile import misplaced_problems
 
 
 def read_stack_settings() -> Settings:
@@ -17,8 +20,12 @@ def read_stack_settings() -> Settings:
     secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(
         runtime_config._SECRET_KEYS.get()  # no public accessor exists
     )
+    stack = pulumi.get_stack()
+    source = f"{STACK_CONFIG_DIR}/Pulumi.{stack}.yaml"
+    # The CLI runs the program in the project's folder: a stack file it skipped is beside it.
+    if problems := misplaced_problems(Path.cwd(), stack):
+        raise SettingsError(problems, source)
     try:
         return parse_settings(values, secret_keys)
     except SettingsError as error:
-        source = f"{STACK_CONFIG_DIR}/Pulumi.{pulumi.get_stack()}.yaml"
         raise SettingsError(error.problems, source) from None

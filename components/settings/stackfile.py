@@ -68,6 +68,8 @@ def read_stack_file(root: Path, stack: str) -> StackFile:
     path = stack_path(root, stack)
     source = f"{STACK_CONFIG_DIR}/{path.name}"
     document = load_document(path, source)
+    if problems := misplaced_problems(root, stack):
+        raise SettingsError(problems, source)
     stray = {str(key): value for key, value in document.items() if str(key) not in FILE_KEYS}
     if stray:
         raise SettingsError(
@@ -111,6 +113,61 @@ def read_stack_file(root: Path, stack: str) -> StackFile:
     return StackFile(
         stack, path, values, frozenset(secret_keys), settings, str(salt) if salt else None
     )
+
+
+def misplaced_files(root: Path, stack: str) -> list[Path]:
+    """Files named like the stack's file that the Pulumi CLI never reads: beside Pulumi.yaml
+    (its `stackConfigDir` is stacks/), ending in `.yml` (the CLI takes Pulumi.yaml's own
+    extension), or spelt in another case. What a person writes there changes nothing."""
+    wanted = stack_path(root, stack)
+    names = {f"pulumi.{stack}.yaml".lower(), f"pulumi.{stack}.yml".lower()}
+    found: list[Path] = []
+    for folder in (root, root / STACK_CONFIG_DIR):
+        if folder.is_dir():
+            found.extend(
+                f for f in sorted(folder.iterdir()) if f.name.lower() in names and f != wanted
+            )
+    return found
+
+
+def misplaced_problems(root: Path, stack: str) -> list[str]:
+    """One problem per misplaced file, naming the values it sets that the stack's file does
+    not, so that the change is not lost silently."""
+    misplaced = misplaced_files(root, stack)
+    if not misplaced:
+        return []
+    path = stack_path(root, stack)
+    real = f"{STACK_CONFIG_DIR}/{path.name}"
+    committed = (
+        {qualified(str(k)): cli_value(v)[0] for k, v in _config(load_document(path, real)).items()}
+        if path.exists()
+        else {}
+    )
+    problems = []
+    for stray in misplaced:
+        name = str(stray.relative_to(root))
+        try:
+            other = _config(load_document(stray, name))
+        except SettingsError:
+            other = {}
+        lost = [
+            f"{qualified(str(key))}: {cli_value(value)[0]!r} "
+            f"({real}: {committed.get(qualified(str(key)), '(not set)')!r})"
+            for key, value in other.items()
+            if committed.get(qualified(str(key))) != cli_value(value)[0]
+        ]
+        sets = f"; it sets {', '.join(lost)}" if lost else ""
+        problems.append(
+            f"{name}: the Pulumi CLI does not read this file (it reads {real} alone: "
+            "Pulumi.yaml's stackConfigDir, with Pulumi.yaml's extension), so nothing in it "
+            f"reaches the stack{sets}. Move the change into {real}, then delete {name}"
+        )
+    return problems
+
+
+def _config(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    config = document.get("config")
+    return config if isinstance(config, dict) else {}
 
 
 def cli_value(value: object) -> tuple[str, bool]:

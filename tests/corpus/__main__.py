@@ -101,6 +101,7 @@ class Copy:
             if (ROOT / shared).exists():
                 (root / shared).symlink_to(ROOT / shared)
         self.migrations = root / MIGRATIONS
+        self.strays: list[Path] = []
         self.reset_migrations()
 
     def reset_migrations(self) -> None:
@@ -148,6 +149,12 @@ class Copy:
             (self.migrations / name).write_bytes(base64.b64decode(data))
         for name, target in case.get("links", {}).items():
             (self.migrations / name).symlink_to(target)
+        for stray in self.strays:
+            stray.unlink(missing_ok=True)
+        # Files beside the stack's own, such as a stack file where the CLI does not look.
+        self.strays = [self.root / name.format(stack=STACK) for name in case.get("beside", {})]
+        for stray, text in zip(self.strays, case.get("beside", {}).values(), strict=True):
+            stray.write_text(text, encoding="utf-8")
 
     def make_preview(self) -> tuple[int, str]:
         proc = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from components.settings import (
 )
 from components.settings.cli import reference_table, render_readme
 from components.settings.declarations import check_cnpg_image
+from components.settings.stackfile import misplaced_files, misplaced_problems
 from tests.program import ROOT, STACKS, stack_config
 
 
@@ -381,3 +383,22 @@ def test_the_same_placeholder_in_both_objects_is_refused() -> None:
         message
     )
     assert "y-Secret-3" not in message
+
+
+def test_a_stack_file_the_cli_would_not_read_is_named_with_what_it_sets(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "stacks").mkdir()
+    (root / "stacks" / "Pulumi.dev.yaml").write_text("config:\n  tradestream-database:a: '1'\n")
+    assert misplaced_problems(root, "dev") == []
+    for name in ("Pulumi.dev.yaml", "stacks/pulumi.DEV.yml", "Pulumi.dev.yml"):
+        (root / name).write_text("config:\n  a: 2\n  tradestream-database:b: x\n")
+    (root / "Pulumi.devel.yaml").write_text("")  # another stack's
+    assert sorted(str(p.relative_to(root)) for p in misplaced_files(root, "dev")) == [
+        "Pulumi.dev.yaml",
+        "Pulumi.dev.yml",
+        "stacks/pulumi.DEV.yml",
+    ]
+    [first, *_] = misplaced_problems(root, "dev")
+    assert first.startswith("Pulumi.dev.yaml: the Pulumi CLI does not read this file")
+    assert "tradestream-database:a: '2' (stacks/Pulumi.dev.yaml: '1')" in first
+    assert "tradestream-database:b: 'x' (stacks/Pulumi.dev.yaml: '(not set)')" in first

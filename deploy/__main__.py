@@ -40,7 +40,7 @@ from deploy.engine import (
     EngineError,
 )
 from deploy.joblogs import flyway_log, newest_job, show_flyway_log
-from deploy.kube import KubeError
+from deploy.kube import KubeError, job_ended
 from deploy.maintenance import refuse_while_migrating, run_pod
 from deploy.passphrase import SecretsError, decide, passphrase_hint
 from deploy.protection import (
@@ -104,10 +104,10 @@ def last_attempt_failed(target: Target) -> bool:
     if job is None:
         return False
     try:
-        status = target.kube().job(*job).get("status")
+        found = target.kube().job(*job)
     except KubeError:
         return False  # gone from the cluster: nothing to say about it
-    return backup_spec.job_failed(status)
+    return job_ended(found, "Failed")
 
 
 def preview(target: Target, operation: Operation, replace: list[str] | None = None) -> None:

@@ -80,11 +80,7 @@ class Kube:
         deadline = time.monotonic() + timeout
         while True:
             job = self.job(namespace, name)
-            conditions = (job.get("status") or {}).get("conditions") or []
-            if any(
-                c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                for c in conditions
-            ):
+            if job_ended(job, "Complete") or job_ended(job, "Failed"):
                 return job
             if time.monotonic() > deadline:
                 raise KubeError(f"job {namespace}/{name} did not finish in {timeout:g} s")
@@ -128,3 +124,9 @@ class Kube:
             _preload_content=False,
         )
         return bytes(response.data).decode("utf-8", errors="replace")
+
+
+def job_ended(job: Mapping[str, Any], how: str) -> bool:
+    """The Job's `Complete` or `Failed` condition is true."""
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == how and c.get("status") == "True" for c in conditions)

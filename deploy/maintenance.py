@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from deploy.kube import Kube, KubeError
+from deploy.kube import Kube, KubeError, job_ended
 
 PURPOSE_LABEL: Final = "tradestream.io/maintenance"
 COMPONENT_LABEL: Final = "app.kubernetes.io/component"
@@ -141,9 +141,7 @@ def run_pod(
         log = kube.job_log(namespace, name)
     finally:
         kube.delete_job(namespace, name)
-    conditions = (job.get("status") or {}).get("conditions") or []
-    succeeded = any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions)
-    return Finished(name, succeeded, log)
+    return Finished(name, job_ended(job, "Complete"), log)
 
 
 def refuse_while_migrating(kube: Kube, namespace: str, selector: str) -> str | None:

@@ -8,7 +8,7 @@ waits for it, and a backup that fails stops the migration.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from components.contract import DIGEST_ANNOTATION_PREFIX, DatabaseEndpoint
@@ -221,27 +221,26 @@ def operator_backup_failure(
     )
 
 
-def failed_backups(
-    resources: Iterable[Mapping[str, Any]], failed_phase: str = "failed"
-) -> list[str]:
-    """The URNs of the program's backups (marked with RUN_ANNOTATION) that a deploy left in
-    state in their failed phase (an operator's `Backup`'s is `failed`): the next `up`
-    replaces them, so it backs up again."""
-    found = []
+def _program_backups(
+    resources: Iterable[Mapping[str, Any]],
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """(URN, kind, phase) of each of the program's backups (marked with RUN_ANNOTATION) in a
+    stack's exported state."""
     for resource in resources:
         outputs = resource.get("outputs") or {}
         annotations = (outputs.get("metadata") or {}).get("annotations") or {}
-        phase = (outputs.get("status") or {}).get("phase")
-        if RUN_ANNOTATION in annotations and phase == failed_phase:
-            found.append(str(resource["urn"]))
-    return found
+        if RUN_ANNOTATION in annotations:
+            phase = (outputs.get("status") or {}).get("phase")
+            yield str(resource["urn"]), outputs.get("kind"), phase
 
 
-def job_failed(status: Mapping[str, Any] | None) -> bool:
-    """A Job that gave up: its `Failed` condition is true (its pods ran out of retries or
-    time)."""
-    conditions = (status or {}).get("conditions") or []
-    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
+def failed_backups(
+    resources: Iterable[Mapping[str, Any]], failed_phase: str = "failed"
+) -> list[str]:
+    """The URNs of the program's backups that a deploy left in state in their failed phase
+    (an operator's `Backup`'s is `failed`): the next `up` replaces them, so it backs up
+    again."""
+    return [urn for urn, _, phase in _program_backups(resources) if phase == failed_phase]
 
 
 def backups_before_a_failed_attempt(
@@ -251,15 +250,8 @@ def backups_before_a_failed_attempt(
     that then failed: replaced before the retry, so that it runs after a backup of what the
     applications wrote in between (a dump flavor's Flyway pod takes its own backup per
     attempt instead)."""
-    found = []
-    for resource in resources:
-        outputs = resource.get("outputs") or {}
-        annotations = (outputs.get("metadata") or {}).get("annotations") or {}
-        phase = (outputs.get("status") or {}).get("phase")
-        if (
-            outputs.get("kind") == "Backup"
-            and RUN_ANNOTATION in annotations
-            and phase == completed_phase
-        ):
-            found.append(str(resource["urn"]))
-    return found
+    return [
+        urn
+        for urn, kind, phase in _program_backups(resources)
+        if kind == "Backup" and phase == completed_phase
+    ]

@@ -355,8 +355,3 @@ def test_a_completed_operator_backup_is_taken_again_before_a_retry() -> None:
         {"urn": "urn:e"},
     ]
     assert backup_spec.backups_before_a_failed_attempt(resources) == ["urn:a"]
-    failed = {"conditions": [{"type": "Failed", "status": "True"}]}
-    assert backup_spec.job_failed(failed)
-    assert not backup_spec.job_failed({"conditions": [{"type": "Complete", "status": "True"}]})
-    assert not backup_spec.job_failed({"active": 1})
-    assert not backup_spec.job_failed(None)

@@ -19,7 +19,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -129,12 +129,13 @@ def preview(target: Target, operation: Operation, replace: list[str] | None = No
     (logs / f"{target.name}-review.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def refuse_protected_changes(target: Target, settings: Settings) -> str | None:
+def refuse_protected_changes(
+    target: Target, settings: Settings, last: Mapping[str, object]
+) -> str | None:
     """Why this change must not run, when it would delete or replace the protected database
     while it is still protected; checked before the engine starts, so nothing at all is
     changed. Once the protection is released on purpose, the change goes on: the engine
-    then only forgets what is retained on delete."""
-    last = {key: output.value for key, output in target.stack.outputs().items()}
+    then only forgets what is retained on delete. `last`: the last deploy's outputs."""
     keys = protected_changes(last, settings)
     if not keys:
         return None
@@ -427,7 +428,7 @@ def _run(
     if command in {"preview", "up"}:
         last = {key: output.value for key, output in target.stack.outputs().items()}
         refusals = [
-            refuse_protected_changes(target, settings),
+            refuse_protected_changes(target, settings, last),
             recovery_into_a_deployed_cluster(last, settings),
         ]
         try:
@@ -435,8 +436,7 @@ def _run(
         except MigrationError as error:
             refusals.append(str(error))
         else:
-            deployed = getattr(target.stack.outputs().get("migrations"), "value", None)
-            refusals.extend(edited_migrations(deployed, inputs.migrations, name))
+            refusals.extend(edited_migrations(last.get("migrations"), inputs.migrations, name))
         shown = [refusal for refusal in refusals if refusal]
         for refusal in shown:
             print(f"error: {refusal}", file=sys.stderr)
